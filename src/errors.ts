@@ -52,6 +52,13 @@ const BY_CODE: Record<string, number> = {
   E_DISK_FULL: EXIT.storage,
   E_SPOOL: EXIT.storage,
   E_INTERNAL: EXIT.internal,
+  E_AUDIT_MISSING: EXIT.missing,
+  E_AUDIT_OPEN: EXIT.storage,
+  E_AUDIT_WRITE: EXIT.storage,
+  E_AUDIT_LOCK: EXIT.storage,
+  E_AUDIT_LOCKED: EXIT.failure,
+  E_AUDIT_USAGE: EXIT.internal,
+  E_AUDIT_CLOSED: EXIT.internal,
 };
 
 const BY_PREFIX: Array<[string, number]> = [

@@ -6,3 +6,5 @@ export interface CommandModule {
 }
 
 export const commandModules: CommandModule[] = [];
+
+commandModules.push(await import('./audit.js'));

@@ -1,0 +1,76 @@
+/**
+ * `kluis audit verify|show --config FILE`: checks or lists the station's hash-chained audit log.
+ * Thin: parses, calls src/pipeline/audit.ts, prints. `verify` exits EXIT.mismatch on any problem.
+ */
+import type { Command } from 'commander';
+import { action, info, printJson } from './output.js';
+import { EXIT, KluisError } from '../errors.js';
+import { loadConfig } from '../config/load.js';
+import { parsePublicKey } from '../seal/keys.js';
+import { readAuditLog, verifyAuditLog, type AuditEntry } from '../pipeline/audit.js';
+
+export function register(program: Command): void {
+  const audit = program.command('audit').description('check or list the station audit log');
+
+  audit
+    .command('verify')
+    .description('check the hash chain and signed checkpoints of the audit log')
+    .requiredOption('--config <file>', 'the station config (kluis.json)')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (opts: { config: string; json?: boolean }) => {
+        const { config, layout } = await loadConfig(opts.config);
+        const pub = parsePublicKey(config.stationKey, 'station');
+        const res = await verifyAuditLog(layout.auditFile, pub);
+        if (opts.json) {
+          printJson({ file: layout.auditFile, ...res });
+        } else {
+          for (const p of res.problems) process.stdout.write(`line ${p.line}: ${p.code}: ${p.message}\n`);
+          process.stdout.write(
+            `${res.ok ? 'ok' : 'NOT OK'}: ${res.entries} entries, ${res.checkpoints} signed checkpoints, ` +
+              `${res.unsignedTail} entries after the last checkpoint, ${res.problems.length} problems\n`,
+          );
+        }
+        return res.ok ? EXIT.ok : EXIT.mismatch;
+      }),
+    );
+
+  audit
+    .command('show')
+    .description('list audit entries, optionally of one batch')
+    .requiredOption('--config <file>', 'the station config (kluis.json)')
+    .option('--batch <id>', 'only entries of this batch')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (opts: { config: string; batch?: string; json?: boolean }) => {
+        const { layout } = await loadConfig(opts.config);
+        const out: AuditEntry[] = [];
+        let bad = 0;
+        for await (const { entry } of readAuditLog(layout.auditFile)) {
+          if (!entry) {
+            bad++;
+            continue;
+          }
+          if (opts.batch && entry.batchId !== opts.batch) continue;
+          if (opts.json) out.push(entry);
+          else process.stdout.write(`${formatEntry(entry)}\n`);
+        }
+        if (opts.json) printJson({ file: layout.auditFile, entries: out });
+        if (bad > 0) info(`${bad} unreadable line(s) skipped; run \`kluis audit verify\``);
+        if (opts.batch && opts.json && out.length === 0) {
+          throw new KluisError('E_AUDIT_NO_BATCH', `no audit entries for batch ${opts.batch}`);
+        }
+      }),
+    );
+}
+
+const SHOWN = new Set(['seq', 'time', 'type', 'station', 'prev', 'hash', 'operator', 'case', 'batchId', 'card', 'file']);
+
+function formatEntry(e: AuditEntry): string {
+  const who = [e.operator && `operator=${e.operator}`, e.case && `case=${e.case}`, e.batchId && `batch=${e.batchId}`]
+    .filter(Boolean)
+    .join(' ');
+  const rest = Object.fromEntries(Object.entries(e).filter(([k]) => !SHOWN.has(k)));
+  const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+  return `${String(e.seq).padStart(6)} ${e.time} ${e.type}${e.file ? ` ${e.file}` : ''}${who ? ` (${who})` : ''}${extra}`;
+}
