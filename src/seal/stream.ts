@@ -1,0 +1,253 @@
+/**
+ * Streaming seal and open on top of format.ts. Memory stays bounded by a few chunks whatever the
+ * input size. Opening emits each chunk only after its own tag verified and errors (KluisError)
+ * on any failure, including a cut at a chunk boundary; files reach their final name only after
+ * the last chunk verified (temp file beside the destination, fsync, rename, fsync directory).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { KluisError, asKluisError } from '../errors.js';
+import { fsyncDir } from '../util/fsx.js';
+import type { PublicKey, SecretKey } from './keys.js';
+import {
+  CHUNK_CT_SIZE,
+  CHUNK_SIZE,
+  FIXED_HEAD,
+  Opener,
+  Sealer,
+  checkIdentities,
+  parseFixedHead,
+  type RandomFn,
+} from './format.js';
+import { getPrimitives, type ImplName } from './primitives.js';
+
+export interface SealOptions {
+  random?: RandomFn;
+  impl?: ImplName;
+}
+
+export interface OpenOptions {
+  impl?: ImplName;
+}
+
+const defaultRandom: RandomFn = (n) => new Uint8Array(randomBytes(n));
+
+function tempBeside(dst: string): string {
+  return path.join(path.dirname(dst), `.${path.basename(dst)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+async function readFull(fh: fsp.FileHandle, buf: Buffer): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+/** Seals a whole in-memory plaintext. */
+export function sealBytes(plain: Uint8Array, recipients: PublicKey[], opts: SealOptions = {}): Uint8Array {
+  const sealer = new Sealer(recipients, getPrimitives(opts.impl), opts.random ?? defaultRandom);
+  const parts: Uint8Array[] = [sealer.header];
+  if (plain.length === 0) parts.push(sealer.seal(plain, true));
+  for (let off = 0; off < plain.length; off += CHUNK_SIZE) {
+    const end = Math.min(off + CHUNK_SIZE, plain.length);
+    parts.push(sealer.seal(plain.subarray(off, end), end === plain.length));
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Opens a whole in-memory sealed file. */
+export function openBytes(sealed: Uint8Array, identities: SecretKey[], opts: OpenOptions = {}): Uint8Array {
+  checkIdentities(identities);
+  const total = parseFixedHead(sealed.subarray(0, FIXED_HEAD));
+  if (sealed.length < total) throw new KluisError('E_SEAL_HEADER', 'kluis sealed header is cut short');
+  const opener = Opener.fromHeader(sealed.subarray(0, total), identities, getPrimitives(opts.impl));
+  const parts: Uint8Array[] = [];
+  let off = total;
+  while (sealed.length - off > CHUNK_CT_SIZE) {
+    parts.push(opener.openMiddle(sealed.subarray(off, off + CHUNK_CT_SIZE)));
+    off += CHUNK_CT_SIZE;
+  }
+  parts.push(opener.openLast(sealed.subarray(off)));
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Streams `src` to `dst` sealed; returns SHA-256 (hex) and size of the ciphertext. */
+export async function sealFile(
+  src: string,
+  dst: string,
+  recipients: PublicKey[],
+  opts: SealOptions = {},
+): Promise<{ sha256: string; size: number }> {
+  const sealer = new Sealer(recipients, getPrimitives(opts.impl), opts.random ?? defaultRandom);
+  const hash = createHash('sha256');
+  let size = 0;
+  const tmp = tempBeside(dst);
+  let input: fsp.FileHandle | undefined;
+  let output: fsp.FileHandle | undefined;
+  try {
+    input = await fsp.open(src, 'r');
+    output = await fsp.open(tmp, 'wx', 0o644);
+    const write = async (b: Uint8Array): Promise<void> => {
+      hash.update(b);
+      size += b.length;
+      let off = 0;
+      while (off < b.length) off += (await output!.write(b, off, b.length - off)).bytesWritten;
+    };
+    await write(sealer.header);
+    // Two buffers: the chunk being sealed and the look-ahead that says whether it is the last.
+    let cur = Buffer.allocUnsafe(CHUNK_SIZE);
+    let next = Buffer.allocUnsafe(CHUNK_SIZE);
+    let curLen = await readFull(input, cur);
+    for (;;) {
+      const nextLen = curLen === CHUNK_SIZE ? await readFull(input, next) : 0;
+      const last = nextLen === 0;
+      await write(sealer.seal(cur.subarray(0, curLen), last));
+      if (last) break;
+      [cur, next] = [next, cur];
+      curLen = nextLen;
+    }
+    await output.sync();
+    await output.close();
+    output = undefined;
+    await fsp.rename(tmp, dst);
+    await fsyncDir(path.dirname(dst));
+  } catch (err) {
+    await output?.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw asKluisError(err, 'E_SEAL_IO');
+  } finally {
+    await input?.close().catch(() => undefined);
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** A FIFO of byte buffers that hands out exact-length slices without re-copying everything. */
+class ByteQueue {
+  private bufs: Buffer[] = [];
+  length = 0;
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.bufs.push(b);
+    this.length += b.length;
+  }
+
+  /** A copy of the first min(n, length) bytes, leaving them queued. */
+  peek(n: number): Buffer {
+    const m = Math.min(n, this.length);
+    const out = this.take(m);
+    this.bufs.unshift(out);
+    this.length += m;
+    return Buffer.from(out);
+  }
+
+  take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const head = this.bufs[0]!;
+      const want = n - got;
+      if (head.length <= want) {
+        head.copy(out, got);
+        got += head.length;
+        this.bufs.shift();
+      } else {
+        head.copy(out, got, 0, want);
+        this.bufs[0] = head.subarray(want);
+        got += want;
+      }
+    }
+    this.length -= n;
+    return out;
+  }
+}
+
+async function* openChunks(src: Readable, identities: SecretKey[], opts: OpenOptions): AsyncGenerator<Buffer> {
+  const prim = getPrimitives(opts.impl);
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const q = new ByteQueue();
+  let eof = false;
+  const fill = async (n: number): Promise<void> => {
+    while (!eof && q.length < n) {
+      const r = await it.next();
+      if (r.done) eof = true;
+      else q.push(typeof r.value === 'string' ? Buffer.from(r.value) : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+    }
+  };
+  try {
+    await fill(FIXED_HEAD);
+    const headLen = parseFixedHead(q.peek(FIXED_HEAD));
+    await fill(headLen);
+    if (q.length < headLen) throw new KluisError('E_SEAL_HEADER', 'kluis sealed header is cut short');
+    const opener = Opener.fromHeader(q.take(headLen), identities, prim);
+    for (;;) {
+      await fill(CHUNK_CT_SIZE + 1);
+      if (q.length > CHUNK_CT_SIZE) {
+        yield Buffer.from(opener.openMiddle(q.take(CHUNK_CT_SIZE)));
+      } else {
+        yield Buffer.from(opener.openLast(q.take(q.length)));
+        return;
+      }
+    }
+  } finally {
+    if (!eof) await it.return?.();
+  }
+}
+
+/**
+ * A stream of verified plaintext chunks. Bad identities (none, or not recipient keys) throw at
+ * once; every failure of the sealed data itself arrives as a KluisError 'error' event.
+ */
+export function openStream(src: Readable, identities: SecretKey[], opts: OpenOptions = {}): Readable {
+  checkIdentities(identities);
+  return Readable.from(openChunks(src, identities, opts), { objectMode: false, highWaterMark: CHUNK_SIZE });
+}
+
+/**
+ * Opens a sealed file or stream into `dst`: temp file beside it (mode 0600), renamed only after
+ * the last chunk verified; on any failure the temp is removed and `dst` is left untouched.
+ * Returns SHA-256 (hex) and size of the plaintext. An existing `dst` is replaced.
+ */
+export async function openToFile(
+  src: string | Readable,
+  dst: string,
+  identities: SecretKey[],
+  opts: OpenOptions = {},
+): Promise<{ sha256: string; size: number }> {
+  checkIdentities(identities);
+  const input = typeof src === 'string' ? createReadStream(src, { highWaterMark: 4 * CHUNK_SIZE }) : src;
+  const tmp = tempBeside(dst);
+  const hash = createHash('sha256');
+  let size = 0;
+  let out: fsp.FileHandle | undefined;
+  try {
+    out = await fsp.open(tmp, 'wx', 0o600);
+    for await (const chunk of openStream(input, identities, opts)) {
+      const b = chunk as Buffer;
+      hash.update(b);
+      size += b.length;
+      let off = 0;
+      while (off < b.length) off += (await out.write(b, off, b.length - off)).bytesWritten;
+    }
+    await out.sync();
+    await out.close();
+    out = undefined;
+    await fsp.rename(tmp, dst);
+    await fsyncDir(path.dirname(dst));
+  } catch (err) {
+    await out?.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    if (typeof src === 'string') input.destroy();
+    const e = err as NodeJS.ErrnoException;
+    if (e && e.code === 'ENOENT' && typeof src === 'string' && e.path === src) {
+      throw new KluisError('E_INPUT_MISSING', `cannot read sealed file ${src}`, { hint: 'check the path', cause: err });
+    }
+    throw asKluisError(err, 'E_SEAL_IO');
+  }
+  return { sha256: hash.digest('hex'), size };
+}
