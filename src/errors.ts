@@ -59,6 +59,10 @@ const BY_CODE: Record<string, number> = {
   E_AUDIT_LOCKED: EXIT.failure,
   E_AUDIT_USAGE: EXIT.internal,
   E_AUDIT_CLOSED: EXIT.internal,
+  E_MHL_NO_HISTORY: EXIT.missing,
+  E_MHL_ROOT: EXIT.input,
+  E_MHL_READ: EXIT.input,
+  E_MHL_PATH: EXIT.input,
 };
 
 const BY_PREFIX: Array<[string, number]> = [

@@ -8,3 +8,4 @@ export interface CommandModule {
 export const commandModules: CommandModule[] = [];
 
 commandModules.push(await import('./audit.js'));
+commandModules.push(await import('./mhl.js'));
