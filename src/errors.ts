@@ -63,6 +63,17 @@ const BY_CODE: Record<string, number> = {
   E_MHL_ROOT: EXIT.input,
   E_MHL_READ: EXIT.input,
   E_MHL_PATH: EXIT.input,
+  // Sealed files: damage is a mismatch, not a key problem; a foreign file is bad input.
+  E_SEAL_HEADER: EXIT.input,
+  E_SEAL_VERSION: EXIT.input,
+  E_SEAL_HEADER_MAC: EXIT.mismatch,
+  E_SEAL_PAYLOAD: EXIT.mismatch,
+  E_SEAL_TRUNCATED: EXIT.mismatch,
+  E_SEAL_TRAILING: EXIT.mismatch,
+  E_SEAL_RECIPIENTS: EXIT.config,
+  E_SEAL_IMPL: EXIT.internal,
+  E_SEAL_IO: EXIT.failure,
+  E_OUTPUT_EXISTS: EXIT.usage,
 };
 
 const BY_PREFIX: Array<[string, number]> = [
@@ -77,6 +88,7 @@ const BY_PREFIX: Array<[string, number]> = [
   ['E_SANITIZE', EXIT.input],
   ['E_MHL', EXIT.mismatch],
   ['E_AUDIT', EXIT.mismatch],
+  ['E_MANIFEST', EXIT.mismatch],
 ];
 
 export function exitCodeFor(err: unknown): number {
