@@ -9,3 +9,8 @@ export const commandModules: CommandModule[] = [];
 
 commandModules.push(await import('./audit.js'));
 commandModules.push(await import('./mhl.js'));
+commandModules.push(await import('./init.js'));
+commandModules.push(await import('./ingest.js'));
+commandModules.push(await import('./resume.js'));
+commandModules.push(await import('./status.js'));
+commandModules.push(await import('./export.js'));

@@ -48,7 +48,7 @@ export const ManifestFileSchema = z
     class: z.enum(['footage', 'sidecar', 'other']),
     status: z.string().min(1),
     objectId: z.string().min(1).optional(),
-    cardSha256: hex64,
+    cardSha256: hex64.optional(),
     cardXxh128: z.string().regex(/^[0-9a-f]{32}$/).optional(),
     size: z.number().int().nonnegative(),
     format: z.string().optional(),

@@ -1,0 +1,106 @@
+/**
+ * Acquire: reads a card file exactly once, hashing it (SHA-256, and xxh128 for ASC MHL) while
+ * copying it into the station's private spool. The card file is opened read-only with
+ * O_NOFOLLOW; nothing is ever written to the card. The copy is fsynced before the result is
+ * returned, so a journal entry written after it can trust the spool file.
+ *
+ * A file that changes size while being read (still being written, truncated, card pulled) is a
+ * failure with E_CARD_READ / E_CARD_CHANGED, and the partial copy is removed.
+ */
+import { promises as fsp, constants as C } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createXXHash128 } from 'hash-wasm';
+import { KluisError, asKluisError } from '../errors.js';
+
+export interface AcquireResult {
+  sha256: string;
+  xxh128: string;
+  size: number;
+}
+
+const BUF = 1 << 20;
+
+/**
+ * Copies `src` to `dst` (when given) while hashing. `expectSize` is the size the inventory saw.
+ * `onBytes` reports progress.
+ */
+export async function acquireFile(
+  src: string,
+  dst: string | null,
+  expectSize: number,
+  onBytes?: (n: number) => void,
+): Promise<AcquireResult> {
+  let input;
+  try {
+    input = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
+  } catch (err) {
+    throw cardReadError(src, err);
+  }
+  const out = dst ? await fsp.open(dst, 'w', 0o600) : null;
+  const sha = createHash('sha256');
+  const xxh = await createXXHash128();
+  xxh.init();
+  let size = 0;
+  try {
+    const buf = Buffer.allocUnsafe(BUF);
+    for (;;) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await input.read(buf, 0, BUF, size));
+      } catch (err) {
+        throw cardReadError(src, err);
+      }
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      sha.update(chunk);
+      xxh.update(chunk);
+      if (out) await out.write(chunk, 0, n, size);
+      size += n;
+      onBytes?.(n);
+    }
+    if (size !== expectSize) {
+      throw new KluisError('E_CARD_CHANGED', `${src} changed while it was read (${expectSize} bytes listed, ${size} read)`, {
+        hint: 'the file was still being written, or the card was pulled; re-insert the card and run again',
+      });
+    }
+    const st = await input.stat();
+    if (st.size !== size) {
+      throw new KluisError('E_CARD_CHANGED', `${src} changed size while it was read`, {
+        hint: 'wait until the camera or copy has finished, then run again',
+      });
+    }
+    if (out) await out.sync();
+  } catch (err) {
+    if (out) {
+      await out.close().catch(() => undefined);
+      await fsp.rm(dst!, { force: true });
+    }
+    await input.close().catch(() => undefined);
+    throw asKluisError(err, 'E_CARD_READ');
+  }
+  if (out) await out.close();
+  await input.close();
+  return { sha256: sha.digest('hex'), xxh128: xxh.digest('hex'), size };
+}
+
+/** Re-hashes a file without copying it (used by verify --card and for withheld sidecars). */
+export function hashFile(src: string, expectSize: number, onBytes?: (n: number) => void): Promise<AcquireResult> {
+  return acquireFile(src, null, expectSize, onBytes);
+}
+
+function cardReadError(src: string, err: unknown): KluisError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ELOOP') {
+    return new KluisError('E_CARD_SYMLINK', `${src} is a symbolic link; links are never followed`, { cause: err });
+  }
+  if (code === 'ENOENT') {
+    return new KluisError('E_CARD_READ', `${src} disappeared before it could be read`, {
+      hint: 'was the card pulled? re-insert it and run again; files already read are kept',
+      cause: err,
+    });
+  }
+  return new KluisError('E_CARD_READ', `cannot read ${src} (${code ?? 'error'})`, {
+    hint: code === 'EACCES' ? 'the station user may not read this file; check its permissions' : 'check the card and the reader; re-insert and run again',
+    cause: err,
+  });
+}

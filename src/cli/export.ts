@@ -1,0 +1,43 @@
+/**
+ * `kluis export BATCH --config FILE --identity KEY --out DIR`: decrypts a batch's sanitized
+ * footage into DIR under the card's paths, with its report and an ASC MHL history.
+ */
+import type { Command } from 'commander';
+import * as os from 'node:os';
+import { action, printJson, info } from './output.js';
+import { loadConfig } from '../config/load.js';
+import { readSecretKeyFile } from '../seal/keys.js';
+import { exportBatch } from '../evidence/export.js';
+import { AuditLog } from '../pipeline/audit.js';
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('decrypt a batch into a folder, with its report and an ASC MHL history')
+    .argument('<batch>', 'batch id (see kluis status)')
+    .requiredOption('--config <file>', 'the signed station config (kluis.json)')
+    .requiredOption('--identity <key>', 'evidence secret key file (repeatable)', collect, [])
+    .requiredOption('--out <dir>', 'folder to write into')
+    .option('--operator <name>', 'who exports (recorded)', os.userInfo().username)
+    .option('--json', 'print one JSON document on stdout')
+    .action(
+      action(async (batch: string, opts: { config: string; identity: string[]; out: string; operator: string; json?: boolean }) => {
+        const loaded = await loadConfig(opts.config);
+        const identities = await Promise.all(opts.identity.map((k) => readSecretKeyFile(k, 'recipient')));
+        const result = await exportBatch(loaded, batch, identities, opts.out, { operator: opts.operator });
+        const audit = await AuditLog.open(loaded.layout.auditFile, { station: loaded.config.station }).catch(() => null);
+        await audit?.append('export', { batchId: batch, operator: opts.operator, target: result.target, out: result.out, files: result.files.length });
+        await audit?.close();
+        if (opts.json) printJson(result);
+        else {
+          for (const f of result.files) process.stdout.write(`exported ${f.path}  sha256 ${f.sha256}\n`);
+          for (const s of result.skipped) process.stdout.write(`not in batch ${s.path} (${s.status}${s.reason ? `: ${s.reason}` : ''})\n`);
+          info(`${result.files.length} file(s) in ${result.out}${result.report ? `, report ${result.report}` : ''}${result.mhl ? `, MHL ${result.mhl}` : ''}`);
+        }
+      }),
+    );
+}

@@ -1,0 +1,139 @@
+/**
+ * Export: gets a batch back out for evidence staff. Reads the signed manifest from a target
+ * (never from the station's spool), checks the station's signature, opens the inner part with
+ * the evidence identity, then decrypts every footage object into OUT under the card's relative
+ * paths, checking each ciphertext hash against the signed manifest and each plaintext hash
+ * against the sanitized hash recorded at ingest. Adds the batch report and an ASC MHL history.
+ *
+ * Nothing unauthenticated reaches a final name: each file is decrypted to a temp file and
+ * renamed only after its last chunk verified and its hash matched.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { KluisError } from '../errors.js';
+import type { LoadedConfig } from '../config/load.js';
+import { openTarget } from '../targets/index.js';
+import type { Target } from '../targets/types.js';
+import { parsePublicKey, type SecretKey } from '../seal/keys.js';
+import { verifyManifest, openManifestInner, type ManifestInner, type ManifestOuter } from '../seal/manifest.js';
+import { openToFile, openBytes } from '../seal/index.js';
+import { writeMhlGeneration } from './mhl/index.js';
+
+export interface ExportResult {
+  batchId: string;
+  target: string;
+  out: string;
+  files: Array<{ path: string; sha256: string; size: number }>;
+  skipped: Array<{ path: string; status: string; reason?: string }>;
+  report?: string;
+  mhl?: string;
+}
+
+export async function readStream(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s as AsyncIterable<Buffer>) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** Opens the config's targets in order (required first) and returns the first that holds the batch. */
+export async function findBatch(loaded: LoadedConfig, batchId: string): Promise<{ target: Target; outer: ManifestOuter; doc: unknown }> {
+  const station = parsePublicKey(loaded.config.stationKey, 'station');
+  const ordered = [...loaded.config.targets].sort((a, b) => Number(b.required) - Number(a.required));
+  const problems: string[] = [];
+  for (const tc of ordered) {
+    const target = openTarget(tc, { configDir: loaded.layout.root, egress: loaded.config.egress });
+    try {
+      const head = await target.head(`${batchId}/manifest.json`);
+      if (!head) {
+        problems.push(`${tc.name}: no manifest`);
+        await target.close();
+        continue;
+      }
+      const doc = JSON.parse((await readStream(await target.get(`${batchId}/manifest.json`))).toString('utf8')) as unknown;
+      const outer = verifyManifest(doc, station);
+      if (outer.batchId !== batchId) throw new KluisError('E_MANIFEST_SHAPE', `the manifest under ${batchId} names batch ${outer.batchId}`);
+      return { target, outer, doc };
+    } catch (err) {
+      await target.close();
+      if (err instanceof KluisError && err.code.startsWith('E_MANIFEST')) throw err;
+      problems.push(`${tc.name}: ${(err as Error).message}`);
+    }
+  }
+  throw new KluisError('E_VERIFY_MISSING', `batch ${batchId} was not found on any target (${problems.join('; ')})`, {
+    hint: 'check the batch id with `kluis status`, and that the targets are reachable',
+  });
+}
+
+/** A manifest path made safe to join under OUT: relative, no '..', no empty parts. */
+export function safeRelative(p: string): string[] {
+  const parts = p.split('/');
+  if (p.startsWith('/') || parts.some((x) => x === '' || x === '.' || x === '..' || x.includes('\0') || x.includes('\\'))) {
+    throw new KluisError('E_MANIFEST_PATH', `the manifest names an unsafe path '${p}'`);
+  }
+  return parts;
+}
+
+async function hashedStream(src: Readable, expectSha256: string, what: string): Promise<Readable> {
+  // Checks the ciphertext hash on the way through; the decryptor fails if it is wrong.
+  const h = createHash('sha256');
+  const pass = new PassThrough();
+  src.on('data', (c: Buffer) => h.update(c));
+  src.on('end', () => {
+    const got = h.digest('hex');
+    if (got !== expectSha256) pass.destroy(new KluisError('E_VERIFY_MISMATCH', `${what}: ciphertext hash ${got} is not the one in the signed manifest`));
+    else pass.end();
+  });
+  src.on('error', (e) => pass.destroy(e));
+  src.pipe(pass, { end: false });
+  return pass;
+}
+
+export async function exportBatch(loaded: LoadedConfig, batchId: string, identities: SecretKey[], outDir: string, opts: { operator?: string } = {}): Promise<ExportResult> {
+  const out = path.resolve(outDir);
+  await fsp.mkdir(out, { recursive: true });
+  const { target, outer } = await findBatch(loaded, batchId);
+  try {
+    const inner: ManifestInner = openManifestInner(outer, identities);
+    const byId = new Map(outer.objects.map((o) => [o.id, o]));
+    const result: ExportResult = { batchId, target: target.name, out, files: [], skipped: [] };
+    for (const f of inner.files) {
+      if (!f.objectId) {
+        result.skipped.push({ path: f.path, status: f.status, ...(f.error ? { reason: `${f.error.code}: ${f.error.message}` } : {}) });
+        continue;
+      }
+      const obj = byId.get(f.objectId);
+      if (!obj) throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: object ${f.objectId} is not listed in the signed manifest`);
+      const dst = path.join(out, ...safeRelative(f.path));
+      await fsp.mkdir(path.dirname(dst), { recursive: true });
+      const stream = await hashedStream(await target.get(`${batchId}/${obj.id}`), obj.sha256, f.path);
+      const got = await openToFile(stream, dst, identities);
+      if (f.sanitizedSha256 && got.sha256 !== f.sanitizedSha256) {
+        await fsp.rm(dst, { force: true });
+        throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: decrypted hash ${got.sha256} is not the sanitized hash ${f.sanitizedSha256} recorded at ingest`);
+      }
+      result.files.push({ path: f.path, sha256: got.sha256, size: got.size });
+    }
+    const reportId = typeof inner.extra?.reportObject === 'string' ? inner.extra.reportObject : undefined;
+    if (reportId && byId.has(reportId)) {
+      const sealed = await readStream(await target.get(`${batchId}/${reportId}`));
+      const report = JSON.parse(Buffer.from(openBytes(sealed, identities)).toString('utf8')) as { html: string; json: string };
+      await fsp.writeFile(path.join(out, 'report.html'), report.html);
+      await fsp.writeFile(path.join(out, 'report.json'), report.json);
+      result.report = path.join(out, 'report.html');
+    }
+    const mhl = await writeMhlGeneration(out, {
+      files: result.files.map((f) => f.path),
+      process: 'transfer',
+      creator: {
+        ...(opts.operator ? { author: { name: opts.operator, role: 'evidence export' } } : {}),
+        comment: `kluis export of batch ${batchId} from target ${target.name}`,
+      },
+    });
+    result.mhl = mhl.manifestPath;
+    return result;
+  } finally {
+    await target.close();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Deliver and verify: moves sealed objects from the outbox to their targets, then reads each
+ * one back from the target and checks its SHA-256 against what was sealed. A delivery is
+ * "verified" only on that read-back, never on a write's word. Failures are recorded on the
+ * delivery with a retry time from the one retry policy; refusals (egress/policy) are final.
+ *
+ * Only ciphertext ever passes through here: the outbox holds sealed files and signed manifests.
+ */
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { asKluisError, KluisError } from '../errors.js';
+import { backoffMs, isRetryable } from './retry.js';
+import { crashPoint } from './crash.js';
+import type { DeliveryRow } from './journal.js';
+import type { Station } from './station.js';
+import type { EventSink } from './events.js';
+
+export async function readBackSha256(station: Station, target: string, key: string): Promise<{ sha256: string; size: number }> {
+  const t = station.targets.get(target);
+  if (!t) throw new KluisError('E_TARGET_UNKNOWN', `target ${target} is not in the config`);
+  const stream = await t.get(key);
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+/** One attempt at one delivery: put (unless already delivered), then read back and verify. */
+export async function deliverOne(station: Station, d: DeliveryRow, emit: EventSink): Promise<DeliveryRow['state']> {
+  const { journal, audit } = station;
+  const t = station.targets.get(d.target);
+  const base = { batchId: d.batch_id, object: d.object_key, target: d.target };
+  if (!t) {
+    journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'refused', last_error_code: 'E_TARGET_NOT_ALLOWED', last_error: 'target is no longer in the signed config' });
+    return 'refused';
+  }
+  try {
+    if (d.state === 'pending') {
+      crashPoint('before-put');
+      try {
+        await t.put(d.object_key, () => createReadStream(d.local_path), { size: d.size, sha256: d.sha256 });
+      } catch (err) {
+        // Already there from an attempt that crashed after the put: the read-back decides.
+        if (!(err instanceof KluisError && err.code === 'E_TARGET_EXISTS')) throw err;
+      }
+      crashPoint('after-put');
+      journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'delivered', last_error_code: null, last_error: null });
+      await audit.append('delivered', { batchId: d.batch_id, object: d.object_key, target: d.target, size: d.size, sha256: d.sha256 });
+      emit({ type: 'delivery', ...base, state: 'delivered' });
+      crashPoint('after-delivered');
+    }
+    const back = await readBackSha256(station, d.target, d.object_key);
+    if (back.sha256 !== d.sha256 || back.size !== d.size) {
+      // A wrong object under our key: never overwrite evidence; flag it for a person.
+      throw new KluisError('E_VERIFY_MISMATCH', `object ${d.object_key} on ${d.target} does not match what was sealed`, {
+        hint: 'someone or something changed the stored object; run `kluis verify` and check the target',
+        details: { retryable: false },
+      });
+    }
+    journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'verified', last_error_code: null, last_error: null });
+    await audit.append('verified', { batchId: d.batch_id, object: d.object_key, target: d.target, sha256: back.sha256, size: back.size });
+    emit({ type: 'delivery', ...base, state: 'verified' });
+    crashPoint('after-verify');
+    return 'verified';
+  } catch (e) {
+    const err = asKluisError(e, 'E_TARGET_IO');
+    const attempts = d.attempts + 1;
+    const refused = err.code.startsWith('E_EGRESS') || err.code.startsWith('E_POLICY') || err.code === 'E_TARGET_NOT_ALLOWED';
+    const retry = !refused && isRetryable(err);
+    const state = refused ? 'refused' : retry ? d.state : 'failed';
+    journal.setDelivery(d.batch_id, d.object_key, d.target, {
+      state,
+      attempts,
+      next_attempt_at: Date.now() + backoffMs(attempts),
+      last_error_code: err.code,
+      last_error: err.message,
+    });
+    if (refused) {
+      await audit.append('refused', { batchId: d.batch_id, object: d.object_key, target: d.target, code: err.code, reason: err.message, bytesSent: 0 });
+    } else {
+      await audit.append(d.state === 'pending' ? 'delivery-failed' : 'verify-failed', {
+        batchId: d.batch_id, object: d.object_key, target: d.target, code: err.code, reason: err.message, willRetry: retry,
+      });
+    }
+    emit({ type: 'delivery', ...base, state: refused ? 'refused' : retry ? 'queued' : 'failed', error: { code: err.code, message: err.message } });
+    return state;
+  }
+}
+
+export function openDeliveries(station: Station, batchId?: string): DeliveryRow[] {
+  const rows = batchId ? station.journal.deliveries(batchId) : station.journal.allDeliveries();
+  return rows.filter((d) => d.state === 'pending' || d.state === 'delivered');
+}
+
+/**
+ * Works the outbox: every open delivery whose time has come gets an attempt. With `waitMs`, it
+ * keeps trying (sleeping until the next due attempt) until nothing is open or the time is up.
+ */
+export async function drainOutbox(station: Station, emit: EventSink, opts: { batchId?: string; waitMs?: number; concurrency?: number } = {}): Promise<void> {
+  const deadline = Date.now() + (opts.waitMs ?? 0);
+  for (;;) {
+    const open = openDeliveries(station, opts.batchId);
+    if (open.length === 0) return;
+    const due = open.filter((d) => d.next_attempt_at <= Date.now());
+    if (due.length > 0) {
+      await pool(due, opts.concurrency ?? 2, (d) => deliverOne(station, d, emit));
+      continue;
+    }
+    const next = Math.min(...open.map((d) => d.next_attempt_at));
+    if (next > deadline) return;
+    await new Promise((r) => setTimeout(r, Math.max(50, next - Date.now())));
+  }
+}
+
+export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (i < items.length) {
+      const item = items[i++]!;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,30 @@
+/**
+ * Progress and state events of the pipeline. The same events drive the terminal output, the
+ * journal's event table (which the dashboard tails) and tests. Listeners never influence the
+ * pipeline; an exception in a listener is reported, not propagated.
+ */
+export type PipelineEvent =
+  | { type: 'card-seen'; batchId: string; card: string; files: number; bytes: number; label?: string }
+  | { type: 'card-writable'; batchId: string; card: string; mountOptions?: string }
+  | { type: 'acquire-progress'; batchId: string; path: string; bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number }
+  | { type: 'file-state'; batchId: string; path: string; state: string; error?: { code: string; message: string; hint?: string } }
+  | { type: 'safe-to-remove'; batchId: string; card: string }
+  | { type: 'card-missing'; batchId: string; card: string; remaining: number }
+  | { type: 'delivery'; batchId: string; object: string; target: string; state: string; error?: { code: string; message: string } }
+  | { type: 'batch-status'; batchId: string; status: string }
+  | { type: 'wiped'; batchId: string; files: number };
+
+export type EventSink = (e: PipelineEvent) => void;
+
+export function fanOut(...sinks: Array<EventSink | undefined>): EventSink {
+  return (e) => {
+    for (const s of sinks) {
+      if (!s) continue;
+      try {
+        s(e);
+      } catch (err) {
+        process.stderr.write(`kluis: warning: event listener failed: ${(err as Error).message}\n`);
+      }
+    }
+  };
+}

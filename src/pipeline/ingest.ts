@@ -1,0 +1,358 @@
+/**
+ * The ingest job chain for one card: inventory → acquire → sanitize → seal → deliver → verify,
+ * each step recorded in the journal after its work is durable, so the same call on the same
+ * card (or `resume`) continues where a crash, a pulled card or a dead network left it.
+ *
+ * Decisions live here (what is footage, what is withheld, when a batch is secured, when the card
+ * is safe to remove); the stages it calls hold the technology. It never writes to the card;
+ * the optional wipe is a separate step (wipe.ts) that runs only on a secured batch.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { KluisError, asKluisError } from '../errors.js';
+import { inventory, type CardEntry } from '../card/inventory.js';
+import { acquireFile } from '../card/acquire.js';
+import { cardIdentity, type CardIdentity } from '../card/identity.js';
+import { sanitizeFile } from '../sanitize/index.js';
+import type { SanitizeResult } from '../sanitize/types.js';
+import { sealFile } from '../seal/index.js';
+import { formatPublicKey } from '../seal/keys.js';
+import { crashPoint } from './crash.js';
+import { drainOutbox, pool } from './deliver.js';
+import { fanOut, type EventSink, type PipelineEvent } from './events.js';
+import type { BatchRow, FileRow } from './journal.js';
+import type { Station } from './station.js';
+import { finalizeBatch, batchOutcome, type BatchOutcome } from './finalize.js';
+import { makeThumbnail } from './thumbs.js';
+import { ensureSpool, newId, type SpoolPaths } from './spool.js';
+
+export interface IngestOptions {
+  card: string;
+  onEvent?: EventSink;
+  /** How long to keep retrying deliveries before leaving the rest queued (ms). */
+  deliveryWaitMs?: number;
+  /** Parallel sanitize/seal workers. */
+  concurrency?: number;
+}
+
+/** Journal events go to the dashboard; the caller's sink gets them too. */
+function sinkFor(station: Station, onEvent?: EventSink): EventSink {
+  return fanOut(onEvent, (e: PipelineEvent) => {
+    station.journal.addEvent(e.type, 'batchId' in e ? e.batchId : null, e as unknown as Record<string, unknown>);
+  });
+}
+
+export async function ingestCard(station: Station, opts: IngestOptions): Promise<BatchOutcome> {
+  const { journal, audit, config, layout } = station;
+  const cardRoot = path.resolve(opts.card);
+  const entries = await inventory(cardRoot);
+  if (!entries.some((e) => e.path.toUpperCase().startsWith('DCIM/'))) {
+    process.stderr.write(`kluis: warning: ${cardRoot} holds no DCIM/ folder; is this really a camera card?\n`);
+  }
+  const identity = await cardIdentity(cardRoot, entries);
+  crashPoint('after-inventory');
+
+  // A card already secured is recognised, not copied again; an unfinished batch is resumed.
+  const previous = journal.batchesForCard(identity.fingerprint);
+  const secured = previous.find((b) => b.status === 'secured');
+  if (secured) {
+    const outcome = batchOutcome(station, secured.id);
+    outcome.alreadySecured = true;
+    return outcome;
+  }
+  let batch = previous.find((b) => b.status !== 'failed');
+  const emitBase = opts.onEvent;
+  if (!batch) {
+    const id = newId();
+    journal.db.transaction(() => {
+      journal.createBatch({
+        id,
+        card_fingerprint: identity.fingerprint,
+        card_root: cardRoot,
+        card_label: identity.label ?? null,
+        card_uuid: identity.uuid ?? null,
+        operator: station.operator ?? null,
+        case_ref: station.caseRef ?? null,
+        status: 'acquiring',
+        recipients: JSON.stringify(config.recipients),
+      });
+      for (const e of entries) addEntry(station, id, e);
+    })();
+    batch = journal.batch(id)!;
+  } else {
+    journal.setBatch(batch.id, { card_root: cardRoot });
+  }
+  const emit = sinkFor(station, emitBase);
+  const batchId = batch.id;
+  const who = { batchId, operator: station.operator, case: station.caseRef };
+  await audit.append('card-seen', {
+    ...who,
+    card: cardRoot,
+    fingerprint: identity.fingerprint,
+    label: identity.label,
+    uuid: identity.uuid,
+    device: identity.device,
+    mountOptions: identity.mountOptions,
+    files: entries.length,
+    resumed: previous.length > 0,
+  });
+  emit({ type: 'card-seen', batchId, card: cardRoot, files: entries.length, bytes: entries.reduce((s, e) => s + e.size, 0), ...(identity.label ? { label: identity.label } : {}) });
+  await checkWritable(station, batchId, cardRoot, identity, emit);
+
+  await reportRejections(station, batchId, previous.length === 0);
+  await checkSpace(station, batchId);
+  await acquireAndProcess(station, batch, cardRoot, emit, opts.concurrency ?? 2);
+  await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
+  await finalizeBatch(station, batchId, emit);
+  await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
+  return batchOutcome(station, batchId, { updateStatus: true, emit });
+}
+
+/** Continues every unfinished batch that no longer needs its card (sanitize, seal, deliver). */
+export async function resumeAll(station: Station, opts: { onEvent?: EventSink; deliveryWaitMs?: number } = {}): Promise<BatchOutcome[]> {
+  const emit = sinkFor(station, opts.onEvent);
+  const out: BatchOutcome[] = [];
+  for (const b of station.journal.unfinishedBatches()) {
+    await processAcquired(station, b.id, emit, 2);
+    await drainOutbox(station, emit, { batchId: b.id, waitMs: opts.deliveryWaitMs ?? 0 });
+    await finalizeBatch(station, b.id, emit);
+    await drainOutbox(station, emit, { batchId: b.id, waitMs: opts.deliveryWaitMs ?? 0 });
+    out.push(batchOutcome(station, b.id, { updateStatus: true, emit }));
+  }
+  return out;
+}
+
+function addEntry(station: Station, batchId: string, e: CardEntry): void {
+  station.journal.addFile({
+    batch_id: batchId,
+    path: e.path,
+    class: e.class,
+    format: e.format ?? null,
+    size: e.size,
+    mtime_ms: Math.floor(e.mtimeMs),
+    state: e.rejected ? 'rejected' : 'seen',
+    ...(e.rejected ? { error_code: e.rejected.code, error_message: e.rejected.message, error_hint: e.rejected.hint ?? null } : {}),
+  });
+}
+
+/** Says on stderr why each rejected entry is not taken; audits it once, when the batch is new. */
+async function reportRejections(station: Station, batchId: string, firstTime: boolean): Promise<void> {
+  for (const f of station.journal.files(batchId)) {
+    if (f.state !== 'rejected') continue;
+    process.stderr.write(`kluis: error: ${f.path}: ${f.error_message} [${f.error_code}]\n`);
+    if (f.error_hint) process.stderr.write(`kluis: hint: ${f.error_hint}\n`);
+    if (firstTime) await station.audit.append('file-rejected', { batchId, file: f.path, code: f.error_code, reason: f.error_message });
+  }
+}
+
+async function checkWritable(station: Station, batchId: string, card: string, id: CardIdentity, emit: EventSink): Promise<void> {
+  if (!id.writable) return;
+  await station.audit.append('card-writable', { batchId, card, mountPoint: id.mountPoint, mountOptions: id.mountOptions, policy: station.config.policy.writableCard });
+  emit({ type: 'card-writable', batchId, card, ...(id.mountOptions ? { mountOptions: id.mountOptions } : {}) });
+  if (station.config.policy.writableCard === 'refuse') {
+    throw new KluisError('E_CARD_WRITABLE', `the card at ${card} is mounted read-write; policy refuses to read it`, {
+      hint: 'remount it read-only (mount -o remount,ro,noatime) or install the udev rule in deploy/, then insert it again',
+    });
+  }
+  process.stderr.write(`kluis: warning: the card at ${card} is mounted READ-WRITE (${id.mountOptions ?? 'unknown options'}); kluis will not write to it, but mount cards read-only (see deploy/)\n`);
+}
+
+async function checkSpace(station: Station, batchId: string): Promise<void> {
+  const need = station.journal
+    .files(batchId)
+    .filter((f) => f.state === 'seen' && f.class === 'footage')
+    .reduce((s, f) => s + f.size, 0);
+  const biggest = Math.max(0, ...station.journal.files(batchId).map((f) => f.size));
+  // Room for every acquired file plus, for the largest, its sanitized and sealed copies.
+  const needed = need + 2 * biggest + 16 * 1024 * 1024;
+  const st = await fsp.statfs(station.layout.spoolDir);
+  const free = Number(st.bavail) * Number(st.bsize);
+  if (free < needed) {
+    throw new KluisError('E_DISK_FULL', `the spool disk has ${mb(free)} free, the card needs about ${mb(needed)}`, {
+      hint: `free space on the disk holding ${station.layout.spoolDir} (or wait for queued batches to deliver), then insert the card again`,
+    });
+  }
+}
+
+function mb(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+
+/**
+ * Reads every not-yet-acquired file from the card once, and as each one lands in the spool,
+ * hands it to the sanitize/seal workers, so reading the card and sealing overlap.
+ */
+async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: string, emit: EventSink, concurrency: number): Promise<void> {
+  const { journal, audit } = station;
+  const batchId = batch.id;
+  const sp = await ensureSpool(station.layout.spoolDir, batchId);
+  const files = journal.files(batchId);
+  const todo = files.filter((f) => f.state === 'seen');
+  const bytesTotal = todo.reduce((s, f) => s + f.size, 0);
+  let bytesDone = 0;
+  let filesDone = 0;
+  let cardGone = false;
+
+  const queue: FileRow[] = files.filter((f) => f.state === 'acquired' || f.state === 'sanitized');
+  let producing = true;
+  let waiters: Array<() => void> = [];
+  const consumers = Array.from({ length: concurrency }, async () => {
+    for (;;) {
+      const next = queue.shift();
+      if (next) {
+        await processFile(station, batchId, next.path, sp, emit);
+        continue;
+      }
+      if (!producing) return;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  });
+  const notify = (): void => {
+    const ws = waiters;
+    waiters = [];
+    for (const w of ws) w();
+  };
+
+  try {
+    for (const f of todo) {
+      if (cardGone) break;
+      const src = path.join(cardRoot, ...f.path.split('/'));
+      const keep = f.class === 'footage';
+      const dst = keep ? path.join(sp.acquired, `${newId(8)}`) : null;
+      try {
+        let last = 0;
+        const r = await acquireFile(src, dst, f.size, (n) => {
+          bytesDone += n;
+          if (bytesDone - last >= 4 * 1024 * 1024) {
+            last = bytesDone;
+            emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone, bytesTotal, filesDone, filesTotal: todo.length });
+          }
+          crashPoint('mid-acquire');
+        });
+        crashPoint('after-acquire');
+        filesDone += 1;
+        if (keep) {
+          journal.setFile(batchId, f.path, { state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: dst, error_code: null, error_message: null, error_hint: null });
+          await audit.append('file-acquired', { batchId, file: f.path, size: r.size, sha256: r.sha256, xxh128: r.xxh128 });
+          emit({ type: 'file-state', batchId, path: f.path, state: 'acquired' });
+          queue.push(journal.file(batchId, f.path)!);
+          notify();
+        } else {
+          const reason = f.class === 'sidecar' ? 'vendor sidecar (telemetry/proxy): withheld by policy' : 'not a recognised picture or video format: withheld (kluis cannot prove it clean)';
+          const code = f.class === 'sidecar' ? 'W_SIDECAR_WITHHELD' : 'W_UNKNOWN_WITHHELD';
+          journal.setFile(batchId, f.path, { state: 'withheld', card_sha256: r.sha256, card_xxh128: r.xxh128, error_code: code, error_message: reason });
+          await audit.append('file-withheld', { batchId, file: f.path, size: r.size, sha256: r.sha256, reason });
+          emit({ type: 'file-state', batchId, path: f.path, state: 'withheld' });
+        }
+        emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone, bytesTotal, filesDone, filesTotal: todo.length });
+      } catch (e) {
+        const err = asKluisError(e, 'E_CARD_READ');
+        if (err.code === 'E_DISK_FULL') throw err;
+        if (!(await cardPresent(cardRoot))) {
+          cardGone = true;
+          break;
+        }
+        journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
+        await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
+        emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+        process.stderr.write(`kluis: error: ${f.path}: ${err.message} [${err.code}]\n`);
+        if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+      }
+    }
+    const remaining = journal.files(batchId).filter((f) => f.state === 'seen').length;
+    if (cardGone || remaining > 0) {
+      journal.setBatch(batchId, { status: 'acquiring' });
+      emit({ type: 'card-missing', batchId, card: cardRoot, remaining });
+      process.stderr.write(`kluis: error: the card was removed before ${remaining} file(s) were read [E_CARD_REMOVED]\nkluis: hint: insert the card again and run the same command; files already read are kept and are not read again\n`);
+    } else {
+      const t = new Date().toISOString();
+      if (!journal.batch(batchId)!.safe_to_remove_at) {
+        journal.setBatch(batchId, { safe_to_remove_at: t, status: 'processing' });
+        await audit.append('card-safe-to-remove', { batchId, card: cardRoot });
+      }
+      emit({ type: 'safe-to-remove', batchId, card: cardRoot });
+    }
+  } finally {
+    producing = false;
+    notify();
+    await Promise.all(consumers);
+  }
+}
+
+async function cardPresent(cardRoot: string): Promise<boolean> {
+  try {
+    await fsp.access(cardRoot);
+    await fsp.readdir(cardRoot);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sanitizes and seals every acquired file of a batch (used on resume, card not needed). */
+export async function processAcquired(station: Station, batchId: string, emit: EventSink, concurrency: number): Promise<void> {
+  const sp = await ensureSpool(station.layout.spoolDir, batchId);
+  const rows = station.journal.files(batchId).filter((f) => f.state === 'acquired' || f.state === 'sanitized');
+  await pool(rows, concurrency, (f) => processFile(station, batchId, f.path, sp, emit));
+}
+
+async function processFile(station: Station, batchId: string, filePath: string, sp: SpoolPaths, emit: EventSink): Promise<void> {
+  const { journal, audit } = station;
+  let f = journal.file(batchId, filePath)!;
+  try {
+    if (f.state === 'acquired') {
+      const out = path.join(sp.sanitized, newId(8));
+      let result: SanitizeResult;
+      try {
+        result = await sanitizeFile(f.spool_path!, out, { thermal: station.config.policy.thermal });
+      } catch (e) {
+        const err = asKluisError(e, 'E_SANITIZE_FAILED');
+        await fsp.rm(out, { force: true });
+        await fsp.rm(f.spool_path!, { force: true });
+        journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null });
+        await audit.append('file-sanitize-failed', { batchId, file: filePath, code: err.code, reason: err.message });
+        emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+        process.stderr.write(`kluis: error: ${filePath}: ${err.message} [${err.code}]\n`);
+        if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+        return;
+      }
+      const thumb = await makeThumbnail(out, result.format, path.join(sp.thumbs, `${newId(8)}.jpg`));
+      journal.setFile(batchId, filePath, { state: 'sanitized', sanitized_path: out, sanitize_json: JSON.stringify(result), thumb_path: thumb, format: result.format });
+      await audit.append('file-sanitized', {
+        batchId, file: filePath, format: result.format, sha256: result.sha256, size: result.size,
+        essence: result.essence, removed: result.removed, kept: result.kept, checks: result.checks,
+      });
+      emit({ type: 'file-state', batchId, path: filePath, state: 'sanitized' });
+      crashPoint('after-sanitize');
+      f = journal.file(batchId, filePath)!;
+    }
+    if (f.state === 'sanitized') {
+      const objectId = newId(16);
+      const sealedPath = path.join(sp.sealed, objectId);
+      crashPoint('mid-seal');
+      const sealed = await sealFile(f.sanitized_path!, sealedPath, station.recipients);
+      const key = `${batchId}/${objectId}`;
+      journal.db.transaction(() => {
+        journal.setFile(batchId, filePath, { state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: sealed.sha256, sealed_size: sealed.size });
+        journal.enqueue(batchId, key, [...station.targets.keys()], { size: sealed.size, sha256: sealed.sha256, localPath: sealedPath });
+      })();
+      crashPoint('after-seal');
+      // Plaintext leaves the spool as soon as the sealed copy is durable and journaled.
+      await fsp.rm(f.sanitized_path!, { force: true });
+      await fsp.rm(f.spool_path!, { force: true });
+      journal.setFile(batchId, filePath, { spool_path: null, sanitized_path: null });
+      await audit.append('file-sealed', {
+        batchId, file: filePath, object: key, sha256: sealed.sha256, size: sealed.size,
+        recipients: station.recipients.map((r) => formatPublicKey(r)),
+      });
+      emit({ type: 'file-state', batchId, path: filePath, state: 'sealed' });
+    }
+  } catch (e) {
+    const err = asKluisError(e);
+    if (err.code === 'E_DISK_FULL') throw err;
+    journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
+    emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message } });
+    process.stderr.write(`kluis: error: ${filePath}: ${err.message} [${err.code}]\n`);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The station's private spool (0700): per batch, `acquired/` (card copies), `sanitized/`,
+ * `thumbs/` (plaintext, short-lived) and `sealed/` (ciphertext waiting in the outbox). Spool file
+ * names are random ids, never card names. At start-up, plaintext that the journal no longer
+ * needs and sealed files it does not reference are removed.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Journal } from './journal.js';
+
+export function newId(bytes = 12): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+export interface SpoolPaths {
+  dir: string;
+  acquired: string;
+  sanitized: string;
+  sealed: string;
+  thumbs: string;
+}
+
+export function spoolPaths(spoolDir: string, batchId: string): SpoolPaths {
+  const dir = path.join(spoolDir, batchId);
+  return { dir, acquired: path.join(dir, 'acquired'), sanitized: path.join(dir, 'sanitized'), sealed: path.join(dir, 'sealed'), thumbs: path.join(dir, 'thumbs') };
+}
+
+export async function ensureSpool(spoolDir: string, batchId: string): Promise<SpoolPaths> {
+  const p = spoolPaths(spoolDir, batchId);
+  for (const d of [p.dir, p.acquired, p.sanitized, p.sealed, p.thumbs]) await fsp.mkdir(d, { recursive: true, mode: 0o700 });
+  return p;
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(dir)).map((n) => path.join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Removes what a crash left behind: partial copies and sanitized files the journal does not
+ * point at, plaintext of files already sealed, sealed files no delivery needs any more, and the
+ * spool of finished batches. Returns the paths removed.
+ */
+export async function cleanSpool(spoolDir: string, journal: Journal): Promise<string[]> {
+  const removed: string[] = [];
+  const rm = async (p: string): Promise<void> => {
+    await fsp.rm(p, { recursive: true, force: true });
+    removed.push(p);
+  };
+  for (const batchDir of await listFiles(spoolDir)) {
+    const batchId = path.basename(batchDir);
+    const batch = journal.batch(batchId);
+    if (!batch) {
+      await rm(batchDir);
+      continue;
+    }
+    const files = journal.files(batchId);
+    const deliveries = journal.deliveries(batchId);
+    const keep = new Set<string>();
+    for (const f of files) {
+      if (f.state === 'acquired' || f.state === 'sanitized') {
+        if (f.spool_path) keep.add(f.spool_path);
+        if (f.state === 'sanitized' && f.sanitized_path) keep.add(f.sanitized_path);
+      }
+      if (f.thumb_path) keep.add(f.thumb_path);
+    }
+    for (const d of deliveries) if (d.state === 'pending' || d.state === 'delivered') keep.add(d.local_path);
+    const p = spoolPaths(spoolDir, batchId);
+    for (const sub of [p.acquired, p.sanitized, p.thumbs, p.sealed]) {
+      for (const f of await listFiles(sub)) if (!keep.has(f)) await rm(f);
+    }
+    if (batch.status === 'secured' || batch.status === 'failed') {
+      if (keep.size === 0) await rm(batchDir);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,91 @@
+/**
+ * A station opened for work: its signed config, keys, journal, audit log and targets, in one
+ * place, so the stages get what they need and nothing more. The station key is checked against
+ * the config (the admin decides which station key is trusted); recipient keys are parsed once.
+ */
+import { promises as fsp } from 'node:fs';
+import { KluisError } from '../errors.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, type SecretKey } from '../seal/keys.js';
+import { Journal } from './journal.js';
+import { AuditLog } from './audit.js';
+import { openTarget } from '../targets/index.js';
+import type { Target } from '../targets/types.js';
+import type { TargetConfig } from '../config/schema.js';
+
+export interface Refusal {
+  target: string;
+  host?: string;
+  address?: string;
+  reason: string;
+  code: string;
+}
+
+export interface Station extends LoadedConfig {
+  stationKey: SecretKey;
+  recipients: PublicKey[];
+  journal: Journal;
+  audit: AuditLog;
+  targets: Map<string, Target>;
+  targetConfigs: Map<string, TargetConfig>;
+  refusals: Refusal[];
+  operator?: string;
+  caseRef?: string;
+  close(): Promise<void>;
+}
+
+export async function openStation(configFile: string, who: { operator?: string; caseRef?: string } = {}): Promise<Station> {
+  const loaded = await loadConfig(configFile);
+  return openLoadedStation(loaded, who);
+}
+
+export async function openLoadedStation(loaded: LoadedConfig, who: { operator?: string; caseRef?: string } = {}): Promise<Station> {
+  const { config, layout } = loaded;
+  const stationKey = await readSecretKeyFile(layout.stationKeyFile, 'station');
+  if (formatPublicKey(stationKey.publicKey) !== config.stationKey) {
+    throw new KluisError('E_CONFIG_STATION_KEY', `the station key in ${layout.stationKeyFile} is not the one the config names`, {
+      hint: `the config trusts ${config.stationKey}; the admin must put this station's public key in the config and sign it`,
+    });
+  }
+  const recipients = config.recipients.map((r) => parsePublicKey(r, 'recipient'));
+  await fsp.mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
+  await fsp.mkdir(layout.spoolDir, { recursive: true, mode: 0o700 });
+  await fsp.chmod(layout.spoolDir, 0o700);
+  const journal = Journal.open(layout.journalFile);
+  const audit = await AuditLog.open(layout.auditFile, { station: config.station, stationKey });
+  const refusals: Refusal[] = [];
+  const targets = new Map<string, Target>();
+  const targetConfigs = new Map<string, TargetConfig>();
+  const station: Station = {
+    ...loaded,
+    stationKey,
+    recipients,
+    journal,
+    audit,
+    targets,
+    targetConfigs,
+    refusals,
+    ...(who.operator ? { operator: who.operator } : {}),
+    ...(who.caseRef ? { caseRef: who.caseRef } : {}),
+    async close() {
+      for (const t of targets.values()) await t.close().catch(() => undefined);
+      await audit.close();
+      journal.close();
+    },
+  };
+  for (const tc of config.targets) {
+    targetConfigs.set(tc.name, tc);
+    targets.set(
+      tc.name,
+      openTarget(tc, {
+        configDir: layout.root,
+        egress: config.egress,
+        onRefusal: (r) => {
+          refusals.push(r);
+          void audit.append('refused', { target: r.target, host: r.host, address: r.address, reason: r.reason, code: r.code }).catch(() => undefined);
+        },
+      }),
+    );
+  }
+  return station;
+}
