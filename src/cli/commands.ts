@@ -14,3 +14,5 @@ commandModules.push(await import('./ingest.js'));
 commandModules.push(await import('./resume.js'));
 commandModules.push(await import('./status.js'));
 commandModules.push(await import('./export.js'));
+commandModules.push(await import('./keys.js'));
+commandModules.push(await import('./decrypt.js'));

@@ -1,0 +1,53 @@
+/**
+ * `kluis decrypt FILE --identity KEY [--identity KEY…] -o OUT [--force]`: opens one sealed object.
+ * Thin: reads the identities (refused when group/world-readable or not recipient keys), calls
+ * openToFile, prints. Streams with bounded memory; OUT appears only after the last chunk verified
+ * and is never overwritten without --force. FILE may be `-` for standard input.
+ */
+import type { Command } from 'commander';
+import { promises as fsp } from 'node:fs';
+import { action, info, printJson } from './output.js';
+import { KluisError } from '../errors.js';
+import { exists } from '../util/fsx.js';
+import { readSecretKeyFile } from '../seal/keys.js';
+import { openToFile, sealImplementation } from '../seal/index.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function register(program: Command): void {
+  program
+    .command('decrypt')
+    .description('decrypt one sealed object with an evidence identity')
+    .argument('<file>', 'the sealed object (or - for standard input)')
+    .requiredOption('-i, --identity <key>', 'evidence secret key file; may be given several times (old and new keys)', collect, [])
+    .requiredOption('-o, --out <file>', 'where to write the plaintext')
+    .option('--force', 'replace OUT if it exists')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (file: string, opts: { identity: string[]; out: string; force?: boolean; json?: boolean }) => {
+        if (opts.identity.length === 0) {
+          throw new KluisError('E_USAGE', 'give at least one --identity', { hint: 'kluis decrypt FILE --identity evidence.key -o OUT' });
+        }
+        const identities = [];
+        for (const f of opts.identity) identities.push(await readSecretKeyFile(f, 'recipient'));
+        if (file !== '-' && !(await exists(file))) {
+          throw new KluisError('E_INPUT_MISSING', `sealed file ${file} does not exist`, { hint: 'check the path' });
+        }
+        if (!opts.force && (await exists(opts.out))) {
+          throw new KluisError('E_OUTPUT_EXISTS', `${opts.out} already exists; not overwriting it`, {
+            hint: 'choose another -o path, or add --force to replace it',
+          });
+        }
+        if (opts.force && (await exists(opts.out)) && (await fsp.lstat(opts.out)).isDirectory()) {
+          throw new KluisError('E_OUTPUT_EXISTS', `${opts.out} is a folder`, { hint: 'give a file name with -o' });
+        }
+        const res = await openToFile(file === '-' ? process.stdin : file, opts.out, identities);
+        if (opts.json) {
+          printJson({ file, out: opts.out, size: res.size, sha256: res.sha256, implementation: sealImplementation() });
+        } else {
+          process.stdout.write(`${res.sha256}  ${opts.out}\n`);
+          info(`decrypted ${res.size} bytes to ${opts.out}; every chunk verified`);
+        }
+      }),
+    );
+}
