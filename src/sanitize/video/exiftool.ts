@@ -1,0 +1,119 @@
+/**
+ * ExifTool as an independent reader of a sanitized MP4/MOV. `exiftoolFindings(file, needles)`
+ * runs `exiftool -j -a -G1 -u -ee -n` and returns every tag that a clean file must not have: any
+ * group outside the structural QuickTime/Track groups (XMP, UserData, Keys, ItemList, GPS, ...),
+ * any tag named like location, serial, make, model, software, comment, and any value holding a
+ * needle. It never trusts silence: a missing or failing ExifTool is an error, not a pass.
+ * (Spawned here, not in src/wrappers/, because it is used only by this check; stdout is capped.)
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { KluisError } from '../../errors.js';
+
+const ALLOWED_GROUPS = /^(ExifTool|System|File|Composite|QuickTime|Track\d+)$/;
+const FORBIDDEN_NAME =
+  /GPS|Location|Latitude|Longitude|Altitude|Serial|Make|Model|Software|Firmware|Encoder|Comment|Author|Artist|Copyright|Title|Description|Keyword|Camera|Lens|Owner|UserData|User|XMP|UUID|Speed|Pitch|Yaw|Roll|Gimbal|Drone|DJI|Text|Subtitle|TimeCode|Timecode|Thumbnail|PreviewImage|ContentCreate|CreationDate|Warning|Unknown_(?!edts$|esds$|mp4a$|wave$)/;
+/** Names that match FORBIDDEN_NAME but only describe structure (sample groups of audio priming). */
+const STRUCTURAL_NAMES = new Set(['SampleGroupDescription']);
+const DATE_NAME = /Date$/;
+const ZERO_DATE = /^0000:00:00 00:00:00/;
+/** Values that are allowed in the few tags whose value identifies software or a handler. */
+const NEUTRAL_VALUES: Record<string, RegExp> = {
+  HandlerDescription: /^(|VideoHandler|SoundHandler|DataHandler)$/,
+  VendorID: /^(|FFMP)$/,
+};
+
+function runExiftool(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'exiftool',
+      ['-j', '-a', '-G1', '-u', '-ee', '-n', '-api', 'LargeFileSupport=1', '-charset', 'filename=utf8', '--', path.resolve(file)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const out: Buffer[] = [];
+    let bytes = 0;
+    let err = '';
+    let failed: KluisError | null = null;
+    const timer = setTimeout(() => {
+      failed = new KluisError('E_SANITIZE_TOOL_TIMEOUT', 'exiftool did not finish within 5 minutes');
+      child.kill('SIGKILL');
+    }, 5 * 60_000);
+    timer.unref();
+    child.stdout.on('data', (c: Buffer) => {
+      bytes += c.length;
+      if (bytes > 32 << 20) {
+        failed = new KluisError('E_SANITIZE_RESIDUE', 'exiftool reports more than 32 MiB of tags for a sanitized file');
+        child.kill('SIGKILL');
+        return;
+      }
+      out.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err = (err + c.toString('utf8')).slice(-4096);
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        e.code === 'ENOENT'
+          ? new KluisError('E_SANITIZE_TOOL_MISSING', 'exiftool is not installed (not found on PATH)', {
+              hint: 'install it: sudo apt-get install libimage-exiftool-perl',
+              cause: e,
+            })
+          : new KluisError('E_SANITIZE_TOOL_FAILED', `could not start exiftool: ${e.message}`, { cause: e }),
+      );
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (failed) return reject(failed);
+      // exiftool exits 1 when it found no file to process, with JSON of an error otherwise.
+      if (code !== 0) {
+        return reject(new KluisError('E_SANITIZE_TOOL_FAILED', `exiftool failed (exit ${code}): ${err.trim().slice(0, 300)}`));
+      }
+      resolve(Buffer.concat(out).toString('utf8'));
+    });
+  });
+}
+
+/** Everything ExifTool reports that a sanitized video must not carry; empty means clean. */
+export async function exiftoolFindings(file: string, needles: readonly string[]): Promise<string[]> {
+  const text = await runExiftool(file);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new KluisError('E_SANITIZE_TOOL_OUTPUT', 'exiftool printed something that is not JSON', { cause: e });
+  }
+  const rec = Array.isArray(parsed) ? (parsed[0] as Record<string, unknown> | undefined) : undefined;
+  if (!rec || typeof rec !== 'object') throw new KluisError('E_SANITIZE_TOOL_OUTPUT', 'exiftool returned no record');
+  return findingsIn(rec, needles);
+}
+
+/** The rule, separate from the process so it can be tested on its own. */
+export function findingsIn(rec: Record<string, unknown>, needles: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const [key, value] of Object.entries(rec)) {
+    if (key === 'SourceFile') continue;
+    const [group = '', name = key] = key.includes(':') ? key.split(':', 2) : ['', key];
+    if (!ALLOWED_GROUPS.test(group)) {
+      found.push(`${key} (group ${group || '?'} is not structural)`);
+      continue;
+    }
+    if (group === 'System' || group === 'File' || group === 'ExifTool') {
+      if (group === 'ExifTool' && name !== 'ExifToolVersion') found.push(`${key}: ${String(value).slice(0, 80)}`);
+      continue;
+    }
+    const neutral = NEUTRAL_VALUES[name];
+    const v = Array.isArray(value) ? value.join(' ') : String(value);
+    if (neutral) {
+      if (!neutral.test(v)) found.push(`${key}: "${v.slice(0, 60)}" is not neutral`);
+      continue;
+    }
+    if (FORBIDDEN_NAME.test(name) && !STRUCTURAL_NAMES.has(name)) {
+      found.push(`${key}: ${String(value).slice(0, 80)}`);
+      continue;
+    }
+    if (DATE_NAME.test(name) && !ZERO_DATE.test(v)) found.push(`${key}: ${v.slice(0, 40)} (a date is left)`);
+    for (const n of needles) if (n.length >= 3 && v.includes(n)) found.push(`${key}: contains "${n}"`);
+  }
+  return found;
+}
