@@ -34,6 +34,8 @@ export const TargetConfigSchema = z
     caFile: z.string().optional(),
     /** Object lock retention in days where the target supports it (0 = none). */
     retentionDays: z.number().int().min(0).default(0),
+    /** Object lock mode for retention (S3): compliance (nobody can delete early) or governance. */
+    lockMode: z.enum(['compliance', 'governance']).default('compliance'),
   })
   .strict();
 export type TargetConfig = z.infer<typeof TargetConfigSchema>;

@@ -1,0 +1,98 @@
+/**
+ * Helpers every target shares: key validation and the checking pass-through stream.
+ *
+ * `checkedBody` passes the body through unchanged while counting and hashing it; if the stream
+ * ends with a different size or SHA-256 than promised, it fails BEFORE signalling its end, so no
+ * target ever completes (renames, MOVEs, completes a multipart upload) a short or wrong object.
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { KluisError } from '../errors.js';
+
+/** Object keys: '/'-separated segments of [A-Za-z0-9._-], none starting with '.', max 512 chars. */
+export function validateKey(key: string): void {
+  const ok =
+    key.length > 0 &&
+    key.length <= 512 &&
+    key.split('/').every((s) => /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(s));
+  if (!ok) {
+    throw new KluisError('E_TARGET_KEY', `invalid object key '${key}'`, {
+      hint: "keys are '/'-separated segments of letters, digits, '.', '_' and '-', not starting with '.'",
+    });
+  }
+}
+
+/** Prefixes may end in '/' or be empty; otherwise as keys. */
+export function validatePrefix(prefix: string): void {
+  if (prefix === '') return;
+  validateKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+}
+
+export class CheckedBody extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  private readonly md5: Hash = createHash('md5');
+  bytes = 0;
+  md5Hex: string | undefined;
+
+  constructor(
+    private readonly expectSize: number,
+    private readonly expectSha256: string,
+    private readonly target: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expectSize) {
+      cb(this.mismatch(`more than the promised ${this.expectSize} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    this.md5.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.bytes !== this.expectSize) {
+      cb(this.mismatch(`${this.bytes} bytes, not the promised ${this.expectSize}`));
+      return;
+    }
+    const got = this.hash.digest('hex');
+    if (got !== this.expectSha256.toLowerCase()) {
+      cb(this.mismatch(`SHA-256 ${got}, not the promised ${this.expectSha256}`));
+      return;
+    }
+    this.md5Hex = this.md5.digest('hex');
+    cb();
+  }
+
+  private mismatch(what: string): KluisError {
+    return new KluisError('E_TARGET_BODY', `target ${this.target}: the body to upload had ${what}`, {
+      hint: 'the local sealed object changed or could not be read; the upload was abandoned and nothing was stored',
+      details: { retryable: false },
+    });
+  }
+}
+
+/** Wraps a body stream in a CheckedBody, forwarding the source's errors. */
+export function checkedBody(src: Readable, size: number, sha256: string, target: string): CheckedBody {
+  const c = new CheckedBody(size, sha256, target);
+  src.on('error', (err) =>
+    c.destroy(
+      err instanceof KluisError
+        ? err
+        : new KluisError('E_TARGET_BODY', `target ${target}: reading the body to upload failed: ${err.message}`, {
+            hint: 'the local sealed object could not be read; nothing was stored, the upload is retried later',
+            cause: err,
+            details: { retryable: true },
+          }),
+    ),
+  );
+  src.pipe(c);
+  return c;
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof KluisError && err.details?.retryable === true;
+}

@@ -1,0 +1,477 @@
+/**
+ * The egress guard: decides, for one target, whether a connection to a host (and to each address
+ * that host resolves to) is allowed. It is consulted at connect time for every new connection
+ * (see http.ts), not only when the config is read.
+ *
+ * Promises:
+ * - a host on the built-in vendor deny list (drone makers, their CDNs and telemetry hosts) is
+ *   refused whatever the config says (E_EGRESS_VENDOR);
+ * - a `cloud` target is reached over HTTPS only (E_EGRESS_PLAINTEXT), and EVERY address its name
+ *   resolves to (A and AAAA) must be placed by the offline IP-to-country table in one of
+ *   `egress.countries` (default NL), else E_EGRESS_COUNTRY;
+ * - an `onprem` target resolves only to loopback, private (RFC 1918, ULA) or admin-listed ranges,
+ *   else E_EGRESS_RANGE; link-local (169.254/16, fe80::/10) is NOT private here, because that is
+ *   where cloud metadata services live; list it in `egress.onpremRanges` if you mean it;
+ * - the name is resolved once, by the guard; the caller connects to an address the guard returned;
+ * - every refusal is reported to `onRefusal` (the pipeline audit-logs it) and thrown as a
+ *   KluisError with details { target, host, address, reason, retryable: false }.
+ *
+ * Never: consults a proxy, an online geo service, or the system resolver twice for one connection.
+ */
+import { promises as fsp, createReadStream } from 'node:fs';
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { createRequire } from 'node:module';
+import { KluisError } from '../errors.js';
+import type { Egress } from '../config/schema.js';
+
+// ---------------------------------------------------------------------------------------------
+// Vendor deny list
+
+/**
+ * Domains no config can allow: drone and drone-camera makers' clouds, CDNs and telemetry hosts.
+ * A host matches when it equals an entry or ends with `.entry`. Kept short and explicit; add, never
+ * make configurable.
+ */
+export const VENDOR_DENY_LIST: readonly string[] = Object.freeze([
+  // DJI: main sites, CDNs, app/cloud APIs, flight-record and telemetry hosts, SkyPixel
+  'dji.com',
+  'dji.net',
+  'djicdn.com',
+  'djiservice.org',
+  'djigo.com',
+  'dji-innovations.com',
+  'djicorp.com',
+  'djiits.com',
+  'djivideos.com',
+  'dbeta.me',
+  'skypixel.com',
+  'ryzerobotics.com',
+  // Autel, Parrot, Skydio, Yuneec: the other makers whose apps upload flight data
+  'autelrobotics.com',
+  'autelpilot.com',
+  'autelrobotics.cn',
+  'parrot.com',
+  'skydio.com',
+  'yuneec.com',
+  // Thermal camera makers whose cores ship in drone payloads
+  'flir.com',
+  'flir.eu',
+]);
+
+export function normaliseHost(host: string): string {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  while (h.endsWith('.')) h = h.slice(0, -1);
+  return h;
+}
+
+/** The deny-list entry a host falls under, or undefined. */
+export function vendorDomainOf(host: string): string | undefined {
+  const h = normaliseHost(host);
+  return VENDOR_DENY_LIST.find((d) => h === d || h.endsWith(`.${d}`));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses and ranges
+
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/** Resolves a host name to all its addresses. Injectable so tests never touch real DNS. */
+export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
+
+export const systemResolver: Resolver = async (host) => {
+  const list = await dns.promises.lookup(host, { all: true, verbatim: true });
+  return list.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+};
+
+/** Turns an IPv4-mapped IPv6 address (::ffff:1.2.3.4) into the IPv4 address it carries. */
+export function unmapAddress(address: string): ResolvedAddress {
+  const a = normaliseHost(address);
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
+  if (m && m[1]) return { address: m[1], family: 4 };
+  const fam = net.isIP(a);
+  if (fam === 0) throw new KluisError('E_EGRESS_RANGE', `not an IP address: ${address}`);
+  return { address: a, family: fam === 6 ? 6 : 4 };
+}
+
+const LOOPBACK = new net.BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+const PRIVATE = new net.BlockList();
+PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4');
+PRIVATE.addSubnet('172.16.0.0', 12, 'ipv4');
+PRIVATE.addSubnet('192.168.0.0', 16, 'ipv4');
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+
+const UNSPECIFIED = new net.BlockList();
+UNSPECIFIED.addSubnet('0.0.0.0', 8, 'ipv4');
+UNSPECIFIED.addAddress('::', 'ipv6');
+
+function fam(a: ResolvedAddress): 'ipv4' | 'ipv6' {
+  return a.family === 6 ? 'ipv6' : 'ipv4';
+}
+
+export function isLoopback(address: string): boolean {
+  const a = unmapAddress(address);
+  return LOOPBACK.check(a.address, fam(a));
+}
+
+/** Parses admin CIDR strings ("10.20.0.0/16", "2001:db8::/32", or a bare address). */
+export function parseRanges(ranges: readonly string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const r of ranges) {
+    const [addr, bits] = r.trim().split('/');
+    const family = addr ? net.isIP(addr) : 0;
+    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits);
+    if (!addr || family === 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
+      throw new KluisError('E_CONFIG_INVALID', `egress.onpremRanges: '${r}' is not a CIDR range`, {
+        hint: 'write ranges as ADDRESS/BITS, e.g. 10.20.0.0/16 or 2001:db8::/32',
+      });
+    }
+    list.addSubnet(addr, prefix, family === 6 ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IP-to-country table
+
+export interface IpCountryTable {
+  /** ISO 3166 alpha-2 code (upper case) for an address, or undefined when not in the table. */
+  lookup(address: string): string | undefined;
+  /** Where the table came from, for `targets test` and the audit log. */
+  readonly source: string;
+}
+
+export function ipv4ToNumber(a: string): number {
+  const p = a.split('.').map(Number);
+  return (((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!) >>> 0;
+}
+
+export function ipv6ToBigInt(a: string): bigint {
+  let s = a.toLowerCase();
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4 && v4[1]) {
+    const n = ipv4ToNumber(v4[1]);
+    s = s.slice(0, -v4[1].length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = s.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  let n = 0n;
+  for (const g of groups) n = (n << 16n) + BigInt(parseInt(g || '0', 16));
+  return n;
+}
+
+function packCc(cc: string): number {
+  return (cc.charCodeAt(0) << 8) | cc.charCodeAt(1);
+}
+function unpackCc(n: number): string {
+  return String.fromCharCode(n >> 8, n & 0xff);
+}
+
+/** Builds a table from rows of (first address, last address, country). Rows may mix v4 and v6. */
+export function buildCountryTable(rows: Iterable<[string, string, string]>, source: string): IpCountryTable {
+  const v4: Array<[number, number, number]> = [];
+  const v6: Array<[bigint, bigint, number]> = [];
+  for (const [first, last, cc] of rows) {
+    const code = cc.trim().toUpperCase();
+    if (!/^[A-Z]{2}$/.test(code)) continue;
+    const f = normaliseHost(first);
+    const l = normaliseHost(last);
+    const kind = net.isIP(f);
+    if (kind === 4 && net.isIP(l) === 4) v4.push([ipv4ToNumber(f), ipv4ToNumber(l), packCc(code)]);
+    else if (kind === 6 && net.isIP(l) === 6) v6.push([ipv6ToBigInt(f), ipv6ToBigInt(l), packCc(code)]);
+  }
+  v4.sort((a, b) => a[0] - b[0]);
+  v6.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const s4 = Uint32Array.from(v4, (r) => r[0]);
+  const e4 = Uint32Array.from(v4, (r) => r[1]);
+  const c4 = Uint16Array.from(v4, (r) => r[2]);
+  const s6 = v6.map((r) => r[0]);
+  const e6 = v6.map((r) => r[1]);
+  const c6 = Uint16Array.from(v6, (r) => r[2]);
+  function find<T extends number | bigint>(starts: ArrayLike<T>, x: T): number {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]! <= x) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best;
+  }
+  return {
+    source,
+    lookup(address: string): string | undefined {
+      let a: ResolvedAddress;
+      try {
+        a = unmapAddress(address);
+      } catch {
+        return undefined;
+      }
+      if (a.family === 4) {
+        const x = ipv4ToNumber(a.address);
+        const i = find(s4, x);
+        return i >= 0 && x <= e4[i]! ? unpackCc(c4[i]!) : undefined;
+      }
+      const x = ipv6ToBigInt(a.address);
+      const i = find(s6, x);
+      return i >= 0 && x <= e6[i]! ? unpackCc(c6[i]!) : undefined;
+    },
+  };
+}
+
+async function* csvRows(file: string): AsyncGenerator<[string, string, string]> {
+  const rl = readline.createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  for await (const line of rl) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    const [a, b, c] = t.split(',');
+    if (a && b && c) yield [a, b, c];
+  }
+}
+
+/** Loads a CSV table (`first,last,country` per line, text addresses, v4 and/or v6). */
+export async function loadCountryCsv(files: string[], source = files.join(' + ')): Promise<IpCountryTable> {
+  const rows: Array<[string, string, string]> = [];
+  for (const f of files) {
+    try {
+      for await (const r of csvRows(f)) rows.push(r);
+    } catch (err) {
+      throw new KluisError('E_CONFIG_IPDB', `cannot read IP-to-country table ${f}`, {
+        hint: 'egress.ipCountryDb must name a CSV file of first,last,country lines',
+        cause: err,
+      });
+    }
+  }
+  if (rows.length === 0) {
+    throw new KluisError('E_CONFIG_IPDB', `IP-to-country table ${source} holds no rows`, {
+      hint: 'egress.ipCountryDb must name a CSV file of first,last,country lines',
+    });
+  }
+  return buildCountryTable(rows, source);
+}
+
+/** The shipped table: npm package @ip-location-db/geo-whois-asn-country (CSV, v4 + v6). */
+export const SHIPPED_DB_PACKAGE = '@ip-location-db/geo-whois-asn-country';
+
+export async function shippedDbInfo(): Promise<{ dir: string; version: string; files: string[] }> {
+  const require = createRequire(import.meta.url);
+  const pkgFile = require.resolve(`${SHIPPED_DB_PACKAGE}/package.json`);
+  const dir = path.dirname(pkgFile);
+  const pkg = JSON.parse(await fsp.readFile(pkgFile, 'utf8')) as { version: string };
+  return {
+    dir,
+    version: pkg.version,
+    files: [path.join(dir, 'geo-whois-asn-country-ipv4.csv'), path.join(dir, 'geo-whois-asn-country-ipv6.csv')],
+  };
+}
+
+const tableCache = new Map<string, Promise<IpCountryTable>>();
+
+/** The table the config asks for (egress.ipCountryDb relative to configDir) or the shipped one; cached. */
+export function countryTableFor(egress: Egress, configDir: string): Promise<IpCountryTable> {
+  const key = egress.ipCountryDb ? path.resolve(configDir, egress.ipCountryDb) : '(shipped)';
+  let p = tableCache.get(key);
+  if (!p) {
+    p = egress.ipCountryDb
+      ? loadCountryCsv([key])
+      : shippedDbInfo().then((i) => loadCountryCsv(i.files, `${SHIPPED_DB_PACKAGE}@${i.version}`));
+    p.catch(() => tableCache.delete(key));
+    tableCache.set(key, p);
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The guard
+
+export interface Refusal {
+  target: string;
+  host?: string;
+  address?: string;
+  reason: string;
+  code: string;
+}
+
+export interface AddressVerdict {
+  address: string;
+  family: 4 | 6;
+  country?: string;
+  allowed: boolean;
+  reason: string;
+  code?: string;
+}
+
+export interface EgressGuardOptions {
+  target: string;
+  targetClass: 'onprem' | 'cloud';
+  egress: Egress;
+  configDir: string;
+  /** Injected table (tests); otherwise loaded from egress.ipCountryDb or the shipped package. */
+  countryTable?: IpCountryTable;
+  resolver?: Resolver;
+  onRefusal?: (r: Refusal) => void;
+}
+
+const HINTS: Record<string, string> = {
+  E_EGRESS_VENDOR: 'this host belongs to a drone or camera maker; kluis never sends footage there, whatever the config says',
+  E_EGRESS_COUNTRY: 'cloud targets must resolve only to addresses in the allowed countries (egress.countries); check the endpoint, or update the IP-to-country table (egress.ipCountryDb)',
+  E_EGRESS_RANGE: 'onprem targets must resolve to loopback, private or admin-listed ranges (egress.onpremRanges); add the range to the config and sign it, or set class "cloud"',
+  E_EGRESS_PLAINTEXT: 'use an https:// URL (cloud targets always; WebDAV with a password except on loopback)',
+  E_EGRESS_PIN: "the server's TLS public key differs from the pinned tlsPin; if the key was rotated on purpose, the admin updates tlsPin and signs the config",
+  E_EGRESS_REDIRECT: 'the server answered with a redirect; kluis never follows one. Configure the final URL directly',
+};
+
+export class EgressGuard {
+  readonly target: string;
+  readonly targetClass: 'onprem' | 'cloud';
+  private readonly egress: Egress;
+  private readonly configDir: string;
+  private readonly resolver: Resolver;
+  private readonly onRefusal: ((r: Refusal) => void) | undefined;
+  private readonly ranges: net.BlockList;
+  private readonly countries: Set<string>;
+  private table: IpCountryTable | undefined;
+
+  constructor(opts: EgressGuardOptions) {
+    this.target = opts.target;
+    this.targetClass = opts.targetClass;
+    this.egress = opts.egress;
+    this.configDir = opts.configDir;
+    this.resolver = opts.resolver ?? systemResolver;
+    this.onRefusal = opts.onRefusal;
+    this.table = opts.countryTable;
+    this.ranges = parseRanges(opts.egress.onpremRanges ?? []);
+    this.countries = new Set((opts.egress.countries ?? ['NL']).map((c) => c.toUpperCase()));
+  }
+
+  /** Reports and builds the error for a refusal; the caller throws it. */
+  refuse(code: string, reason: string, where: { host?: string; address?: string } = {}): KluisError {
+    const r: Refusal = { target: this.target, reason, code, ...where };
+    try {
+      this.onRefusal?.(r);
+    } catch {
+      // The audit sink failing must not turn a refusal into an allowed connection; the error
+      // below is still thrown. The sink is responsible for its own error reporting.
+    }
+    const at = where.address ? ` (${where.host ?? ''}${where.host ? ' → ' : ''}${where.address})` : where.host ? ` (${where.host})` : '';
+    return new KluisError(code, `target ${this.target}: ${reason}${at}`, {
+      ...(HINTS[code] ? { hint: HINTS[code] } : {}),
+      details: { ...r, retryable: false },
+    });
+  }
+
+  /**
+   * Checks a URL before any connection: vendor host, scheme, plain-http rules.
+   * `basicAuth`: the request would carry a password in clear text on http.
+   */
+  checkUrl(url: URL): void {
+    const host = normaliseHost(url.hostname);
+    const vendor = vendorDomainOf(host);
+    if (vendor) throw this.refuse('E_EGRESS_VENDOR', `${host} is on the built-in vendor deny list (${vendor})`, { host });
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw this.refuse('E_EGRESS_PLAINTEXT', `unsupported URL scheme ${url.protocol}`, { host });
+    }
+    if (this.targetClass === 'cloud' && url.protocol !== 'https:') {
+      throw this.refuse('E_EGRESS_PLAINTEXT', 'cloud targets must use https', { host });
+    }
+  }
+
+  private async countryTable(): Promise<IpCountryTable> {
+    if (!this.table) this.table = await countryTableFor(this.egress, this.configDir);
+    return this.table;
+  }
+
+  /** Loads what the checks need (the country table for cloud targets). */
+  async ready(): Promise<void> {
+    if (this.targetClass === 'cloud') await this.countryTable();
+  }
+
+  /** The verdict for one address, without reporting. */
+  async verdict(address: string): Promise<AddressVerdict> {
+    const a = unmapAddress(address);
+    const f = fam(a);
+    if (UNSPECIFIED.check(a.address, f)) {
+      return { ...a, allowed: false, reason: 'unspecified address', code: 'E_EGRESS_RANGE' };
+    }
+    if (this.targetClass === 'onprem') {
+      if (LOOPBACK.check(a.address, f)) return { ...a, allowed: true, reason: 'loopback' };
+      if (PRIVATE.check(a.address, f)) return { ...a, allowed: true, reason: 'private range' };
+      if (this.ranges.check(a.address, f)) return { ...a, allowed: true, reason: 'admin-listed range (egress.onpremRanges)' };
+      return { ...a, allowed: false, reason: 'not loopback, private or an admin-listed range', code: 'E_EGRESS_RANGE' };
+    }
+    const table = await this.countryTable();
+    const country = table.lookup(a.address);
+    if (!country) {
+      return { ...a, allowed: false, reason: `not in the IP-to-country table (${table.source})`, code: 'E_EGRESS_COUNTRY' };
+    }
+    if (!this.countries.has(country)) {
+      return { ...a, country, allowed: false, reason: `placed in ${country}, allowed: ${[...this.countries].join(', ')}`, code: 'E_EGRESS_COUNTRY' };
+    }
+    return { ...a, country, allowed: true, reason: `placed in ${country}` };
+  }
+
+  /** Resolves `host` once; verdicts for every address. Throws only when resolution fails. */
+  async explain(hostname: string): Promise<AddressVerdict[]> {
+    const host = normaliseHost(hostname);
+    const vendor = vendorDomainOf(host);
+    if (vendor) {
+      return [{ address: host, family: 4, allowed: false, reason: `vendor deny list (${vendor})`, code: 'E_EGRESS_VENDOR' }];
+    }
+    let addrs: ResolvedAddress[];
+    if (net.isIP(host)) addrs = [{ address: host, family: net.isIP(host) === 6 ? 6 : 4 }];
+    else {
+      try {
+        addrs = await this.resolver(host);
+      } catch (err) {
+        throw new KluisError('E_TARGET_UNREACHABLE', `target ${this.target}: cannot resolve ${host}: ${(err as Error).message}`, {
+          hint: 'check the name and the station’s DNS',
+          cause: err,
+          details: { retryable: true },
+        });
+      }
+      if (addrs.length === 0) {
+        throw new KluisError('E_TARGET_UNREACHABLE', `target ${this.target}: ${host} resolves to no address`, {
+          details: { retryable: true },
+        });
+      }
+    }
+    const out: AddressVerdict[] = [];
+    for (const a of addrs) out.push(await this.verdict(a.address));
+    return out;
+  }
+
+  /**
+   * Resolves `host` once and checks every address; refuses (report + throw) if ANY address is
+   * not allowed, so a name that resolves to NL and elsewhere is refused as a whole. Returns the
+   * checked addresses; the caller must connect to one of these and nothing else.
+   */
+  async resolveAndCheck(hostname: string, opts: { plaintextPassword?: boolean } = {}): Promise<ResolvedAddress[]> {
+    const host = normaliseHost(hostname);
+    const verdicts = await this.explain(host);
+    for (const v of verdicts) {
+      if (!v.allowed) throw this.refuse(v.code ?? 'E_EGRESS_RANGE', v.reason, { host, ...(v.address !== host ? { address: v.address } : {}) });
+      if (opts.plaintextPassword && !isLoopback(v.address)) {
+        throw this.refuse('E_EGRESS_PLAINTEXT', 'a password would be sent over plain http to a non-loopback address', {
+          host,
+          address: v.address,
+        });
+      }
+    }
+    return verdicts.map((v) => ({ address: v.address, family: v.family }));
+  }
+}

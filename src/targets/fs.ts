@@ -1,0 +1,182 @@
+/**
+ * Filesystem / NAS-mount target. Objects live under the configured folder (relative to the
+ * config folder); keys may contain '/' (batch folders).
+ *
+ * Promises: a put writes to a hidden temp file in the destination folder, fsyncs it, then
+ * link()s it to the final name (link fails if the name exists: E_TARGET_EXISTS, never an
+ * overwrite), removes the temp name and fsyncs the folder. So an object is visible only when
+ * complete and durable. Temp files (".kluis-tmp-*") are never listed.
+ *
+ * The store folder itself is created on first put when missing (a fresh `kluis init` layout). A
+ * folder that disappears during a put (a NAS unmounted) is E_TARGET_UNREACHABLE, retryable.
+ * Never: follows a key outside the folder (keys are validated), overwrites, or reads into memory.
+ */
+import { createReadStream, createWriteStream, promises as fsp, constants as C } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { KluisError } from '../errors.js';
+import { fsyncDir } from '../util/fsx.js';
+import { checkedBody, validateKey, validatePrefix } from './common.js';
+import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+
+const TMP_PREFIX = '.kluis-tmp-';
+
+export class FsTarget implements Target {
+  readonly type = 'fs' as const;
+  readonly capabilities: TargetCapabilities = { objectLock: false, versioning: false, multipart: false, serverHash: false };
+
+  constructor(
+    readonly name: string,
+    readonly root: string,
+  ) {}
+
+  private pathOf(key: string): string {
+    validateKey(key);
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private ioError(err: unknown, what: string): KluisError {
+    if (err instanceof KluisError) return err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+      return new KluisError('E_TARGET_FULL', `target ${this.name}: no space left while ${what}`, {
+        hint: 'free space on the store; queued uploads are retried later',
+        cause: err,
+        details: { retryable: true },
+      });
+    }
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'EIO' || e.code === 'ESTALE' || e.code === 'ENODEV') {
+      return new KluisError('E_TARGET_UNREACHABLE', `target ${this.name}: store folder ${this.root} is not there (${e.code}) while ${what}`, {
+        hint: 'mount the NAS / create the store folder; queued uploads are retried later',
+        cause: err,
+        details: { retryable: true },
+      });
+    }
+    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') {
+      return new KluisError('E_TARGET_AUTH', `target ${this.name}: no permission (${e.code}) while ${what}`, {
+        hint: `give the kluis user write access to ${this.root}`,
+        cause: err,
+        details: { retryable: false },
+      });
+    }
+    return new KluisError('E_TARGET_IO', `target ${this.name}: ${e.message} while ${what}`, { cause: err, details: { retryable: true } });
+  }
+
+  async put(key: string, body: () => Readable, opts: PutOptions): Promise<void> {
+    const final = this.pathOf(key);
+    const dir = path.dirname(final);
+    try {
+      await fsp.mkdir(this.root, { recursive: true });
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw this.ioError(err, 'creating folders');
+    }
+    if (await this.head(key)) {
+      throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
+    }
+    const tmp = path.join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+      await pipeline(checkedBody(body(), opts.size, opts.sha256, this.name), out);
+      const fh = await fsp.open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await fsp.link(tmp, final);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
+        }
+        throw err;
+      }
+      await fsp.unlink(tmp);
+      await fsyncDir(dir);
+    } catch (err) {
+      await fsp.unlink(tmp).catch(() => undefined); // the temp name may already be gone (folder vanished)
+      throw this.ioError(err, `writing ${key}`);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const p = this.pathOf(key);
+    try {
+      const st = await fsp.lstat(p);
+      if (!st.isFile()) return null;
+      return { key, size: st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw this.ioError(err, `reading ${key}`);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const p = this.pathOf(key);
+    const info = await this.head(key);
+    if (!info) throw new KluisError('E_TARGET_MISSING', `target ${this.name}: object ${key} does not exist`, { details: { retryable: false } });
+    const s = createReadStream(p);
+    await new Promise<void>((resolve, reject) => {
+      s.once('open', () => resolve());
+      s.once('error', (err) => reject(this.ioError(err, `opening ${key}`)));
+    });
+    return s;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    validatePrefix(prefix);
+    const slash = prefix.lastIndexOf('/');
+    const base = slash >= 0 ? prefix.slice(0, slash) : '';
+    yield* this.walk(base, prefix);
+  }
+
+  private async *walk(rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+    const dir = rel ? path.join(this.root, ...rel.split('/')) : this.root;
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && rel !== '') return;
+      if (code === 'ENOENT') return; // an empty, never-written store
+      throw this.ioError(err, `listing ${rel || '/'}`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue; // temp files and anything hidden
+      const key = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix) || key.startsWith(prefix)) yield* this.walk(key, prefix);
+      } else if (e.isFile() && key.startsWith(prefix)) {
+        const st = await fsp.lstat(path.join(dir, e.name));
+        yield { key, size: st.size };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await fsp.unlink(this.pathOf(key));
+      await fsyncDir(path.dirname(this.pathOf(key)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw this.ioError(err, `deleting ${key}`);
+    }
+  }
+
+  async probe(): Promise<ProbeResult> {
+    try {
+      await fsp.mkdir(this.root, { recursive: true });
+      await fsp.access(this.root, C.W_OK | C.R_OK);
+      return { ok: true, addresses: [{ address: this.root, allowed: true, reason: 'local folder (no network)' }] };
+    } catch (err) {
+      const e = this.ioError(err, 'checking the folder');
+      return { ok: false, addresses: [{ address: this.root, allowed: true, reason: 'local folder (no network)' }], error: { code: e.code, message: e.message } };
+    }
+  }
+
+  async close(): Promise<void> {}
+}

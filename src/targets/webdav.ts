@@ -1,0 +1,349 @@
+/**
+ * WebDAV target (Apache mod_dav, Nextcloud, Stack, TransIP): the URL names a collection; keys are
+ * paths below it ('/' makes sub-collections, created with MKCOL).
+ *
+ * Promises:
+ * - a put goes to a hidden temp name in the destination collection (".kluis-tmp-…"), is checked
+ *   (PROPFIND size), and only then MOVEd to its key with `Overwrite: F`, so a partial upload is
+ *   never visible under the key, and an existing key is never replaced (412 → E_TARGET_EXISTS);
+ * - every request goes through the guarded agents (egress guard at connect time); redirects are
+ *   refused; basic auth is sent only over TLS, or over plain http to a loopback address;
+ * - list/head use PROPFIND (Depth 0/1); hidden names (temp files) are never listed;
+ * - bodies are streamed, never held in memory.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { KluisError } from '../errors.js';
+import type { TargetConfig } from '../config/schema.js';
+import { resolveCredentials } from '../config/credentials.js';
+import { checkedBody, validateKey, validatePrefix } from './common.js';
+import type { EgressGuard } from './egress.js';
+import {
+  createGuardedAgents,
+  findKluisError,
+  isNetworkError,
+  isTlsError,
+  readBody,
+  send,
+  tlsFailure,
+  unreachable,
+  type GuardedAgents,
+  type SendRequest,
+} from './http.js';
+import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+
+interface WebDavDeps {
+  cfg: TargetConfig;
+  configDir: string;
+  env: NodeJS.ProcessEnv;
+  guard: EgressGuard;
+  ca?: Buffer;
+}
+
+interface Ready {
+  base: URL;
+  auth?: string;
+  agents: GuardedAgents;
+}
+
+interface DavEntry {
+  href: string;
+  collection: boolean;
+  size: number;
+}
+
+const TMP_PREFIX = '.kluis-tmp-';
+
+/** Minimal, namespace-prefix-tolerant reading of a PROPFIND multistatus. */
+export function parseMultistatus(xml: string): DavEntry[] {
+  const out: DavEntry[] = [];
+  const re = /<(?:[A-Za-z][\w.-]*:)?response\b[^>]*>([\s\S]*?)<\/(?:[A-Za-z][\w.-]*:)?response>/g;
+  for (let m = re.exec(xml); m; m = re.exec(xml)) {
+    const body = m[1] ?? '';
+    const href = /<(?:[A-Za-z][\w.-]*:)?href\b[^>]*>([\s\S]*?)<\/(?:[A-Za-z][\w.-]*:)?href>/.exec(body)?.[1]?.trim();
+    if (!href) continue;
+    // Only the 200 propstat counts (a 404 propstat lists props the server lacks).
+    const okProps = body
+      .split(/<\/(?:[A-Za-z][\w.-]*:)?propstat>/)
+      .filter((ps) => /<(?:[A-Za-z][\w.-]*:)?status\b[^>]*>[^<]*\b200\b/.test(ps))
+      .join('');
+    const collection = /<(?:[A-Za-z][\w.-]*:)?collection\b/.test(okProps);
+    const len = /<(?:[A-Za-z][\w.-]*:)?getcontentlength\b[^>]*>\s*(\d+)\s*</.exec(okProps)?.[1];
+    out.push({ href: decodeXml(href), collection, size: len ? Number(len) : 0 });
+  }
+  return out;
+}
+
+function decodeXml(s: string): string {
+  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+}
+
+export class WebDavTarget implements Target {
+  readonly type = 'webdav' as const;
+  readonly name: string;
+  readonly capabilities: TargetCapabilities = { objectLock: false, versioning: false, multipart: false, serverHash: false };
+  private readonly deps: WebDavDeps;
+  private readyP: Promise<Ready> | undefined;
+  private agents: GuardedAgents | undefined;
+
+  constructor(deps: WebDavDeps) {
+    this.deps = deps;
+    this.name = deps.cfg.name;
+  }
+
+  private ready(): Promise<Ready> {
+    if (!this.readyP) {
+      this.readyP = this.init();
+      this.readyP.catch((err: unknown) => {
+        if (err instanceof KluisError && err.details?.retryable === true) this.readyP = undefined;
+      });
+    }
+    return this.readyP;
+  }
+
+  private async init(): Promise<Ready> {
+    const { cfg, guard } = this.deps;
+    let base: URL;
+    try {
+      base = new URL(cfg.url.endsWith('/') ? cfg.url : `${cfg.url}/`);
+    } catch (err) {
+      throw new KluisError('E_CONFIG_INVALID', `target ${cfg.name}: url '${cfg.url}' is not a URL`, { cause: err });
+    }
+    guard.checkUrl(base);
+    await guard.ready();
+    const creds = await resolveCredentials(cfg, this.deps.configDir, this.deps.env);
+    const auth =
+      creds.username !== undefined
+        ? `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`
+        : undefined;
+    this.agents = createGuardedAgents({
+      guard,
+      ...(this.deps.ca ? { ca: this.deps.ca } : {}),
+      ...(cfg.tlsPin ? { tlsPin: cfg.tlsPin } : {}),
+      plaintextPassword: auth !== undefined,
+      socketTimeoutMs: 120_000,
+    });
+    return { base, agents: this.agents, ...(auth ? { auth } : {}) };
+  }
+
+  private urlOf(base: URL, key: string, collection = false): URL {
+    const rel = key
+      .split('/')
+      .filter((s) => s !== '')
+      .map(encodeURIComponent)
+      .join('/');
+    return new URL(rel + (collection && rel ? '/' : ''), base);
+  }
+
+  private mapError(err: unknown, what: string): KluisError {
+    const k = findKluisError(err);
+    if (k) return k;
+    if (isTlsError(err)) return tlsFailure(this.name, err);
+    if (isNetworkError(err)) return unreachable(this.name, err, what);
+    return new KluisError('E_TARGET_IO', `target ${this.name}: ${what}: ${(err as Error).message}`, { cause: err, details: { retryable: true } });
+  }
+
+  private statusError(res: IncomingMessage, what: string): KluisError {
+    const s = res.statusCode ?? 0;
+    res.resume();
+    const msg = `target ${this.name}: ${what}: HTTP ${s} ${res.statusMessage ?? ''}`.trim();
+    if (s === 401 || s === 403) {
+      return new KluisError('E_TARGET_AUTH', msg, {
+        hint: 'check the WebDAV user name and password (credentials.env / credentials.file)',
+        details: { retryable: false, status: s },
+      });
+    }
+    if (s === 404) return new KluisError('E_TARGET_MISSING', msg, { details: { retryable: false, status: s } });
+    if (s === 412) return new KluisError('E_TARGET_EXISTS', msg, { details: { retryable: false, status: s } });
+    if (s === 507) return new KluisError('E_TARGET_FULL', msg, { hint: 'the server is out of space', details: { retryable: true, status: s } });
+    if (s >= 500) return new KluisError('E_TARGET_UNREACHABLE', msg, { details: { retryable: true, status: s } });
+    return new KluisError('E_TARGET_IO', msg, { details: { retryable: false, status: s } });
+  }
+
+  private async request(r: Ready, req: Omit<SendRequest, 'headers'> & { headers?: Record<string, string | number> }, what: string): Promise<IncomingMessage> {
+    const headers: Record<string, string | number> = { ...(req.headers ?? {}) };
+    if (r.auth) headers.Authorization = r.auth;
+    try {
+      return await send(r.agents, this.deps.guard, { ...req, headers });
+    } catch (err) {
+      throw this.mapError(err, what);
+    }
+  }
+
+  private async propfind(r: Ready, url: URL, depth: 0 | 1, what: string): Promise<DavEntry[] | null> {
+    const body =
+      '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/></D:prop></D:propfind>';
+    const res = await this.request(
+      r,
+      { method: 'PROPFIND', url, headers: { Depth: depth, 'Content-Type': 'application/xml; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }, body },
+      what,
+    );
+    if (res.statusCode === 404) {
+      res.resume();
+      return null;
+    }
+    if (res.statusCode !== 207) throw this.statusError(res, what);
+    let xml: string;
+    try {
+      xml = (await readBody(res)).toString('utf8');
+    } catch (err) {
+      throw this.mapError(err, what);
+    }
+    return parseMultistatus(xml);
+  }
+
+  /** Creates each missing collection on the way to `dir` (a key prefix without trailing '/'). */
+  private async mkcols(r: Ready, dir: string): Promise<void> {
+    const segs = dir.split('/').filter((s) => s !== '');
+    for (let i = 1; i <= segs.length; i++) {
+      const url = this.urlOf(r.base, segs.slice(0, i).join('/'), true);
+      const res = await this.request(r, { method: 'MKCOL', url }, `creating collection ${url.pathname}`);
+      res.resume();
+      // 201 created; 405 already exists (RFC 4918 9.3.1).
+      if (res.statusCode !== 201 && res.statusCode !== 405) throw this.statusError(res, `creating collection ${url.pathname}`);
+    }
+  }
+
+  private async deleteUrl(r: Ready, url: URL, what: string): Promise<void> {
+    const res = await this.request(r, { method: 'DELETE', url }, what);
+    res.resume();
+    if (res.statusCode !== 204 && res.statusCode !== 200 && res.statusCode !== 404) throw this.statusError(res, what);
+  }
+
+  async put(key: string, body: () => Readable, opts: PutOptions): Promise<void> {
+    validateKey(key);
+    const r = await this.ready();
+    const slash = key.lastIndexOf('/');
+    const dir = slash >= 0 ? key.slice(0, slash) : '';
+    if (await this.head(key)) {
+      throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
+    }
+    await this.mkcols(r, dir);
+    const tmpKey = `${dir ? `${dir}/` : ''}${TMP_PREFIX}${randomBytes(8).toString('hex')}`;
+    const tmpUrl = this.urlOf(r.base, tmpKey);
+    let uploaded = false;
+    try {
+      const res = await this.request(
+        r,
+        {
+          method: 'PUT',
+          url: tmpUrl,
+          headers: { 'Content-Length': opts.size, 'Content-Type': 'application/octet-stream' },
+          body: checkedBody(body(), opts.size, opts.sha256, this.name),
+        },
+        `uploading ${key}`,
+      );
+      uploaded = true;
+      if (res.statusCode !== 201 && res.statusCode !== 204 && res.statusCode !== 200) throw this.statusError(res, `uploading ${key}`);
+      res.resume();
+      const check = await this.propfind(r, tmpUrl, 0, `checking upload of ${key}`);
+      const size = check?.[0]?.size;
+      if (size !== opts.size) {
+        throw new KluisError('E_TARGET_IO', `target ${this.name}: server holds ${size ?? 'no'} bytes for ${key}, expected ${opts.size}`, {
+          details: { retryable: true },
+        });
+      }
+      const mv = await this.request(
+        r,
+        { method: 'MOVE', url: tmpUrl, headers: { Destination: this.urlOf(r.base, key).href, Overwrite: 'F' } },
+        `moving ${key} into place`,
+      );
+      mv.resume();
+      if (mv.statusCode === 412) {
+        throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
+      }
+      if (mv.statusCode !== 201 && mv.statusCode !== 204) throw this.statusError(mv, `moving ${key} into place`);
+    } catch (err) {
+      // Best effort: the temp name is hidden from list/head either way. Only when the request
+      // reached the server (or may have); a refused connection left nothing.
+      if (uploaded || !(err instanceof KluisError && err.code.startsWith('E_EGRESS'))) {
+        await this.deleteUrl(r, tmpUrl, 'removing a temp upload').catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    validateKey(key);
+    const r = await this.ready();
+    const entries = await this.propfind(r, this.urlOf(r.base, key), 0, `checking ${key}`);
+    const e = entries?.[0];
+    if (!e || e.collection) return null;
+    return { key, size: e.size };
+  }
+
+  async get(key: string): Promise<Readable> {
+    validateKey(key);
+    const r = await this.ready();
+    const res = await this.request(r, { method: 'GET', url: this.urlOf(r.base, key) }, `reading ${key}`);
+    if (res.statusCode !== 200) {
+      const e = this.statusError(res, `reading ${key}`);
+      if (e.code === 'E_TARGET_MISSING') throw new KluisError('E_TARGET_MISSING', `target ${this.name}: object ${key} does not exist`, { details: { retryable: false } });
+      throw e;
+    }
+    return res;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    validatePrefix(prefix);
+    const r = await this.ready();
+    const slash = prefix.lastIndexOf('/');
+    const start = slash >= 0 ? prefix.slice(0, slash) : '';
+    yield* this.walk(r, start, prefix);
+  }
+
+  private async *walk(r: Ready, rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+    const url = this.urlOf(r.base, rel, true);
+    const entries = await this.propfind(r, url, 1, `listing ${rel || '/'}`);
+    if (!entries) return;
+    const children: Array<{ name: string; e: DavEntry }> = [];
+    for (const e of entries) {
+      const p = new URL(e.href, r.base).pathname;
+      if (p.replace(/\/$/, '') === url.pathname.replace(/\/$/, '')) continue; // the collection itself
+      const name = decodeURIComponent(p.replace(/\/$/, '').split('/').pop() ?? '');
+      if (!name || name.startsWith('.')) continue;
+      children.push({ name, e });
+    }
+    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const { name, e } of children) {
+      const key = rel ? `${rel}/${name}` : name;
+      if (e.collection) {
+        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix) || key.startsWith(prefix)) yield* this.walk(r, key, prefix);
+      } else if (key.startsWith(prefix)) {
+        yield { key, size: e.size };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key);
+    const r = await this.ready();
+    await this.deleteUrl(r, this.urlOf(r.base, key), `deleting ${key}`);
+  }
+
+  /** Policy verdict per address, then PROPFIND Depth 0 on the base collection. Uploads nothing. */
+  async probe(): Promise<ProbeResult> {
+    const addresses: ProbeResult['addresses'] = [];
+    try {
+      const url = new URL(this.deps.cfg.url);
+      this.deps.guard.checkUrl(url);
+      for (const v of await this.deps.guard.explain(url.hostname)) {
+        addresses.push({ address: v.address, ...(v.country ? { country: v.country } : {}), allowed: v.allowed, reason: v.reason });
+      }
+      const r = await this.ready();
+      const e = await this.propfind(r, r.base, 0, 'checking the base collection');
+      if (!e || !e[0]?.collection) {
+        throw new KluisError('E_TARGET_MISSING', `target ${this.name}: ${r.base.href} is not a WebDAV collection`);
+      }
+      return { ok: addresses.every((a) => a.allowed), addresses };
+    } catch (err) {
+      const k = this.mapError(err, 'probing');
+      return { ok: false, addresses, error: { code: k.code, message: k.message } };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.agents?.destroy();
+  }
+}
