@@ -1,0 +1,305 @@
+/**
+ * One conformance suite, run against every target: fs (a temp folder), S3 (the Ceph RGW started
+ * by scripts/services/up.sh) and WebDAV (Apache mod_dav over TLS with basic auth, same script).
+ * Without the services this file FAILS (see test/setup/services.ts); KLUIS_NO_SERVICES=1 runs the
+ * fs target alone, for quick local runs only.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { promises as fsp, renameSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { openTarget, type TargetContext } from '../../src/targets/index.js';
+import type { Target } from '../../src/targets/types.js';
+import { EgressSchema, TargetConfigSchema, type TargetConfig } from '../../src/config/schema.js';
+import { KluisError } from '../../src/errors.js';
+import { loadServices, type Services } from '../setup/services.js';
+import { body, bodySha, collect, relay, sha256Of } from './helpers.js';
+
+const services: Services | null = loadServices();
+const MiB = 1024 * 1024;
+
+interface Flaky {
+  target: Target;
+  /** Plays "server down": called from inside the upload once some bytes went out. */
+  kill(): void;
+  /** Undoes what kill did where the harness can (fs: folder back), before checking visibility. */
+  restore(): Promise<void>;
+}
+
+interface Harness {
+  name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  open(): Target;
+  openWrongCredentials?(): Target;
+  openFlaky(): Promise<Flaky>;
+}
+
+const refusals: unknown[] = [];
+
+function ctxFor(configDir: string, env: NodeJS.ProcessEnv = {}): TargetContext {
+  return { configDir, egress: EgressSchema.parse({}), env, onRefusal: (r) => refusals.push(r) };
+}
+
+function fsHarness(): Harness {
+  let dir = '';
+  const cfg = (): TargetConfig => TargetConfigSchema.parse({ name: 'nas', type: 'fs', url: 'store' });
+  return {
+    name: 'fs',
+    async setup() {
+      dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-fs-'));
+    },
+    async teardown() {
+      await fsp.rm(dir, { recursive: true, force: true });
+    },
+    open: () => openTarget(cfg(), ctxFor(dir)),
+    async openFlaky() {
+      // A NAS that goes away mid-upload: the store folder disappears under the writer.
+      const store = path.join(dir, 'store');
+      const gone = path.join(dir, 'store.gone');
+      return {
+        target: openTarget(cfg(), ctxFor(dir)),
+        kill: () => {
+          // Synchronous on purpose: it runs inside the body stream.
+          renameSync(store, gone);
+        },
+        restore: () => fsp.rename(gone, store),
+      };
+    },
+  };
+}
+
+function s3Harness(s: Services['s3']): Harness {
+  const bucket = `kluis-conf-${randomBytes(4).toString('hex')}`;
+  let dir = '';
+  const cfg = (url = s.endpoint): TargetConfig =>
+    TargetConfigSchema.parse({ name: 'ceph', type: 's3', url, bucket, region: s.region, class: 'onprem' });
+  // The AWS SDK's standard variables, with no credentials block in the config.
+  const env = { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey };
+  return {
+    name: 's3 (Ceph RGW)',
+    async setup() {
+      dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-s3-'));
+      const c = new S3Client({
+        endpoint: s.endpoint,
+        region: s.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      await c.send(new CreateBucketCommand({ Bucket: bucket }));
+      c.destroy();
+    },
+    async teardown() {
+      await fsp.rm(dir, { recursive: true, force: true });
+    },
+    open: () => openTarget(cfg(), ctxFor(dir, env)),
+    openWrongCredentials: () => openTarget(cfg(), ctxFor(dir, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong-secret-0000000000000000000000000000' })),
+    async openFlaky() {
+      const u = new URL(s.endpoint);
+      const r = await relay({ host: u.hostname, port: Number(u.port) });
+      return { target: openTarget(cfg(`http://127.0.0.1:${r.port}`), ctxFor(dir, env)), kill: r.kill, restore: async () => {} };
+    },
+  };
+}
+
+function webdavHarness(s: Services['webdav']): Harness {
+  let dir = '';
+  const cfg = (url = s.url, file = 'webdav.credentials'): TargetConfig =>
+    TargetConfigSchema.parse({
+      name: 'dav',
+      type: 'webdav',
+      url,
+      class: 'onprem',
+      caFile: s.caFile,
+      tlsPin: s.pin,
+      credentials: { file },
+    });
+  return {
+    name: 'webdav (Apache mod_dav, TLS)',
+    async setup() {
+      dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-dav-'));
+      await fsp.writeFile(path.join(dir, 'webdav.credentials'), `username=${s.username}\npassword=${s.password}\n`, { mode: 0o600 });
+      await fsp.writeFile(path.join(dir, 'wrong.credentials'), `username=${s.username}\npassword=not-the-password\n`, { mode: 0o600 });
+    },
+    async teardown() {
+      await fsp.rm(dir, { recursive: true, force: true });
+    },
+    open: () => openTarget(cfg(), ctxFor(dir)),
+    openWrongCredentials: () => openTarget(cfg(s.url, 'wrong.credentials'), ctxFor(dir)),
+    async openFlaky() {
+      const u = new URL(s.url);
+      const r = await relay({ host: u.hostname, port: Number(u.port) });
+      const url = new URL(s.url);
+      url.port = String(r.port);
+      return { target: openTarget(cfg(url.href), ctxFor(dir)), kill: r.kill, restore: async () => {} };
+    },
+  };
+}
+
+const harnesses: Harness[] = [fsHarness()];
+if (services) harnesses.push(s3Harness(services.s3), webdavHarness(services.webdav));
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<KluisError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected ${code}`).toBeInstanceOf(KluisError);
+  expect((err as KluisError).code).toBe(code);
+  return err as KluisError;
+}
+
+for (const h of harnesses) {
+  describe(`target conformance: ${h.name}`, () => {
+    let t: Target;
+    const run = `r${randomBytes(4).toString('hex')}`;
+    beforeAll(async () => {
+      await h.setup();
+      t = h.open();
+    });
+    afterAll(async () => {
+      await t?.close();
+      await h.teardown();
+    });
+
+    it('round trip: the bytes read back equal the bytes put, and head reports the size', async () => {
+      const key = `${run}/rt/obj-1`;
+      const size = 300 * 1024 + 7;
+      const sha = await bodySha('rt', size);
+      await t.put(key, () => body('rt', size), { size, sha256: sha });
+      expect(await t.head(key)).toMatchObject({ key, size });
+      expect(await sha256Of(await t.get(key))).toBe(sha);
+    });
+
+    it('an empty object round-trips', async () => {
+      const key = `${run}/rt/empty`;
+      const sha = await bodySha('e', 0);
+      await t.put(key, () => body('e', 0), { size: 0, sha256: sha });
+      expect(await t.head(key)).toMatchObject({ key, size: 0 });
+      expect(await sha256Of(await t.get(key))).toBe(sha);
+    });
+
+    it('large object (40 MiB, streamed; multipart where the target has it) round-trips', async () => {
+      const key = `${run}/big/obj-40m`;
+      const size = 40 * MiB + 123;
+      const sha = await bodySha('big', size);
+      await t.put(key, () => body('big', size), { size, sha256: sha });
+      expect((await t.head(key))?.size).toBe(size);
+      expect(await sha256Of(await t.get(key))).toBe(sha);
+    });
+
+    it('refuses to overwrite an existing key, and the first object stays', async () => {
+      const key = `${run}/ow/obj`;
+      const sha1 = await bodySha('one', 1000);
+      const sha2 = await bodySha('two', 2000);
+      await t.put(key, () => body('one', 1000), { size: 1000, sha256: sha1 });
+      const err = await expectCode(t.put(key, () => body('two', 2000), { size: 2000, sha256: sha2 }), 'E_TARGET_EXISTS');
+      expect(err.details?.retryable).toBe(false);
+      expect(await sha256Of(await t.get(key))).toBe(sha1);
+    });
+
+    it('a body that fails mid-way leaves nothing visible (head null, not listed)', async () => {
+      const key = `${run}/partial/obj`;
+      const size = 20 * MiB;
+      const sha = await bodySha('p', size);
+      await expect(t.put(key, () => body('p', size, { failAfter: 10 * MiB }), { size, sha256: sha })).rejects.toThrow();
+      expect(await t.head(key)).toBeNull();
+      expect((await collect(t.list(`${run}/partial/`))).map((o) => o.key)).toEqual([]);
+    });
+
+    it('a body shorter or different than promised is refused and leaves nothing visible', async () => {
+      const key = `${run}/mismatch/obj`;
+      const sha = await bodySha('m', 5000);
+      await expectCode(t.put(key, () => body('m', 4000), { size: 5000, sha256: sha }), 'E_TARGET_BODY');
+      await expectCode(t.put(key, () => body('other', 5000), { size: 5000, sha256: sha }), 'E_TARGET_BODY');
+      expect(await t.head(key)).toBeNull();
+      expect((await collect(t.list(`${run}/mismatch/`))).length).toBe(0);
+    });
+
+    if (h.openWrongCredentials) {
+      const open = h.openWrongCredentials.bind(h);
+      it('wrong credentials: E_TARGET_AUTH, not retryable, nothing stored', async () => {
+        const bad = open();
+        try {
+          const key = `${run}/auth/obj`;
+          const sha = await bodySha('a', 1000);
+          const err = await expectCode(bad.put(key, () => body('a', 1000), { size: 1000, sha256: sha }), 'E_TARGET_AUTH');
+          expect(err.details?.retryable).toBe(false);
+          expect(await t.head(key)).toBeNull();
+          const probe = await bad.probe();
+          expect(probe.ok).toBe(false);
+          expect(probe.error?.code).toBe('E_TARGET_AUTH');
+        } finally {
+          await bad.close();
+        }
+      });
+    }
+
+    it('server down mid-upload: E_TARGET_UNREACHABLE, retryable, nothing visible', async () => {
+      const flaky = await h.openFlaky();
+      const key = `${run}/down/obj`;
+      const size = 12 * MiB;
+      const sha = await bodySha('d', size);
+      try {
+        const err = await expectCode(
+          flaky.target.put(key, () => body('d', size, { onBytes: { at: 3 * MiB, fn: flaky.kill } }), { size, sha256: sha }),
+          'E_TARGET_UNREACHABLE',
+        );
+        expect(err.details?.retryable).toBe(true);
+      } finally {
+        await flaky.target.close();
+        await flaky.restore();
+      }
+      expect(await t.head(key)).toBeNull();
+      expect((await collect(t.list(`${run}/down/`))).map((o) => o.key)).toEqual([]);
+    });
+
+    it('lists by prefix (string prefix semantics, across batch folders), sorted', async () => {
+      const keys = ['a/1', 'a/2', 'ab/3', 'b/4'].map((k) => `${run}/ls/${k}`);
+      for (const k of keys) {
+        const sha = await bodySha(k, 10);
+        await t.put(k, () => body(k, 10), { size: 10, sha256: sha });
+      }
+      const names = async (p: string): Promise<string[]> => (await collect(t.list(p))).map((o) => o.key).sort();
+      expect(await names(`${run}/ls/a/`)).toEqual([`${run}/ls/a/1`, `${run}/ls/a/2`]);
+      expect(await names(`${run}/ls/a`)).toEqual([`${run}/ls/a/1`, `${run}/ls/a/2`, `${run}/ls/ab/3`]);
+      expect(await names(`${run}/ls/`)).toEqual(keys.slice().sort());
+      expect(await names(`${run}/nothing-here/`)).toEqual([]);
+      const sizes = (await collect(t.list(`${run}/ls/`))).map((o) => o.size);
+      expect(sizes).toEqual([10, 10, 10, 10]);
+    });
+
+    it('read-back verification: get of each stored object hashes to what was put; missing keys are reported', async () => {
+      const key = `${run}/verify/obj`;
+      const size = 2 * MiB + 1;
+      const sha = await bodySha('v', size);
+      await t.put(key, () => body('v', size), { size, sha256: sha });
+      expect(await sha256Of(await t.get(key))).toBe(sha);
+      expect(await t.head(`${run}/verify/missing`)).toBeNull();
+      await expectCode(t.get(`${run}/verify/missing`), 'E_TARGET_MISSING');
+      await t.delete(key);
+      expect(await t.head(key)).toBeNull();
+      await t.delete(key); // deleting what is gone is not an error
+    });
+
+    it('probe: reachable, policy verdict per address, stores nothing', async () => {
+      const before = (await collect(t.list(''))).length;
+      const p = await t.probe();
+      expect(p.error).toBeUndefined();
+      expect(p.ok).toBe(true);
+      expect(p.addresses.length).toBeGreaterThan(0);
+      expect(p.addresses.every((a) => a.allowed)).toBe(true);
+      expect((await collect(t.list(''))).length).toBe(before);
+    });
+
+    it('refuses keys that could escape or hide (.., leading dot, empty segments)', async () => {
+      for (const k of ['../x', 'a/../b', '.hidden', 'a//b', '/abs', '']) {
+        await expectCode(t.put(k, () => body('x', 1), { size: 1, sha256: 'x' }), 'E_TARGET_KEY');
+      }
+    });
+  });
+}
