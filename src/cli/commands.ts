@@ -17,3 +17,4 @@ commandModules.push(await import('./export.js'));
 commandModules.push(await import('./keys.js'));
 commandModules.push(await import('./decrypt.js'));
 commandModules.push(await import('./watch.js'));
+commandModules.push(await import('./verify.js'));
