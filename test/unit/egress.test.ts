@@ -1,0 +1,220 @@
+/**
+ * Egress guard decisions without any connection: vendor deny list, onprem ranges, the
+ * IP-to-country table (injected, shipped, and an admin CSV), and "every address must pass".
+ * No test here opens a socket.
+ */
+import { describe, it, expect } from 'vitest';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  EgressGuard,
+  buildCountryTable,
+  countryTableFor,
+  ipv6ToBigInt,
+  loadCountryCsv,
+  shippedDbInfo,
+  vendorDomainOf,
+  type Refusal,
+  type Resolver,
+} from '../../src/targets/egress.js';
+import { EgressSchema } from '../../src/config/schema.js';
+import { KluisError } from '../../src/errors.js';
+
+const table = buildCountryTable(
+  [
+    ['127.0.0.2', '127.0.0.2', 'NL'],
+    ['127.0.0.3', '127.0.0.3', 'DE'],
+    ['2001:db8:1::', '2001:db8:1::ffff', 'NL'],
+    ['2001:db8:2::', '2001:db8:2::ffff', 'US'],
+  ],
+  'test table',
+);
+
+function guard(cls: 'onprem' | 'cloud', resolver: Resolver, egress = {}, refusals: Refusal[] = []): EgressGuard {
+  return new EgressGuard({
+    target: 't1',
+    targetClass: cls,
+    egress: EgressSchema.parse(egress),
+    configDir: '/nonexistent',
+    countryTable: table,
+    resolver,
+    onRefusal: (r) => refusals.push(r),
+  });
+}
+
+const fixed =
+  (map: Record<string, string[]>): Resolver =>
+  async (h) =>
+    (map[h] ?? []).map((a) => ({ address: a, family: a.includes(':') ? 6 : 4 }));
+
+async function refusedWith(p: Promise<unknown>): Promise<KluisError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(KluisError);
+  return e as KluisError;
+}
+
+describe('vendor deny list', () => {
+  it('matches the vendor domains and their subdomains, case and trailing dot insensitive', () => {
+    for (const h of ['dji.com', 'www.dji.com', 'API.DJI.COM.', 'flysafe-api.dji.com', 'cdn.djicdn.com', 'x.djiservice.org', 'skypixel.com', 'a.b.dji.net', 'flir.com']) {
+      expect(vendorDomainOf(h), h).toBeDefined();
+    }
+    for (const h of ['notdji.com', 'dji.com.example.nl', 'example.nl', 'djicom.nl']) {
+      expect(vendorDomainOf(h), h).toBeUndefined();
+    }
+  });
+
+  it('refuses a vendor host for any class, before resolving it, and reports the refusal', async () => {
+    for (const cls of ['onprem', 'cloud'] as const) {
+      const refusals: Refusal[] = [];
+      let resolved = 0;
+      const g = guard(cls, async () => {
+        resolved++;
+        return [{ address: '127.0.0.2', family: 4 }];
+      }, {}, refusals);
+      expect(() => g.checkUrl(new URL('https://upload.dji.com/x'))).toThrowError(expect.objectContaining({ code: 'E_EGRESS_VENDOR' }));
+      const e = await refusedWith(g.resolveAndCheck('upload.dji.com'));
+      expect(e.code).toBe('E_EGRESS_VENDOR');
+      expect(resolved).toBe(0);
+      expect(refusals.map((r) => r.code)).toEqual(['E_EGRESS_VENDOR', 'E_EGRESS_VENDOR']);
+      expect(refusals[0]).toMatchObject({ target: 't1', host: 'upload.dji.com' });
+    }
+  });
+});
+
+describe('onprem ranges', () => {
+  it('allows loopback, RFC1918 and ULA; refuses public, link-local and unspecified addresses', async () => {
+    const g = guard('onprem', fixed({}));
+    for (const a of ['127.0.0.1', '127.9.9.9', '::1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', 'fd00::1', '::ffff:10.0.0.1']) {
+      expect((await g.verdict(a)).allowed, a).toBe(true);
+    }
+    for (const a of ['8.8.8.8', '172.32.0.1', '169.254.169.254', 'fe80::1', '2001:db8::1', '0.0.0.0', '::', '100.64.0.1']) {
+      const v = await g.verdict(a);
+      expect(v.allowed, a).toBe(false);
+      expect(v.code).toBe('E_EGRESS_RANGE');
+    }
+  });
+
+  it('allows admin-listed ranges (egress.onpremRanges) and nothing next to them', async () => {
+    const g = guard('onprem', fixed({}), { onpremRanges: ['198.51.100.0/24', '2001:db8:aa::/48'] });
+    expect((await g.verdict('198.51.100.77')).allowed).toBe(true);
+    expect((await g.verdict('198.51.101.1')).allowed).toBe(false);
+    expect((await g.verdict('2001:db8:aa:1::5')).allowed).toBe(true);
+    expect((await g.verdict('2001:db8:ab::5')).allowed).toBe(false);
+  });
+
+  it('refuses a malformed range at guard construction', () => {
+    expect(() => guard('onprem', fixed({}), { onpremRanges: ['10.0.0.0/33'] })).toThrowError(expect.objectContaining({ code: 'E_CONFIG_INVALID' }));
+  });
+
+  it('refuses a name when ANY of its addresses is outside the ranges (no connection is attempted here)', async () => {
+    const refusals: Refusal[] = [];
+    const g = guard('onprem', fixed({ 'nas.local': ['10.0.0.5', '203.0.113.9'] }), {}, refusals);
+    const e = await refusedWith(g.resolveAndCheck('nas.local'));
+    expect(e.code).toBe('E_EGRESS_RANGE');
+    expect(refusals[0]).toMatchObject({ target: 't1', host: 'nas.local', address: '203.0.113.9', code: 'E_EGRESS_RANGE' });
+  });
+
+  it('a password over plain http only to loopback', async () => {
+    const g = guard('onprem', fixed({ lo: ['127.0.0.1'], nas: ['10.0.0.5'] }));
+    await expect(g.resolveAndCheck('lo', { plaintextPassword: true })).resolves.toEqual([{ address: '127.0.0.1', family: 4 }]);
+    expect((await refusedWith(g.resolveAndCheck('nas', { plaintextPassword: true }))).code).toBe('E_EGRESS_PLAINTEXT');
+    await expect(g.resolveAndCheck('nas')).resolves.toHaveLength(1);
+  });
+});
+
+describe('cloud: country check', () => {
+  it('allows a name whose every address (v4 and v6) is in NL; returns exactly the checked addresses', async () => {
+    const g = guard('cloud', fixed({ 'nl.test': ['127.0.0.2', '2001:db8:1::5'] }));
+    expect(await g.resolveAndCheck('nl.test')).toEqual([
+      { address: '127.0.0.2', family: 4 },
+      { address: '2001:db8:1::5', family: 6 },
+    ]);
+  });
+
+  it('refuses a name that resolves to NL and elsewhere, naming the foreign address', async () => {
+    const refusals: Refusal[] = [];
+    const g = guard('cloud', fixed({ 'both.test': ['127.0.0.2', '127.0.0.3'] }), {}, refusals);
+    const e = await refusedWith(g.resolveAndCheck('both.test'));
+    expect(e.code).toBe('E_EGRESS_COUNTRY');
+    expect(e.details).toMatchObject({ address: '127.0.0.3', retryable: false });
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]!.reason).toMatch(/DE/);
+  });
+
+  it('refuses a v6 address placed abroad, and an address the table does not know', async () => {
+    const g = guard('cloud', fixed({ six: ['2001:db8:1::1', '2001:db8:2::1'], unknown: ['127.0.0.9'] }));
+    expect((await refusedWith(g.resolveAndCheck('six'))).code).toBe('E_EGRESS_COUNTRY');
+    const e = await refusedWith(g.resolveAndCheck('unknown'));
+    expect(e.code).toBe('E_EGRESS_COUNTRY');
+    expect(e.message).toMatch(/not in the IP-to-country table/);
+  });
+
+  it('loopback and private addresses are not automatically allowed for cloud targets', async () => {
+    const g = guard('cloud', fixed({}));
+    expect((await g.verdict('127.0.0.1')).allowed).toBe(false);
+    expect((await g.verdict('10.0.0.1')).allowed).toBe(false);
+  });
+
+  it('other countries only when the config lists them', async () => {
+    const g = guard('cloud', fixed({ de: ['127.0.0.3'] }), { countries: ['NL', 'DE'] });
+    await expect(g.resolveAndCheck('de')).resolves.toHaveLength(1);
+  });
+
+  it('plain http is refused for cloud targets', () => {
+    const g = guard('cloud', fixed({}));
+    expect(() => g.checkUrl(new URL('http://nl.test/'))).toThrowError(expect.objectContaining({ code: 'E_EGRESS_PLAINTEXT' }));
+    expect(() => g.checkUrl(new URL('https://nl.test/'))).not.toThrow();
+  });
+
+  it('a name that resolves to nothing or fails to resolve is unreachable (retryable), not allowed', async () => {
+    const g = guard('cloud', async () => {
+      throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+    });
+    const e = await refusedWith(g.resolveAndCheck('x.test'));
+    expect(e.code).toBe('E_TARGET_UNREACHABLE');
+    expect(e.details?.retryable).toBe(true);
+    const g2 = guard('cloud', fixed({}));
+    expect((await refusedWith(g2.resolveAndCheck('empty.test'))).code).toBe('E_TARGET_UNREACHABLE');
+  });
+});
+
+describe('IP-to-country tables', () => {
+  it('parses IPv6 forms consistently', () => {
+    expect(ipv6ToBigInt('::1')).toBe(1n);
+    expect(ipv6ToBigInt('2001:db8::')).toBe(0x20010db8n << 96n);
+    expect(ipv6ToBigInt('::ffff:1.2.3.4')).toBe((0xffffn << 32n) + 0x01020304n);
+    expect(ipv6ToBigInt('2001:db8:0:0:0:0:0:1')).toBe(ipv6ToBigInt('2001:db8::1'));
+  });
+
+  it('loads an admin CSV (egress.ipCountryDb, relative to the config folder) and uses it', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-'));
+    try {
+      await fsp.writeFile(path.join(dir, 'ipdb.csv'), '# test table\n127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,BE\n');
+      const t = await countryTableFor(EgressSchema.parse({ ipCountryDb: 'ipdb.csv' }), dir);
+      expect(t.lookup('127.0.0.2')).toBe('NL');
+      expect(t.lookup('127.0.0.3')).toBe('BE');
+      expect(t.lookup('127.0.0.4')).toBeUndefined();
+      await fsp.writeFile(path.join(dir, 'empty.csv'), '# nothing\n');
+      await expect(loadCountryCsv([path.join(dir, 'empty.csv')])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
+      await expect(loadCountryCsv([path.join(dir, 'missing.csv')])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the shipped table places well-known RIPE NCC address space in NL and other space elsewhere', async () => {
+    const info = await shippedDbInfo();
+    expect(info.version).toMatch(/^\d+\.\d+\.\d{10}$/);
+    const t = await countryTableFor(EgressSchema.parse({}), '/');
+    // 193.0.0.0/21 is the RIPE NCC's own network in Amsterdam; 2001:67c:2e8::/48 likewise.
+    expect(t.lookup('193.0.6.139')).toBe('NL');
+    expect(t.lookup('2001:67c:2e8:22::c100:68b')).toBe('NL');
+    // 1.0.0.0/24 is APNIC/Cloudflare space in Australia per the RIR data.
+    expect(t.lookup('1.0.0.1')).not.toBe('NL');
+    expect(t.lookup('127.0.0.1')).toBeUndefined();
+  });
+});
