@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { generateKey, formatPublicKey, writeSecretKeyFile, type SecretKey } from '../../src/seal/keys.js';
-import { sealFile } from '../../src/seal/index.js';
+import { sealFile, sealBytes } from '../../src/seal/index.js';
 import { createManifest, type ManifestInner } from '../../src/seal/manifest.js';
 import { loadConfig, writeSignedConfig, type LoadedConfig } from '../../src/config/load.js';
 import { openTarget } from '../../src/targets/index.js';
@@ -120,6 +120,12 @@ async function makeStation(extraTargets: Array<Record<string, unknown>> = [], en
       removed: [{ where: 'end', what: 'other', bytes: 100 }],
     });
   }
+  // The sealed report, stored like the footage and listed only in the outer manifest.
+  const reportId = randomBytes(16).toString('hex');
+  const sealedReport = Buffer.from(sealBytes(Buffer.from(JSON.stringify({ html: '<html></html>', json: '{}' })), [recipient.publicKey]));
+  const reportSha = createHash('sha256').update(sealedReport).digest('hex');
+  for (const t of targets) await t.put(`${batchId}/${reportId}`, () => Readable.from([sealedReport]), { size: sealedReport.length, sha256: reportSha });
+  outerObjects.push({ id: reportId, size: sealedReport.length, sha256: reportSha });
   const createdAt = new Date().toISOString();
   const manifest = createManifest(
     {
@@ -134,6 +140,7 @@ async function makeStation(extraTargets: Array<Record<string, unknown>> = [], en
         card: { label: 'DJI', fingerprint: 'f'.repeat(64), root: card },
         tool: { name: 'kluis', version: '0.1.0' },
         files: innerFiles,
+        extra: { reportObject: reportId },
       },
     },
     [recipient.publicKey],
@@ -210,6 +217,13 @@ describe('verify a batch', () => {
     );
     expect(jpg.card).toEqual({ check: 'card-sha256', result: 'verified' });
     expect(r.files[2]!.targets).toEqual([]); // withheld: not stored anywhere
+    expect(r.objects).toHaveLength(1);
+    expect(r.objects[0]!.path).toMatch(/^\(sealed report [0-9a-f]{32}\)$/);
+    expect(r.objects[0]!.targets.map((t) => [t.target, t.result])).toEqual([
+      ['nas', 'verified'],
+      ['nas2', 'verified'],
+    ]);
+    expect(r.objects[0]!.targets[0]!.checks.map((c) => c.check)).toEqual(['ciphertext-size', 'ciphertext-sha256', 'decrypt']);
     expect(r.essence).toBe('not rechecked');
     expect(r.audit).toMatchObject({ result: 'verified', batchEntries: 4 });
   });
