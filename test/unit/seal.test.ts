@@ -247,6 +247,22 @@ describe('streams and files', () => {
     await fsp.rm(dir, { recursive: true });
   });
 
+  test('sealFile equals sealBytes at I/O batch boundaries (16 chunks per read) in both implementations', async () => {
+    const dir = await tmpdir();
+    const B = 16 * CHUNK_SIZE;
+    for (const n of [B - 1, B, B + 1, 2 * B, 2 * B + CHUNK_SIZE]) {
+      const plain = deterministicBytes(`batch${n}`, n);
+      await fsp.writeFile(path.join(dir, 'p'), plain);
+      for (const impl of IMPLS) {
+        await sealFile(path.join(dir, 'p'), path.join(dir, 's'), [alice.publicKey], { impl, random: deterministicRandom(`b${n}`) });
+        const want = sealBytes(plain, [alice.publicKey], { impl, random: deterministicRandom(`b${n}`) });
+        expect((await fsp.readFile(path.join(dir, 's'))).equals(Buffer.from(want)), `size ${n} ${impl}`).toBe(true);
+      }
+      expect(await openToFile(path.join(dir, 's'), path.join(dir, 'o'), [alice])).toEqual({ sha256: sha(plain), size: n });
+    }
+    await fsp.rm(dir, { recursive: true });
+  });
+
   test('openToFile on a file cut at a chunk boundary leaves no output and no temp file', async () => {
     const dir = await tmpdir();
     const sealed = sealBytes(deterministicBytes('cut', 2 * CHUNK_SIZE + 5), [alice.publicKey]);
