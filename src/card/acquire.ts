@@ -9,7 +9,9 @@
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import { createXXHash128 } from 'hash-wasm';
+import { fsyncDir } from '../util/fsx.js';
 import { KluisError, asKluisError } from '../errors.js';
 
 export interface AcquireResult {
@@ -30,6 +32,10 @@ export async function acquireFile(
   expectSize: number,
   onBytes?: (n: number) => void,
 ): Promise<AcquireResult> {
+  // TEST ONLY: KLUIS_TEST_ACQUIRE_DELAY_MS pauses before each file is opened, so tests can pull
+  // the card or fill the disk between two files. Unset in production (the unit file never sets it).
+  const delay = Number(process.env.KLUIS_TEST_ACQUIRE_DELAY_MS ?? 0);
+  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   let input;
   try {
     input = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
@@ -69,7 +75,11 @@ export async function acquireFile(
         hint: 'wait until the camera or copy has finished, then run again',
       });
     }
-    if (out) await out.sync();
+    if (out) {
+      await out.sync();
+      // The name must be durable too, or a power cut could lose a copy the journal calls acquired.
+      await fsyncDir(path.dirname(dst!));
+    }
   } catch (err) {
     if (out) {
       await out.close().catch(() => undefined);

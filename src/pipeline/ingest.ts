@@ -197,6 +197,9 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   const queue: FileRow[] = files.filter((f) => f.state === 'acquired' || f.state === 'sanitized');
   let producing = true;
   let waiters: Array<() => void> = [];
+  // A worker's error (disk full) must stop the reading and reach the caller, never float as an
+  // unhandled rejection that kills the process with a stack trace.
+  let workerError: unknown;
   const consumers = Array.from({ length: concurrency }, async () => {
     for (;;) {
       const next = queue.shift();
@@ -207,7 +210,11 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
       if (!producing) return;
       await new Promise<void>((r) => waiters.push(r));
     }
-  });
+  }).map((p) =>
+    p.catch((e: unknown) => {
+      workerError ??= e;
+    }),
+  );
   const notify = (): void => {
     const ws = waiters;
     waiters = [];
@@ -216,7 +223,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
 
   try {
     for (const f of todo) {
-      if (cardGone) break;
+      if (cardGone || workerError) break;
       const src = path.join(cardRoot, ...f.path.split('/'));
       const keep = f.class === 'footage';
       const dst = keep ? path.join(sp.acquired, `${newId(8)}`) : null;
@@ -260,6 +267,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
       }
     }
+    if (workerError) throw workerError;
     const remaining = journal.files(batchId).filter((f) => f.state === 'seen').length;
     if (cardGone || remaining > 0) {
       journal.setBatch(batchId, { status: 'acquiring' });
@@ -278,6 +286,29 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
     notify();
     await Promise.all(consumers);
   }
+  if (workerError) throw workerError;
+}
+
+/**
+ * A tool that ran out of space (ffmpeg, the sealer) may report it under its own code. Whether
+ * the spool disk is full is decided by the error's errno chain or by the disk itself, so a full
+ * disk leaves the file resumable instead of failing it for good.
+ */
+async function diskFullOr(err: KluisError, spoolDir: string): Promise<KluisError> {
+  if (err.code === 'E_DISK_FULL') return err;
+  let full = false;
+  for (let c: unknown = err.cause; c && !full; c = (c as { cause?: unknown }).cause) {
+    const code = (c as NodeJS.ErrnoException).code;
+    full = code === 'ENOSPC' || code === 'EDQUOT' || code === 'E_DISK_FULL';
+  }
+  const st = full ? null : await fsp.statfs(spoolDir).catch(() => null);
+  if (full || (st && Number(st.bavail) * Number(st.bsize) < 1024 * 1024)) {
+    return new KluisError('E_DISK_FULL', `the spool disk is full (${err.code}: ${err.message})`, {
+      hint: 'free space on the disk holding the spool, then run the same command again; queued work resumes',
+      cause: err,
+    });
+  }
+  return err;
 }
 
 async function cardPresent(cardRoot: string): Promise<boolean> {
@@ -307,8 +338,9 @@ async function processFile(station: Station, batchId: string, filePath: string, 
       try {
         result = await sanitizeFile(f.spool_path!, out, { thermal: station.config.policy.thermal });
       } catch (e) {
-        const err = asKluisError(e, 'E_SANITIZE_FAILED');
+        const err = await diskFullOr(asKluisError(e, 'E_SANITIZE_FAILED'), sp.dir);
         await fsp.rm(out, { force: true });
+        if (err.code === 'E_DISK_FULL') throw err;
         await fsp.rm(f.spool_path!, { force: true });
         journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null });
         await audit.append('file-sanitize-failed', { batchId, file: filePath, code: err.code, reason: err.message });
@@ -349,7 +381,7 @@ async function processFile(station: Station, batchId: string, filePath: string, 
       emit({ type: 'file-state', batchId, path: filePath, state: 'sealed' });
     }
   } catch (e) {
-    const err = asKluisError(e);
+    const err = await diskFullOr(asKluisError(e), sp.dir);
     if (err.code === 'E_DISK_FULL') throw err;
     journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
     emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message } });

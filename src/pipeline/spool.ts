@@ -66,7 +66,8 @@ export async function cleanSpool(spoolDir: string, journal: Journal): Promise<st
         if (f.spool_path) keep.add(f.spool_path);
         if (f.state === 'sanitized' && f.sanitized_path) keep.add(f.sanitized_path);
       }
-      if (f.thumb_path) keep.add(f.thumb_path);
+      // Thumbnails are only needed until the sealed report that carries them exists.
+      if (f.thumb_path && batch.manifest_written !== 1) keep.add(f.thumb_path);
     }
     for (const d of deliveries) if (d.state === 'pending' || d.state === 'delivered') keep.add(d.local_path);
     const p = spoolPaths(spoolDir, batchId);

@@ -111,3 +111,15 @@ describe('cleanSpool', () => {
     expect(await cleanSpool(spool, j)).toEqual([]);
   });
 });
+
+describe('cleanSpool after a crash between manifest and thumbnail removal', () => {
+  it('removes thumbnails (plaintext) once the batch manifest is written, even if the journal still names them', async () => {
+    batch('b1', 'delivering');
+    j.setBatch('b1', { manifest_written: 1 });
+    const p = await ensureSpool(spool, 'b1');
+    const thumb = put(path.join(p.thumbs, 't.jpg'));
+    j.addFile({ batch_id: 'b1', path: 'A.JPG', class: 'footage', format: 'jpeg', size: 1, mtime_ms: 0, state: 'sealed', thumb_path: thumb, object_id: 'a' });
+    await cleanSpool(spool, j);
+    expect(existsSync(thumb)).toBe(false);
+  });
+});
