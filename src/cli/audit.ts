@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { action, info, printJson } from './output.js';
-import { EXIT, KluisError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { parsePublicKey } from '../seal/keys.js';
 import { readAuditLog, verifyAuditLog, type AuditEntry } from '../pipeline/audit.js';
@@ -46,20 +46,20 @@ export function register(program: Command): void {
         const { layout } = await loadConfig(opts.config);
         const out: AuditEntry[] = [];
         let bad = 0;
+        let shown = 0;
         for await (const { entry } of readAuditLog(layout.auditFile)) {
           if (!entry) {
             bad++;
             continue;
           }
           if (opts.batch && entry.batchId !== opts.batch) continue;
+          shown++;
           if (opts.json) out.push(entry);
           else process.stdout.write(`${formatEntry(entry)}\n`);
         }
         if (opts.json) printJson({ file: layout.auditFile, entries: out });
         if (bad > 0) info(`${bad} unreadable line(s) skipped; run \`kluis audit verify\``);
-        if (opts.batch && opts.json && out.length === 0) {
-          throw new KluisError('E_AUDIT_NO_BATCH', `no audit entries for batch ${opts.batch}`);
-        }
+        if (opts.batch && shown === 0) info(`no audit entries for batch ${opts.batch}`);
       }),
     );
 }

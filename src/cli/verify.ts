@@ -76,4 +76,5 @@ function printHuman(r: VerifyReport): void {
   if (r.audit) out(`  audit log: ${r.audit.result} (${r.audit.entries} entries, ${r.audit.batchEntries} for this batch, ${r.audit.checkpoints} signed checkpoints)`);
   if (r.essence === 'not rechecked') out('  essence hashes: not rechecked (no essence function in this build); ciphertext and plaintext hashes were');
   for (const p of r.problems) out(`  ${p.result}: ${p.message}`);
+  for (const n of r.notes) out(`  note: ${n}`);
 }

@@ -79,6 +79,8 @@ export interface VerifyReport {
   audit?: { file: string; result: Outcome; entries: number; batchEntries: number; checkpoints: number; problems: AuditVerifyResult['problems'] };
   essence: 'rechecked' | 'not rechecked';
   problems: VerifyProblem[];
+  /** Things that did not change the outcome but a reader should know (e.g. a listing failed). */
+  notes: string[];
 }
 
 /** Recomputes one essence hash of a plaintext file; null when this method is not supported. */
@@ -201,6 +203,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   }
   const stationPub = parsePublicKey(config.config.stationKey, 'station');
   const problems: VerifyProblem[] = [];
+  const notes: string[] = [];
   const essenceFn = args.essence === undefined ? await loadEssence() : args.essence;
   const targets =
     args.targets ??
@@ -316,8 +319,9 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
             problems.push({ result: 'mismatch', target: t.name, objectId: id, message: `object ${o.key} on ${t.name} is not in the signed manifest` });
           }
         }
-      } catch {
-        // listing is an extra; an unreachable target is already reported per object
+      } catch (err) {
+        // The per-object checks above stand on their own; only the search for extra objects failed.
+        notes.push(`could not list ${batchId}/ on ${t.name} to look for objects the manifest does not name: ${errText(err)}`);
       }
     }
   }
@@ -353,6 +357,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
     ...(audit ? { audit } : {}),
     essence: essenceFn ? 'rechecked' : 'not rechecked',
     problems,
+    notes,
   };
 }
 
