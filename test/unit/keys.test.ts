@@ -1,0 +1,67 @@
+// Key text forms (src/seal/keys.ts): checksummed public keys, 0600 secret key files, kinds kept apart.
+import { expect, test } from 'vitest';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KluisError } from '../../src/errors.js';
+import {
+  formatPublicKey, formatSecretKey, generateKey, parsePublicKey, parseSecretKey, readPublicKey, readSecretKeyFile,
+  sign, verifySignature, writeSecretKeyFile,
+} from '../../src/seal/keys.js';
+import { deterministicRandom } from '../../src/seal/det-random.js';
+
+const codeOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof KluisError) return e.code;
+    throw e;
+  }
+  return 'OK';
+};
+
+test('public and secret keys round-trip through their text forms, per kind', () => {
+  for (const kind of ['recipient', 'station', 'admin'] as const) {
+    const k = generateKey(kind, deterministicRandom(kind));
+    const pub = formatPublicKey(k.publicKey);
+    expect(parsePublicKey(pub, kind)).toEqual(k.publicKey);
+    expect(parseSecretKey(formatSecretKey(k), kind).publicKey).toEqual(k.publicKey);
+    expect(codeOf(() => parsePublicKey(pub, kind === 'recipient' ? 'station' : 'recipient'))).toBe('E_KEY_KIND');
+  }
+});
+
+test('every single-character typo in a public key is caught by its checksum', () => {
+  const pub = formatPublicKey(generateKey('recipient', deterministicRandom('typo')).publicKey);
+  const alphabet = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+  for (let i = pub.indexOf('1') + 1; i < pub.length; i++) {
+    const c = alphabet[(alphabet.indexOf(pub[i]!) + 1) % 32]!;
+    expect(codeOf(() => parsePublicKey(pub.slice(0, i) + c + pub.slice(i + 1))), `position ${i}`).toBe('E_KEY_PARSE');
+  }
+});
+
+test('secret key files are written 0600, never overwritten, and refused when readable by others', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-keys-'));
+  const f = path.join(dir, 'k.key');
+  const k = generateKey('recipient');
+  await writeSecretKeyFile(f, k);
+  expect((await fsp.stat(f)).mode & 0o777).toBe(0o600);
+  expect((await readSecretKeyFile(f, 'recipient')).bytes).toEqual(k.bytes);
+  await expect(writeSecretKeyFile(f, generateKey('recipient'))).rejects.toMatchObject({ code: 'EEXIST' });
+  for (const mode of [0o640, 0o604, 0o644]) {
+    await fsp.chmod(f, mode);
+    await expect(readSecretKeyFile(f)).rejects.toMatchObject({ code: 'E_KEY_PERMISSIONS' });
+  }
+  await fsp.chmod(f, 0o600);
+  await expect(readSecretKeyFile(f, 'station')).rejects.toMatchObject({ code: 'E_KEY_KIND' });
+  expect(await readPublicKey(formatPublicKey(k.publicKey), 'recipient')).toEqual(k.publicKey);
+  await fsp.rm(dir, { recursive: true });
+});
+
+test('station keys sign, recipient keys cannot, and a signature binds its message', () => {
+  const st = generateKey('station', deterministicRandom('st'));
+  const msg = Buffer.from('hello');
+  const sig = sign(st, msg);
+  expect(verifySignature(st.publicKey, msg, sig)).toBe(true);
+  expect(verifySignature(st.publicKey, Buffer.from('hellp'), sig)).toBe(false);
+  expect(codeOf(() => sign(generateKey('recipient'), msg))).toBe('E_KEY_KIND');
+});
