@@ -1,0 +1,314 @@
+/**
+ * What the dashboard shows, computed from the journal (batches, files, deliveries) and the
+ * journal's event table (reading progress, a pulled card). It reads only; it contacts no target
+ * and never opens footage. The same snapshot is served as JSON and pushed over SSE.
+ *
+ * Rates and time left come from the event times the pipeline wrote, over a short window, so a
+ * dashboard started in the middle of a card still shows a sensible rate.
+ */
+import type { EventRow } from '../pipeline/journal.js';
+import type { Station } from '../pipeline/station.js';
+import { batchOutcome, requiredTargets, type FileOutcome, type TargetOutcome } from '../pipeline/finalize.js';
+
+export type CardState = 'inserted' | 'reading' | 'missing' | 'waiting' | 'safe' | 'secured' | 'failed';
+
+export interface ProgressView {
+  path: string;
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+  /** Bytes per second over the last few seconds; null until two samples exist. */
+  rate: number | null;
+  /** Seconds left at that rate; null when unknown. */
+  eta: number | null;
+}
+
+export interface ProblemView {
+  path: string;
+  status: string;
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+export interface DeliveryView {
+  object: string;
+  /** The card path of the file this object holds, or "manifest"/"report". */
+  label: string;
+  target: string;
+  state: string;
+  attempts: number;
+  error?: { code: string; message: string };
+  canRetry: boolean;
+}
+
+export interface VerifyItem {
+  object: string;
+  label: string;
+  target: string;
+  result: 'ok' | 'mismatch' | 'missing' | 'unchecked';
+  detail?: string;
+}
+
+export interface VerifyView {
+  running: boolean;
+  startedAt: string;
+  finishedAt?: string;
+  items: VerifyItem[];
+}
+
+export interface CardView {
+  batchId: string;
+  card: { root: string; label?: string };
+  createdAt: string;
+  state: CardState;
+  outcome: 'secured' | 'partial' | 'failed';
+  phase: string;
+  safeToRemoveAt: string | null;
+  securedAt: string | null;
+  remaining?: number;
+  progress?: ProgressView;
+  counts: { files: number; footage: number; secured: number; withheld: number; rejected: number; failed: number; queued: number };
+  problems: ProblemView[];
+  files: Array<FileOutcome & { thumb: boolean }>;
+  deliveries: DeliveryView[];
+  targets: TargetOutcome[];
+  verify?: VerifyView;
+}
+
+export interface TargetView {
+  name: string;
+  type: string;
+  class: 'onprem' | 'cloud';
+  required: boolean;
+  reachable: 'yes' | 'no' | 'unknown';
+  lastSuccess?: string;
+  lastError?: { code: string; message: string; at: string };
+  outbox: number;
+  refused: number;
+}
+
+export interface DashboardState {
+  station: string;
+  generatedAt: string;
+  lastEventId: number;
+  cards: CardView[];
+  targets: TargetView[];
+  outbox: number;
+}
+
+interface Sample {
+  t: number;
+  bytes: number;
+}
+
+interface CardTrack {
+  samples: Sample[];
+  last?: { path: string; bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number };
+  /** The last card event: seen (inserted), missing (pulled), safe (all read). */
+  card?: 'seen' | 'missing' | 'safe';
+  remaining?: number;
+}
+
+const RATE_WINDOW_MS = 5_000;
+
+/** Follows the event table: reading progress and card presence per batch. */
+export class EventTracker {
+  lastId = 0;
+  private readonly tracks = new Map<string, CardTrack>();
+
+  private track(batchId: string): CardTrack {
+    let t = this.tracks.get(batchId);
+    if (!t) {
+      t = { samples: [] };
+      this.tracks.set(batchId, t);
+    }
+    return t;
+  }
+
+  apply(rows: EventRow[]): void {
+    for (const r of rows) {
+      this.lastId = Math.max(this.lastId, r.id);
+      if (!r.batch_id) continue;
+      let data: Record<string, unknown>;
+      try {
+        data = JSON.parse(r.data) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const tr = this.track(r.batch_id);
+      const t = Date.parse(r.time);
+      switch (r.type) {
+        case 'card-seen':
+          tr.card = 'seen';
+          tr.samples = [];
+          delete tr.last;
+          break;
+        case 'acquire-progress': {
+          const bytesDone = Number(data.bytesDone) || 0;
+          tr.last = {
+            path: String(data.path ?? ''),
+            bytesDone,
+            bytesTotal: Number(data.bytesTotal) || 0,
+            filesDone: Number(data.filesDone) || 0,
+            filesTotal: Number(data.filesTotal) || 0,
+          };
+          tr.samples.push({ t, bytes: bytesDone });
+          while (tr.samples.length > 2 && tr.samples[0]!.t < t - RATE_WINDOW_MS) tr.samples.shift();
+          break;
+        }
+        case 'card-missing':
+          tr.card = 'missing';
+          tr.remaining = Number(data.remaining) || 0;
+          break;
+        case 'safe-to-remove':
+          tr.card = 'safe';
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  progress(batchId: string): ProgressView | undefined {
+    const tr = this.tracks.get(batchId);
+    if (!tr?.last) return undefined;
+    const first = tr.samples[0];
+    const last = tr.samples[tr.samples.length - 1];
+    let rate: number | null = null;
+    if (first && last && last.t > first.t) rate = ((last.bytes - first.bytes) * 1000) / (last.t - first.t);
+    const left = tr.last.bytesTotal - tr.last.bytesDone;
+    const eta = rate && rate > 0 ? Math.ceil(left / rate) : left === 0 ? 0 : null;
+    return { ...tr.last, rate, eta };
+  }
+
+  cardEvent(batchId: string): { card?: CardTrack['card']; remaining?: number } {
+    const tr = this.tracks.get(batchId);
+    return { ...(tr?.card ? { card: tr.card } : {}), ...(tr?.remaining !== undefined ? { remaining: tr.remaining } : {}) };
+  }
+}
+
+/**
+ * Reads the tail of the event table at start-up, so progress and a pulled card already in
+ * progress show at once (without replaying a long history).
+ */
+export function seedTracker(station: Station, tracker: EventTracker, window = 5_000): void {
+  const row = station.journal.db.prepare('SELECT MAX(id) AS m FROM events').get() as { m: number | null };
+  const max = row.m ?? 0;
+  let after = Math.max(0, max - window);
+  for (;;) {
+    const rows = station.journal.eventsAfter(after, 1000);
+    if (rows.length === 0) break;
+    tracker.apply(rows);
+    after = rows[rows.length - 1]!.id;
+  }
+  tracker.lastId = Math.max(tracker.lastId, max);
+}
+
+function cardState(o: { status: string; safeToRemove: boolean }, phase: string, ev: { card?: string }, progress: ProgressView | undefined): CardState {
+  if (o.status === 'secured') return 'secured';
+  if (o.status === 'failed' && (o.safeToRemove || phase === 'failed')) return 'failed';
+  if (o.safeToRemove) return 'safe';
+  if (ev.card === 'missing') return 'missing';
+  if (ev.card === 'seen') return progress ? 'reading' : 'inserted';
+  return 'waiting';
+}
+
+function objectLabel(key: string, fileByObject: Map<string, string>, reportObject: string | null): string {
+  const tail = key.slice(key.indexOf('/') + 1);
+  if (tail === 'manifest.json') return 'manifest';
+  if (reportObject && tail === reportObject) return 'report';
+  return fileByObject.get(key) ?? tail;
+}
+
+export interface SnapshotOptions {
+  maxCards?: number;
+  verify?: Map<string, VerifyView>;
+}
+
+/** The whole picture, newest card first. */
+export function snapshot(station: Station, tracker: EventTracker, opts: SnapshotOptions = {}): DashboardState {
+  const { journal } = station;
+  const all = journal.batches();
+  const max = opts.maxCards ?? 20;
+  // Unfinished batches always show; of the finished ones, the most recent.
+  const shown = all.filter((b, i) => i < max || (b.status !== 'secured' && b.status !== 'failed'));
+  const cards: CardView[] = shown.map((b) => {
+    const o = batchOutcome(station, b.id);
+    const files = journal.files(b.id);
+    const fileRows = new Map(files.map((f) => [f.path, f]));
+    const fileByObject = new Map<string, string>();
+    for (const f of files) if (f.object_id) fileByObject.set(`${b.id}/${f.object_id}`, f.path);
+    const progress = tracker.progress(b.id);
+    const ev = tracker.cardEvent(b.id);
+    const state = cardState(o, b.status, ev, progress);
+    const footage = o.files.filter((f) => f.class === 'footage');
+    const deliveries: DeliveryView[] = journal.deliveries(b.id).map((d) => ({
+      object: d.object_key,
+      label: objectLabel(d.object_key, fileByObject, b.report_object),
+      target: d.target,
+      state: d.state,
+      attempts: d.attempts,
+      ...(d.last_error_code ? { error: { code: d.last_error_code, message: d.last_error ?? '' } } : {}),
+      canRetry: d.state === 'failed' || ((d.state === 'pending' || d.state === 'delivered') && d.attempts > 0),
+    }));
+    const verify = opts.verify?.get(b.id);
+    return {
+      batchId: b.id,
+      card: { root: b.card_root, ...(b.card_label ? { label: b.card_label } : {}) },
+      createdAt: b.created_at,
+      state,
+      outcome: o.status,
+      phase: b.status,
+      safeToRemoveAt: b.safe_to_remove_at,
+      securedAt: b.secured_at,
+      ...(state === 'missing' && ev.remaining !== undefined ? { remaining: ev.remaining } : {}),
+      ...(progress && state === 'reading' ? { progress } : {}),
+      counts: {
+        files: o.files.length,
+        footage: footage.length,
+        secured: footage.filter((f) => f.status === 'secured').length,
+        withheld: o.files.filter((f) => f.status === 'withheld').length,
+        rejected: o.files.filter((f) => f.status === 'rejected').length,
+        failed: o.files.filter((f) => f.status === 'failed').length,
+        queued: o.files.filter((f) => f.status === 'queued').length,
+      },
+      problems: o.files
+        .filter((f) => (f.status === 'rejected' || f.status === 'failed') && f.error)
+        .map((f) => ({ path: f.path, status: f.status, code: f.error!.code, message: f.error!.message, ...(f.error!.hint ? { hint: f.error!.hint } : {}) })),
+      files: o.files.map((f) => ({ ...f, thumb: Boolean(fileRows.get(f.path)?.thumb_path) })),
+      deliveries,
+      targets: o.targets,
+      ...(verify ? { verify } : {}),
+    };
+  });
+
+  const rows = journal.allDeliveries();
+  const required = requiredTargets(station);
+  const targets: TargetView[] = [...station.targetConfigs.values()].map((tc) => {
+    const mine = rows.filter((d) => d.target === tc.name);
+    const okAt = mine.filter((d) => d.state === 'verified' || d.state === 'delivered').map((d) => d.updated_at).sort().pop();
+    const bad = mine.filter((d) => d.last_error_code && d.state !== 'verified').sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1))[0];
+    const reachable: TargetView['reachable'] = bad && (!okAt || bad.updated_at > okAt) ? 'no' : okAt ? 'yes' : 'unknown';
+    return {
+      name: tc.name,
+      type: tc.type,
+      class: tc.class,
+      required: required.includes(tc.name),
+      reachable,
+      ...(okAt ? { lastSuccess: okAt } : {}),
+      ...(bad ? { lastError: { code: bad.last_error_code!, message: bad.last_error ?? '', at: bad.updated_at } } : {}),
+      outbox: mine.filter((d) => d.state === 'pending' || d.state === 'delivered').length,
+      refused: mine.filter((d) => d.state === 'refused').length,
+    };
+  });
+  return {
+    station: station.config.station,
+    generatedAt: new Date().toISOString(),
+    lastEventId: tracker.lastId,
+    cards,
+    targets,
+    outbox: targets.reduce((s, t) => s + t.outbox, 0),
+  };
+}
