@@ -219,13 +219,14 @@ export async function ffmpegVersion(): Promise<string> {
 
 /**
  * Per-packet hashes of the chosen input streams, exactly as ffmpeg demuxes them (stream copy, no
- * decode): `framehash` lines "stream, dts, pts, duration, size, sha256". Each line is handed to
+ * decode): `framehash` lines "stream, dts, pts, duration, size, sha256[, side data…]"
+ * (side data such as AAC priming "S=1, size, hash" is passed on as text). Each line is handed to
  * `onPacket`; nothing is buffered. `maps` are ffmpeg -map specifiers such as "0:3".
  */
 export async function packetHashes(
   file: string,
   maps: readonly string[],
-  onPacket: (p: { stream: number; size: number; sha256: string }) => void,
+  onPacket: (p: { stream: number; size: number; sha256: string; sideData: string }) => void,
   opts: { timeoutMs?: number } = {},
 ): Promise<void> {
   const args = ['-v', 'error', '-xerror', ...inputArgs(file)];
@@ -239,10 +240,10 @@ export async function packetHashes(
       const stream = Number(cols[0]);
       const size = Number(cols[4]);
       const hash = cols[5] ?? '';
-      if (cols.length !== 6 || !Number.isInteger(stream) || !Number.isInteger(size) || !/^[0-9a-f]{64}$/.test(hash)) {
+      if (cols.length < 6 || !Number.isInteger(stream) || !Number.isInteger(size) || !/^[0-9a-f]{64}$/.test(hash)) {
         throw new KluisError('E_SANITIZE_TOOL_OUTPUT', `unexpected framehash line from ffmpeg: ${line.slice(0, 120)}`);
       }
-      onPacket({ stream, size, sha256: hash });
+      onPacket({ stream, size, sha256: hash, sideData: cols.slice(6).join(',') });
     },
   });
 }

@@ -12,7 +12,7 @@ import { KluisError } from '../../errors.js';
 
 const ALLOWED_GROUPS = /^(ExifTool|System|File|Composite|QuickTime|Track\d+)$/;
 const FORBIDDEN_NAME =
-  /GPS|Location|Latitude|Longitude|Altitude|Serial|Make|Model|Software|Firmware|Encoder|Comment|Author|Artist|Copyright|Title|Description|Keyword|Camera|Lens|Owner|UserData|User|XMP|UUID|Speed|Pitch|Yaw|Roll|Gimbal|Drone|DJI|Text|Subtitle|TimeCode|Timecode|Thumbnail|PreviewImage|ContentCreate|CreationDate|Warning|Unknown_(?!edts$|esds$|mp4a$|wave$)/;
+  /GPS|Location|Latitude|Longitude|Altitude|Serial|Make|Model|Software|Firmware|Encoder|Comment|Author|Artist|Copyright|Title|Description|Keyword|Camera|Lens|Owner|UserData|User|XMP|UUID|Speed|Pitch|Yaw|Roll|Gimbal|Drone|DJI|Text|Subtitle|TimeCode|Timecode|Thumbnail|PreviewImage|ContentCreate|CreationDate|Warning|Unknown_(?!edts$|esds$|mp4a$|wave$|btrt$)/;
 /** Names that match FORBIDDEN_NAME but only describe structure (sample groups of audio priming). */
 const STRUCTURAL_NAMES = new Set(['SampleGroupDescription']);
 const DATE_NAME = /Date$/;

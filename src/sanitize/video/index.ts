@@ -273,7 +273,7 @@ interface StreamEssence {
   bytes: number;
 }
 
-/** Per mapped stream: SHA-256 over "size:sha256\n" of every packet, in demux order. */
+/** Per mapped stream: SHA-256 over "size:sha256:side data\n" of every packet, in demux order. */
 async function essence(file: string, maps: string[], timeoutMs: number): Promise<StreamEssence[]> {
   const acc = maps.map(() => ({ hash: createHash('sha256'), packets: 0, bytes: 0 }));
   await packetHashes(
@@ -282,7 +282,7 @@ async function essence(file: string, maps: string[], timeoutMs: number): Promise
     (p) => {
       const a = acc[p.stream];
       if (!a) throw new KluisError('E_SANITIZE_TOOL_OUTPUT', `ffmpeg reported a packet of unexpected stream ${p.stream}`);
-      a.hash.update(`${p.size}:${p.sha256}\n`);
+      a.hash.update(`${p.size}:${p.sha256}:${p.sideData}\n`);
       a.packets += 1;
       a.bytes += p.size;
     },

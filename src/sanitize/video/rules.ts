@@ -128,7 +128,7 @@ const CLASS_BY_TYPE: Record<string, string> = {
 };
 
 function classifyKey(key: string): string {
-  const k = key.toLowerCase();
+  const k = key.toLowerCase().replace(/^com\.apple\.quicktime\./, '');
   if (/location|iso6709|gps|latitude|longitude|altitude/.test(k)) return 'gps';
   if (/serial|\.sn\b|uuid|identifier|owner/.test(k)) return 'serial';
   if (/make|model/.test(k)) return 'make-model';
