@@ -21,3 +21,4 @@ commandModules.push(await import('./verify.js'));
 commandModules.push(await import('./serve.js'));
 commandModules.push(await import('./config.js'));
 commandModules.push(await import('./targets.js'));
+commandModules.push(await import('./bench.js'));

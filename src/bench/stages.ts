@@ -1,0 +1,204 @@
+/**
+ * Each pipeline stage alone, run in this process over the card one after another, so the time of
+ * `kluis ingest` can be split into where it goes: acquire+hash (acquireFile), sanitize JPEG and
+ * sanitize video (sanitizeFile, proofs included), seal (benchSeal per implementation on one
+ * video; sealFile over every sanitized file), deliver to an fs store (FsTarget.put) and verify
+ * (read back + SHA-256). Each stage consumes the files the previous stage wrote, in a scratch
+ * folder that is removed afterwards unless kept.
+ *
+ * These are measurements only: no journal, no audit log, no station; never used to secure
+ * anything. Stages run one file at a time (ingest overlaps them over 2 workers).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { acquireFile } from '../card/acquire.js';
+import { sanitizeFile } from '../sanitize/index.js';
+import { sealFile } from '../seal/index.js';
+import { benchSeal, type BenchImpl } from '../seal/bench.js';
+import { generateKey } from '../seal/keys.js';
+import { FsTarget } from '../targets/fs.js';
+import { measureInProcess, type Measured } from './measure.js';
+import type { RunResult } from './report.js';
+import { failedRun, runAgeFile, warmFile, type RunContext } from './runs.js';
+
+function stageRun(id: string, label: string, bytes: number, files: number, m: Measured, note?: string): RunResult {
+  return {
+    id,
+    label,
+    group: 'stage',
+    bytes,
+    files,
+    wallMs: m.wallMs,
+    cpuUserMs: m.cpuUserMs,
+    cpuSysMs: m.cpuSysMs,
+    peakRssBytes: m.peakRssBytes,
+    rssMethod: m.rssMethod,
+    ok: true,
+    ...(note ? { note } : {}),
+  };
+}
+
+interface CardFile {
+  rel: string;
+  abs: string;
+  size: number;
+  kind: 'jpeg' | 'video' | 'other';
+}
+
+async function listCard(card: string): Promise<CardFile[]> {
+  const out: CardFile[] = [];
+  for (const e of await fsp.readdir(card, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const abs = path.join(e.parentPath, e.name);
+    const ext = path.extname(e.name).toUpperCase();
+    out.push({
+      rel: path.relative(card, abs),
+      abs,
+      size: (await fsp.stat(abs)).size,
+      kind: ext === '.JPG' ? 'jpeg' : ext === '.MP4' || ext === '.MOV' ? 'video' : 'other',
+    });
+  }
+  return out.sort((a, b) => (a.rel < b.rel ? -1 : 1));
+}
+
+/** Runs every stage alone; returns one RunResult per stage (failed stages are recorded, not thrown). */
+export async function runStages(ctx: RunContext, opts: { only?: (id: string) => boolean } = {}): Promise<RunResult[]> {
+  const want = opts.only ?? (() => true);
+  // Without "stages", only the single-file seal comparisons run (e.g. --only seal).
+  const full = want('stages');
+  const results: RunResult[] = [];
+  const dir = path.join(ctx.work, 'stages');
+  await fsp.rm(dir, { recursive: true, force: true });
+  const acquired = path.join(dir, 'acquired');
+  const sanitized = path.join(dir, 'sanitized');
+  const sealed = path.join(dir, 'sealed');
+  for (const d of [acquired, sanitized, sealed]) await fsp.mkdir(d, { recursive: true });
+  const files = await listCard(ctx.card.path);
+  const footage = files.filter((f) => f.kind !== 'other');
+  const acq = new Map<string, string>();
+  const san = new Map<string, string>();
+  const sea = new Map<string, { path: string; sha256: string; size: number }>();
+  try {
+    // acquire + hash: every footage file, copied into the scratch spool while hashed.
+    if (full) {
+      ctx.log('stage: acquire + hash');
+      const { m } = await measureInProcess(async () => {
+        for (const [i, f] of footage.entries()) {
+          const dst = path.join(acquired, String(i));
+          await acquireFile(f.abs, dst, f.size);
+          acq.set(f.rel, dst);
+        }
+      });
+      results.push(stageRun('stage-acquire', 'stage: acquire + SHA-256 + xxh128', sum(footage), footage.length, m, 'copy to spool with fsync'));
+    }
+    for (const kind of full ? (['jpeg', 'video'] as const) : []) {
+      const id = `stage-sanitize-${kind}`;
+      const label = `stage: sanitize ${kind === 'jpeg' ? 'JPEG' : 'video'} (with proofs)`;
+      const set = footage.filter((f) => f.kind === kind);
+      if (set.length === 0) continue;
+      try {
+        ctx.log(`stage: sanitize ${kind}`);
+        const { m } = await measureInProcess(async () => {
+          for (const [i, f] of set.entries()) {
+            const out = path.join(sanitized, `${kind}-${i}`);
+            await sanitizeFile(acq.get(f.rel)!, out, { thermal: 'keep' });
+            san.set(f.rel, out);
+          }
+        });
+        results.push(stageRun(id, label, sum(set), set.length, m, 'CPU includes ffmpeg/exiftool children'));
+      } catch (err) {
+        results.push(failedRun(id, label, 'stage', err));
+      }
+    }
+    await fsp.rm(acquired, { recursive: true, force: true });
+
+    // seal: each implementation on the largest video, then age on the same file.
+    const biggest = [...footage].sort((a, b) => b.size - a.size)[0];
+    if (biggest) {
+      const impls: Array<[BenchImpl, string]> = [
+        ['sodium', 'stage: seal sodium-native (one video)'],
+        ['tweetnacl', 'stage: seal tweetnacl (one video)'],
+        ['node-chacha20', 'stage: node chacha20-poly1305 (one video)'],
+      ];
+      for (const [impl, label] of impls) {
+        const id = `seal-${impl}`;
+        if (!want(id)) continue;
+        try {
+          ctx.log(`stage: seal ${impl}`);
+          await warmFile(biggest.abs);
+          const { value, m } = await measureInProcess(() => benchSeal(biggest.abs, impl));
+          results.push(stageRun(id, label, value.bytes, 1, { ...m, wallMs: value.seconds * 1000 }, impl === 'node-chacha20' ? 'comparison only, not the kluis format' : undefined));
+        } catch (err) {
+          results.push(failedRun(id, label, 'stage', err));
+        }
+      }
+      if (want('age-file')) {
+        try {
+          results.push(await runAgeFile(ctx, biggest.abs));
+        } catch (err) {
+          results.push(failedRun('age-file', 'age -r, one video', 'stage', err));
+        }
+      }
+    }
+
+    // seal every sanitized file (what ingest does), then deliver and verify them.
+    const recipient = generateKey('recipient').publicKey;
+    const sanitizedList = [...san.entries()];
+    if (sanitizedList.length > 0) {
+      ctx.log('stage: seal every sanitized file');
+      const bytesIn = await sumFiles(sanitizedList.map(([, p]) => p));
+      const { m } = await measureInProcess(async () => {
+        for (const [i, [rel, p]] of sanitizedList.entries()) {
+          const dst = path.join(sealed, String(i));
+          const r = await sealFile(p, dst, [recipient]);
+          sea.set(rel, { path: dst, ...r });
+        }
+      });
+      results.push(stageRun('stage-seal-card', 'stage: seal (sodium) every sanitized file', bytesIn, sanitizedList.length, m));
+      await fsp.rm(sanitized, { recursive: true, force: true });
+
+      const store = new FsTarget('bench', path.join(dir, 'store'));
+      const objects = [...sea.values()];
+      const sealedBytes = objects.reduce((s, o) => s + o.size, 0);
+      ctx.log('stage: deliver (fs)');
+      const keys: Array<{ key: string; sha256: string; size: number }> = [];
+      const put = await measureInProcess(async () => {
+        for (const [i, o] of objects.entries()) {
+          const key = `batch/${String(i).padStart(6, '0')}`;
+          await store.put(key, () => createReadStream(o.path), { size: o.size, sha256: o.sha256 });
+          keys.push({ key, sha256: o.sha256, size: o.size });
+        }
+      });
+      results.push(stageRun('stage-deliver-fs', 'stage: deliver to fs store', sealedBytes, objects.length, put.m, 'temp file, checked stream, fsync, link'));
+      ctx.log('stage: verify (read back + SHA-256)');
+      const ver = await measureInProcess(async () => {
+        for (const k of keys) {
+          const h = createHash('sha256');
+          let n = 0;
+          for await (const chunk of (await store.get(k.key)) as AsyncIterable<Buffer>) {
+            h.update(chunk);
+            n += chunk.length;
+          }
+          if (h.digest('hex') !== k.sha256 || n !== k.size) throw new Error(`read-back mismatch for ${k.key}`);
+        }
+      });
+      results.push(stageRun('stage-verify-fs', 'stage: verify (read back + SHA-256)', sealedBytes, keys.length, ver.m));
+    }
+  } catch (err) {
+    results.push(failedRun('stages', 'stages', 'stage', err));
+  } finally {
+    if (!ctx.keep) await fsp.rm(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+function sum(files: Array<{ size: number }>): number {
+  return files.reduce((s, f) => s + f.size, 0);
+}
+
+async function sumFiles(paths: string[]): Promise<number> {
+  let n = 0;
+  for (const p of paths) n += (await fsp.stat(p)).size;
+  return n;
+}

@@ -1,0 +1,197 @@
+// The benchmark's arithmetic and output: MB/s and ratios, goals, memory checks, the table and the
+// JSON writer. Synthetic RunResults only; nothing here is timed.
+import { describe, expect, it } from 'vitest';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  computeRatios,
+  filesPerSecond,
+  formatTable,
+  makeDocument,
+  mbPerSecond,
+  memoryChecks,
+  resultFileName,
+  writeResultFile,
+  type RunResult,
+} from '../../src/bench/report.js';
+import { parseSize, planCard, jpegVariant } from '../../src/bench/card.js';
+import { parseTimeOutput } from '../../src/bench/measure.js';
+import { selector } from '../../src/bench/select.js';
+import { ingestProblem } from '../../src/bench/runs.js';
+
+function run(id: string, bytes: number, wallMs: number, extra: Partial<RunResult> = {}): RunResult {
+  return {
+    id,
+    label: id,
+    group: 'baseline',
+    bytes,
+    files: 10,
+    wallMs,
+    cpuUserMs: 1500,
+    cpuSysMs: 500,
+    peakRssBytes: 50e6,
+    ok: true,
+    ...extra,
+  };
+}
+
+const machine = { host: 'test host/1', cores: 2, cpuModel: 'Test CPU', memTotalBytes: 8e9, os: 'Linux' };
+
+describe('bench figures', () => {
+  it('MB/s counts 10^6 bytes per second, files/s files per second', () => {
+    expect(mbPerSecond({ bytes: 300e6, wallMs: 2000 })).toBe(150);
+    expect(filesPerSecond({ files: 10, wallMs: 4000 })).toBe(2.5);
+    expect(mbPerSecond({ bytes: 1, wallMs: 0 })).toBe(0);
+  });
+
+  it('ratios are subject MB/s over baseline MB/s, judged against each goal', () => {
+    const runs = [
+      run('cp+sha256sum', 1000e6, 4000), // 250 MB/s
+      run('rclone-crypt', 1000e6, 10000), // 100 MB/s
+      run('kluis-ingest-fs', 1000e6, 5000, { group: 'kluis' }), // 200 MB/s
+      run('age-file', 500e6, 1000), // 500 MB/s
+      run('seal-sodium', 500e6, 2500, { group: 'stage' }), // 200 MB/s
+    ];
+    const r = Object.fromEntries(computeRatios(runs).map((x) => [x.id, x]));
+    expect(r['e2e-vs-cp']!.ratio).toBeCloseTo(0.8, 10);
+    expect(r['e2e-vs-cp']!.pass).toBe(true);
+    expect(r['e2e-vs-rclone']!.ratio).toBeCloseTo(2, 10);
+    expect(r['e2e-vs-rclone']!.pass).toBe(true);
+    expect(r['seal-vs-age']!.ratio).toBeCloseTo(0.4, 10);
+    expect(r['seal-vs-age']!.pass).toBe(false); // 2.5x slower than age: outside "within 2x"
+    expect(r['s3-vs-cp']!.ratio).toBeNull(); // no S3 run
+    expect(r['s3-vs-cp']!.pass).toBeNull();
+  });
+
+  it('a failed run gives no ratio and no verdict', () => {
+    const runs = [run('cp+sha256sum', 1e9, 4000), run('kluis-ingest-fs', 1e9, 1000, { ok: false, error: 'boom' })];
+    const r = computeRatios(runs).find((x) => x.id === 'e2e-vs-cp')!;
+    expect(r.ratio).toBeNull();
+    expect(r.pass).toBeNull();
+  });
+
+  it('memory checks use the kluis (node) peak, not ffmpeg, and judge growth', () => {
+    const small = run('memory-1g', 1e9, 10000, { group: 'memory', rssByProcess: { node: 120e6, ffmpeg: 400e6 } });
+    const large = run('memory-4g', 4e9, 40000, { group: 'memory', rssByProcess: { node: 140e6, ffmpeg: 420e6 } });
+    const c = Object.fromEntries(memoryChecks([small, large]).map((x) => [x.id, x]));
+    expect(c['memory-1g-rss']!.pass).toBe(true);
+    expect(c['memory-4g-rss']!.pass).toBe(true);
+    expect(c['memory-growth']!.value).toBe('16.7%');
+    expect(c['memory-growth']!.pass).toBe(true);
+    const grown = run('memory-4g', 4e9, 40000, { group: 'memory', rssByProcess: { node: 310e6 } });
+    const d = Object.fromEntries(memoryChecks([small, grown]).map((x) => [x.id, x]));
+    expect(d['memory-4g-rss']!.pass).toBe(false);
+    expect(d['memory-growth']!.pass).toBe(false);
+  });
+
+  it('the table shows every run, the ratios with their verdicts and the machine', () => {
+    const doc = makeDocument({
+      date: '2025-01-02T03:04:05.678Z',
+      command: 'kluis bench --size 1G',
+      machine,
+      versions: { node: 'v20', age: '1.1.1' },
+      card: { path: '/tmp/c', bytes: 1e9, files: 12, jpegs: 10, videos: 1, sidecars: 1, cached: true },
+      runs: [
+        run('cp+sha256sum', 1000e6, 4000),
+        run('kluis-ingest-fs', 1000e6, 5000, { group: 'kluis', rssByProcess: { node: 90e6, ffmpeg: 30e6 } }),
+        run('rclone-crypt', 0, 0, { ok: false, error: 'exit 1: rclone missing' }),
+      ],
+      notes: ['a note'],
+    });
+    const text = formatTable(doc);
+    expect(text).toContain('2 cores, Test CPU');
+    expect(text).toContain('node v20 | age 1.1.1');
+    expect(text).toContain('card: 1000 MB in 12 files (1 videos, 10 JPEGs, 1 sidecars), cached');
+    expect(text).toMatch(/cp\+sha256sum\s+250\.0\s+2\.5\s+4\.00\s+2\.00\s+50/);
+    expect(text).toMatch(/kluis-ingest-fs\s+200\.0/);
+    expect(text).toContain('kluis(node) 90 MB, ffmpeg 30 MB');
+    expect(text).toMatch(/rclone-crypt\s+FAILED.*rclone missing/);
+    expect(text).toMatch(/kluis ingest \(fs\) \/ cp\+sha256sum\s+0\.80x\s+goal >= 0\.5x: PASS/);
+    expect(text).toMatch(/kluis ingest \(fs\) \/ rclone crypt\s+-\s+goal >= 2x: NOT MEASURED/);
+    expect(text).toContain('note: a note');
+  });
+
+  it('writes the JSON document under <date>-<host>.json and never overwrites one', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-bench-test-'));
+    try {
+      const doc = makeDocument({ date: '2025-01-02T03:04:05.678Z', command: 'x', machine, versions: {}, runs: [run('cp+sha256sum', 1e9, 4000)], notes: [] });
+      expect(resultFileName(doc)).toBe('2025-01-02T030405Z-test_host_1.json');
+      const a = await writeResultFile(dir, doc);
+      const b = await writeResultFile(dir, doc);
+      expect(path.basename(a)).toBe('2025-01-02T030405Z-test_host_1.json');
+      expect(path.basename(b)).toBe('2025-01-02T030405Z-test_host_1-1.json');
+      const back = JSON.parse(await fsp.readFile(a, 'utf8'));
+      expect(back.schema).toBe('kluis-bench/1');
+      expect(back.runs[0].id).toBe('cp+sha256sum');
+      expect(back.ratios.find((r: { id: string }) => r.id === 'e2e-vs-cp').ratio).toBeNull();
+      expect(back.machine.cores).toBe(2);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench inputs', () => {
+  it('parses sizes in powers of ten, and binary with i', () => {
+    expect(parseSize('2G')).toBe(2e9);
+    expect(parseSize('1.5GB')).toBe(1.5e9);
+    expect(parseSize('500m')).toBe(500e6);
+    expect(parseSize('1GiB')).toBe(1024 ** 3);
+    expect(parseSize('12345')).toBe(12345);
+    expect(() => parseSize('lots')).toThrow(/cannot read the size/);
+    expect(() => parseSize('0G')).toThrow(/more than 0/);
+  });
+
+  it('plans about half the bytes as JPEGs and the rest as whole clip repeats', () => {
+    const p = planCard(2e9, 47e6, 6e6);
+    expect(p.jpegs.length).toBe(167);
+    expect(p.videos.length).toBe(3);
+    const videoBytes = p.videos.reduce((s, v) => s + (v.loops + 1) * 47e6, 0);
+    const total = videoBytes + p.jpegs.length * 6e6;
+    expect(Math.abs(total - 2e9) / 2e9).toBeLessThan(0.05);
+    const names = [...p.videos.map((v) => v.name), ...p.jpegs];
+    expect(new Set(names).size).toBe(names.length);
+    expect(p.videos[0]!.srt).toBe('DJI_0001.SRT');
+    const tiny = planCard(1e6, 2e6, 1e6);
+    expect(tiny.videos).toHaveLength(1);
+    expect(tiny.videos[0]!.loops).toBe(0);
+    expect(tiny.jpegs).toHaveLength(2);
+  });
+
+  it('JPEG variants differ, keep SOI first and carry a well-formed COM segment', () => {
+    const base = Buffer.from([0xff, 0xd8, 0xff, 0xdb, 0x00, 0x02, 0xff, 0xd9]);
+    const a = jpegVariant(base, 1);
+    const b = jpegVariant(base, 2);
+    expect(a.equals(b)).toBe(false);
+    expect([a[0], a[1], a[2], a[3]]).toEqual([0xff, 0xd8, 0xff, 0xfe]);
+    const len = a.readUInt16BE(4);
+    expect(a.subarray(4 + len, 4 + len + 2)).toEqual(Buffer.from([0xff, 0xdb])); // the rest follows intact
+    expect(a.subarray(4 + len)).toEqual(base.subarray(2));
+    expect(() => jpegVariant(Buffer.from([0, 1, 2]), 1)).toThrow(/SOI/);
+  });
+
+  it('reads GNU time output', () => {
+    expect(parseTimeOutput('1.50 0.75 0.25 20480\n')).toEqual({ wallS: 1.5, userS: 0.75, sysS: 0.25, maxRssKb: 20480 });
+    expect(parseTimeOutput('Command exited with non-zero status 1\n0.01 0.00 0.00 1000\n')?.maxRssKb).toBe(1000);
+    expect(parseTimeOutput('garbage')).toBeNull();
+  });
+
+  it('--only names map to run ids; unknown names are refused', () => {
+    const want = selector(['seal', 'cp']);
+    expect(want('seal-sodium')).toBe(true);
+    expect(want('age-file')).toBe(true);
+    expect(want('cp+sha256sum')).toBe(true);
+    expect(want('kluis-ingest-fs')).toBe(false);
+    expect(selector(null)('anything')).toBe(true);
+    expect(() => selector(['nope'])).toThrow(/unknown run 'nope'/);
+  });
+
+  it('an ingest counts only when the batch and every footage file are secured', () => {
+    const ok = { status: 'secured', files: [{ path: 'a', class: 'footage', status: 'secured' }, { path: 'b.SRT', class: 'sidecar', status: 'withheld' }] };
+    expect(ingestProblem(JSON.stringify(ok))).toBeNull();
+    const bad = { status: 'partial', files: [{ path: 'a', class: 'footage', status: 'failed', error: { code: 'E_X', message: 'nope' } }] };
+    expect(ingestProblem(JSON.stringify(bad))).toMatch(/batch partial; 1\/1 footage files not secured \(first: a E_X nope\)/);
+    expect(ingestProblem('not json')).toBe('ingest printed no JSON');
+  });
+});
