@@ -9,7 +9,7 @@ import { promises as fsp, renameSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { S3Client, CreateBucketCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
 import { openTarget, type TargetContext } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/types.js';
 import { EgressSchema, TargetConfigSchema, type TargetConfig } from '../../src/config/schema.js';
@@ -299,6 +299,42 @@ for (const h of harnesses) {
     it('refuses keys that could escape or hide (.., leading dot, empty segments)', async () => {
       for (const k of ['../x', 'a/../b', '.hidden', 'a//b', '/abs', '']) {
         await expectCode(t.put(k, () => body('x', 1), { size: 1, sha256: 'x' }), 'E_TARGET_KEY');
+      }
+    });
+  });
+}
+
+if (services) {
+  const s = services.s3;
+  describe('S3 only: object lock retention when the bucket has it (Ceph RGW)', () => {
+    it('detects object lock and versioning and writes objects with the configured retention', async () => {
+      const bucket = `kluis-lock-${randomBytes(4).toString('hex')}`;
+      const raw = new S3Client({
+        endpoint: s.endpoint,
+        region: s.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-lock-'));
+      await raw.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+      const t = openTarget(
+        TargetConfigSchema.parse({ name: 'locked', type: 's3', url: s.endpoint, bucket, region: s.region, retentionDays: 1, lockMode: 'governance' }),
+        ctxFor(dir, { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey }),
+      );
+      try {
+        const sha = await bodySha('lock', 1000);
+        await t.put('b/obj', () => body('lock', 1000), { size: 1000, sha256: sha });
+        expect(t.capabilities.objectLock).toBe(true);
+        expect(t.capabilities.versioning).toBe(true);
+        const r = await raw.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: 'b/obj' }));
+        expect(r.Retention?.Mode).toBe('GOVERNANCE');
+        expect(r.Retention?.RetainUntilDate!.getTime()).toBeGreaterThan(Date.now());
+      } finally {
+        await t.close();
+        raw.destroy();
+        await fsp.rm(dir, { recursive: true, force: true });
       }
     });
   });
