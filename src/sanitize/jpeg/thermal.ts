@@ -1,0 +1,87 @@
+/**
+ * Thermal (radiometric) APP3/APP4/APP5 segments of DJI R-JPEGs. Promises: decides per segment
+ * whether it is thermal data (binary, kept under policy thermal=keep) or a typed vendor segment
+ * (starts with an ASCII identifier such as "Meta\0", "SCALADO\0", "RMETA\0": removed), and blanks
+ * the identifiers DJI writes into the device header of the ThermalParams APP4 (sensor serial,
+ * firmware version, build hash). Never changes the temperature data or the calibration values.
+ */
+
+/** "aa 55 12 06": DJI ThermalParams (APP4) temperature-header magic. */
+const PARAMS_MAGIC = [0xaa, 0x55, 0x12, 0x06];
+/** "55 aa 12 06" at 0x500: the device header that follows it. */
+const DEVICE_MAGIC = [0x55, 0xaa, 0x12, 0x06];
+export const DEVICE_HEADER_OFFSET = 0x500;
+
+/** True when a segment payload starts like a typed APPn segment: 3+ printable ASCII bytes, then NUL, within the first 32 bytes. */
+export function hasAsciiIdentifier(p: Uint8Array): boolean {
+  let i = 0;
+  while (i < p.length && i < 32 && p[i]! >= 0x20 && p[i]! <= 0x7e) i++;
+  return i >= 3 && i < p.length && p[i] === 0x00;
+}
+
+function at(p: Uint8Array, o: number, magic: number[]): boolean {
+  return o + magic.length <= p.length && magic.every((b, i) => p[o + i] === b);
+}
+
+export type ScrubResult =
+  | { kind: 'unchanged' }
+  | { kind: 'scrubbed'; payload: Uint8Array; blanked: Array<{ offset: number; text: string }> }
+  | { kind: 'refuse'; reason: string };
+
+/**
+ * DJI ThermalParams APP4: 0x000-0x4FF temperature parameters (kept as they are), 0x500.. a device
+ * header carrying the thermal core's serial, firmware and build id as NUL-terminated ASCII.
+ * Printable runs of 6 or more bytes in the device header are overwritten with NULs; everything
+ * else (magic numbers, binary fields, short markers like "ZZZZ") stays.
+ */
+export function scrubThermalApp4(p: Uint8Array): ScrubResult {
+  if (!at(p, 0, PARAMS_MAGIC)) return { kind: 'unchanged' };
+  if (p.length <= DEVICE_HEADER_OFFSET) return { kind: 'unchanged' };
+  if (!at(p, DEVICE_HEADER_OFFSET, DEVICE_MAGIC)) {
+    return { kind: 'refuse', reason: 'DJI ThermalParams APP4 has data after 0x500 without the known device-header magic' };
+  }
+  const out = Uint8Array.from(p);
+  const blanked: Array<{ offset: number; text: string }> = [];
+  let i = DEVICE_HEADER_OFFSET + DEVICE_MAGIC.length;
+  while (i < out.length) {
+    if (out[i]! >= 0x20 && out[i]! <= 0x7e) {
+      let j = i;
+      while (j < out.length && out[j]! >= 0x20 && out[j]! <= 0x7e) j++;
+      if (j - i >= 6) {
+        blanked.push({ offset: i, text: Buffer.from(out.subarray(i, j)).toString('latin1') });
+        out.fill(0, i, j);
+      }
+      i = j;
+    } else i++;
+  }
+  return blanked.length ? { kind: 'scrubbed', payload: out, blanked } : { kind: 'unchanged' };
+}
+
+/**
+ * Serial-like text in a kept APP4/APP5 thermal segment: a NUL-bordered run of 8+ letters and
+ * digits with at least two of each (the shape of DJI/FLIR serials). Used by the residue check; APP3
+ * (raw 16-bit temperatures) is not searched this way because pixel values form such runs by chance.
+ */
+export function serialLikeStrings(p: Uint8Array): Array<{ offset: number; text: string }> {
+  const found: Array<{ offset: number; text: string }> = [];
+  const isAlnum = (b: number): boolean => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+  let i = 0;
+  while (i < p.length) {
+    if (!isAlnum(p[i]!)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < p.length && isAlnum(p[j]!)) j++;
+    const before = i === 0 ? 0 : p[i - 1];
+    const after = j >= p.length ? 0 : p[j];
+    if (j - i >= 8 && before === 0 && after === 0) {
+      const text = Buffer.from(p.subarray(i, j)).toString('latin1');
+      const digits = text.replace(/[^0-9]/g, '').length;
+      const letters = text.length - digits;
+      if (digits >= 2 && letters >= 2) found.push({ offset: i, text });
+    }
+    i = j;
+  }
+  return found;
+}
