@@ -1,0 +1,106 @@
+/**
+ * Thin wrappers around the external readers the image proof relies on: ffmpeg (decoded pixels)
+ * and ExifTool (independent metadata re-read). Promises: output is streamed (pixels are hashed as
+ * they arrive, never held whole); a missing tool is E_SANITIZE_TOOL_MISSING with an install hint;
+ * a tool that fails is E_SANITIZE_TOOL. Never retries and never treats a failed run as "clean".
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { KluisError } from '../../errors.js';
+
+const INSTALL_HINT: Record<string, string> = {
+  ffmpeg: 'install ffmpeg (apt-get install ffmpeg); kluis needs it to prove pictures are unchanged',
+  exiftool: 'install ExifTool (apt-get install libimage-exiftool-perl); kluis needs it to re-read sanitized files',
+};
+
+interface RunResult {
+  code: number;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], onData: (chunk: Buffer) => void): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 8192) stderr += c.toString('utf8');
+    });
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
+        reject(new KluisError('E_SANITIZE_TOOL_MISSING', `${cmd} is not installed`, { hint: INSTALL_HINT[cmd], cause: err }));
+      } else reject(new KluisError('E_SANITIZE_TOOL', `${cmd} could not be started: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr }));
+  });
+}
+
+export interface PixelHash {
+  sha256: string;
+  bytes: number;
+}
+
+/**
+ * SHA-256 of the first picture's decoded samples, in the decoder's native pixel format (no colour
+ * conversion, no scaling). -noautorotate keeps ffmpeg from applying any orientation, so dropping or
+ * keeping an EXIF Orientation cannot change the hash.
+ */
+export async function decodedPixelSha256(file: string): Promise<PixelHash> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  const r = await run(
+    'ffmpeg',
+    ['-nostdin', '-v', 'error', '-noautorotate', '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
+    (c) => {
+      h.update(c);
+      bytes += c.length;
+    },
+  );
+  if (r.code !== 0 || bytes === 0) {
+    throw new KluisError('E_SANITIZE_TOOL', `ffmpeg could not decode the picture: ${r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`}`, {
+      hint: 'the picture could not be decoded, so it cannot be proven unchanged; it is withheld',
+    });
+  }
+  return { sha256: h.digest('hex'), bytes };
+}
+
+/** ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat key → value. */
+export async function exiftoolRead(file: string): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const LIMIT = 64 * 1024 * 1024;
+  const r = await run('exiftool', ['-j', '-a', '-G1', '-u', '-ee', '-n', '--', file], (c) => {
+    size += c.length;
+    if (size <= LIMIT) chunks.push(c);
+  });
+  if (size > LIMIT) throw new KluisError('E_SANITIZE_TOOL', 'exiftool output too large to check');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new KluisError('E_SANITIZE_TOOL', `exiftool gave no readable answer (exit ${r.code}): ${r.stderr.trim()}`, { cause: err });
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 1 || typeof parsed[0] !== 'object' || parsed[0] === null) {
+    throw new KluisError('E_SANITIZE_TOOL', `exiftool gave an unexpected answer (exit ${r.code})`);
+  }
+  return parsed[0] as Record<string, unknown>;
+}
+
+/** Tag names whose values identify a device or owner. */
+export const IDENTIFIER_TAG = /serial|sensorid|sensor_id|uniqueid|imageuniqueid|ownername|cameraownername|bodyserial|lensserial|internalserial|camera_?id|device_?id|uuid/i;
+
+/**
+ * Identifier values ExifTool reads from a file (serial numbers, sensor ids, owner names), so the
+ * output can be searched for them as raw bytes. Values shorter than 4 characters or only zeros
+ * are not searched for (they would match by chance).
+ */
+export function identifierValues(tags: Record<string, unknown>): string[] {
+  const out = new Set<string>();
+  for (const [k, v] of Object.entries(tags)) {
+    const name = k.includes(':') ? k.slice(k.indexOf(':') + 1) : k;
+    if (!IDENTIFIER_TAG.test(name)) continue;
+    const s = String(v).trim();
+    if (s.length >= 4 && !/^0+$/.test(s) && !/^\(Binary data/.test(s)) out.add(s);
+  }
+  return [...out];
+}
