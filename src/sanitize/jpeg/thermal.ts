@@ -58,8 +58,10 @@ export function scrubThermalApp4(p: Uint8Array): ScrubResult {
 }
 
 /**
- * Serial-like text in a kept APP4/APP5 thermal segment: a NUL-bordered run of 8+ letters and
- * digits with at least two of each (the shape of DJI/FLIR serials). Used by the residue check; APP3
+ * Serial-like text in a kept APP4/APP5 thermal segment: a run of 8+ letters and digits bordered by
+ * binary (non-printable) bytes,
+ * with at least two of each, at most 32 long and with 6+ distinct characters (the shape of DJI/FLIR
+ * serials; calibration tables form long periodic runs instead). Used by the residue check; APP3
  * (raw 16-bit temperatures) is not searched this way because pixel values form such runs by chance.
  */
 export function serialLikeStrings(p: Uint8Array): Array<{ offset: number; text: string }> {
@@ -73,13 +75,15 @@ export function serialLikeStrings(p: Uint8Array): Array<{ offset: number; text: 
     }
     let j = i;
     while (j < p.length && isAlnum(p[j]!)) j++;
-    const before = i === 0 ? 0 : p[i - 1];
-    const after = j >= p.length ? 0 : p[j];
-    if (j - i >= 8 && before === 0 && after === 0) {
+    const before = i === 0 ? 0 : p[i - 1]!;
+    const after = j >= p.length ? 0 : p[j]!;
+    const printable = (b: number): boolean => b >= 0x20 && b <= 0x7e;
+    if (j - i >= 8 && !printable(before) && !printable(after)) {
       const text = Buffer.from(p.subarray(i, j)).toString('latin1');
       const digits = text.replace(/[^0-9]/g, '').length;
       const letters = text.length - digits;
-      if (digits >= 2 && letters >= 2) found.push({ offset: i, text });
+      // Calibration tables form long periodic runs ("3o2o2o…"); serials have many distinct characters.
+      if (digits >= 2 && letters >= 2 && j - i <= 32 && new Set(text).size >= 6) found.push({ offset: i, text });
     }
     i = j;
   }

@@ -35,7 +35,7 @@ export function walkCheckJpeg(bytes: Uint8Array, policy: SanitizePolicy): Indepe
     if (DECODE.has(m)) continue;
     if (m === M.APP0 && startsWithAscii(p, 'JFIF\0') && p.length === 14 && p[12] === 0 && p[13] === 0) continue;
     if (m === M.APP1 && isExifPayload(p)) {
-      const o = p.length === 32 ? p[6 + 17] : undefined;
+      const o = p.length === 32 ? p[6 + 19] : undefined;
       const seg = bytes.subarray(s.offset, s.end);
       if (o !== undefined && o >= 1 && o <= 8 && Buffer.compare(Buffer.from(seg), Buffer.from(minimalOrientationApp1(o))) === 0) continue;
       found.push(`${where}: EXIF other than the minimal Orientation-only form`);
