@@ -219,31 +219,46 @@ function inner(station: Station, batchId: string): ManifestInner {
   };
 }
 
-/** Report data for the batch as it stands now (delivery states included). */
+/** Report data for the batch as it stands now (delivery and verification states included). */
 export function reportData(station: Station, batchId: string, thumbs: Map<string, Buffer>): ReportData {
   const outcome = batchOutcome(station, batchId);
   const inn = inner(station, batchId);
   const b = station.journal.batch(batchId)!;
+  const deliveries = station.journal.deliveries(batchId);
   return {
     batchId,
-    station: { name: station.config.station, key: station.config.stationKey },
+    station: `${station.config.station} (${station.config.stationKey})`,
     ...(b.operator ? { operator: b.operator } : {}),
     ...(b.case_ref ? { case: b.case_ref } : {}),
     card: inn.card,
-    times: { started: b.created_at, ...(b.safe_to_remove_at ? { safeToRemove: b.safe_to_remove_at } : {}), reported: new Date().toISOString() },
+    times: { start: b.created_at, end: new Date().toISOString() },
+    status: outcome.status,
     tool: { name: 'kluis', version: VERSION },
     files: inn.files.map((f) => {
       const o = outcome.files.find((x) => x.path === f.path);
+      const rows = o?.object ? deliveries.filter((d) => d.object_key === o.object) : [];
+      const thumb = thumbs.get(f.path);
       return {
-        ...f,
+        path: f.path,
+        class: f.class,
         status: o?.status ?? f.status,
-        ...(o?.object ? { object: o.object } : {}),
-        ...(o?.targets ? { targets: o.targets } : {}),
-        ...(thumbs.get(f.path) ? { thumbnail: thumbs.get(f.path)! } : {}),
+        size: f.size,
+        ...(f.format ? { format: f.format } : {}),
+        ...(f.cardSha256 ? { cardSha256: f.cardSha256 } : {}),
+        ...(f.sanitizedSha256 ? { sanitizedSha256: f.sanitizedSha256 } : {}),
+        ...(f.essence ? { essence: f.essence } : {}),
+        ...(f.removed ? { removed: f.removed } : {}),
+        ...(f.kept ? { kept: f.kept } : {}),
+        ...(rows.length ? { stored: rows.map((d) => ({ target: d.target, objectId: d.object_key, ciphertextSha256: d.sha256 })) } : {}),
+        ...(rows.length
+          ? { verification: rows.map((d) => ({ target: d.target, result: d.state === 'verified' ? ('verified' as const) : ('unchecked' as const), detail: d.state, time: d.updated_at })) }
+          : {}),
+        ...(f.error ? { error: { code: f.error.code, message: f.error.message } } : {}),
+        ...(thumb ? { thumbnail: thumb } : f.class === 'footage' ? { thumbnailNote: 'no preview' } : {}),
       };
     }),
-    targets: outcome.targets,
-  } as ReportData;
+    targets: [...station.targetConfigs.values()].map((t) => ({ name: t.name, type: t.type, class: t.class, required: t.required })),
+  };
 }
 
 /**
