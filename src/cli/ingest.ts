@@ -49,7 +49,13 @@ export function register(program: Command): void {
         try {
           unlock = await lockStation(station.layout.stateDir);
           await cleanSpool(station.layout.spoolDir, station.journal);
-          const outcome = await ingestCard(station, { card, onEvent: lineProgress(opts) });
+          const progress = lineProgress(opts);
+          let outcome: BatchOutcome;
+          try {
+            outcome = await ingestCard(station, { card, onEvent: progress });
+          } finally {
+            progress.finish();
+          }
           const wipe = opts.wipeAfterSecured || station.config.policy.wipeAfterSecured;
           const wiped = wipe && outcome.status === 'secured' && !outcome.alreadySecured ? await wipeSecured(station, outcome.batchId, card) : undefined;
           if (opts.json) printJson({ ...outcome, ...(wiped ? { wiped } : {}) });

@@ -30,7 +30,8 @@ export function register(program: Command): void {
         });
         try {
           await cleanSpool(station.layout.spoolDir, station.journal);
-          const outcomes = await resumeAll(station, { onEvent: lineProgress(opts), deliveryWaitMs: Number(opts.wait) * 1000 });
+          const progress = lineProgress(opts);
+          const outcomes = await resumeAll(station, { onEvent: progress, deliveryWaitMs: Number(opts.wait) * 1000 }).finally(() => progress.finish());
           if (opts.json) printJson({ batches: outcomes });
           else for (const o of outcomes) process.stdout.write(`batch ${o.batchId}: ${o.status}\n`);
           return outcomes.every((o) => o.status === 'secured') ? EXIT.ok : EXIT.partial;
