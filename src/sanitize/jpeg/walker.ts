@@ -114,6 +114,7 @@ export function walkJpeg(buf: Uint8Array): JpegLayout {
     const payloadEnd = pos + 2 + segLen;
     if (payloadEnd > len) throw truncated(`segment 0xFF${m.toString(16).toUpperCase()} runs past the end of the file`, pos);
     let end = payloadEnd;
+    validateDecodeSegment(buf, m, pos + 4, payloadEnd);
     if (SOF_MARKERS.has(m)) {
       if (sofIndex >= 0) throw parseError('a second frame header (SOF); only single-frame JPEGs are supported', pos);
       if (segLen < 8) throw parseError('frame header too short', pos);
@@ -137,6 +138,52 @@ export function walkJpeg(buf: Uint8Array): JpegLayout {
     }
     segments.push({ marker: m, offset: pos, payloadStart: pos + 4, payloadEnd, end });
     pos = end;
+  }
+}
+
+/**
+ * The decode segments are copied as they are, so their payload must be exactly what the standard
+ * lays out (ITU T.81 B.2): a table or header with no room for extra bytes. This closes them as a
+ * hiding place: an EXIF block relabelled as DQT, say, does not pass.
+ */
+function validateDecodeSegment(buf: Uint8Array, m: number, start: number, end: number): void {
+  const n = end - start;
+  const bad = (what: string): never => {
+    throw parseError(`${markerName(m)} ${what}`, start - 4);
+  };
+  if (SOF_MARKERS.has(m)) {
+    if (n < 6) bad('too short');
+    const nf = buf[start + 5]!;
+    if (nf < 1 || n !== 6 + 3 * nf) bad(`length does not match its ${nf} components`);
+    const w = (buf[start + 3]! << 8) | buf[start + 4]!;
+    if (w === 0) bad('has zero width');
+  } else if (m === M.SOS) {
+    const ns = buf[start]!;
+    if (ns < 1 || ns > 4 || n !== 1 + 2 * ns + 3) bad(`length does not match its ${ns} components`);
+  } else if (m === M.DQT) {
+    let i = start;
+    if (n === 0) bad('is empty');
+    while (i < end) {
+      const pq = buf[i]! >> 4;
+      if (pq > 1 || (buf[i]! & 0x0f) > 3) bad('has an invalid table header');
+      i += 1 + (pq ? 128 : 64);
+    }
+    if (i !== end) bad('length does not match its tables');
+  } else if (m === M.DHT) {
+    let i = start;
+    if (n === 0) bad('is empty');
+    while (i < end) {
+      if (buf[i]! >> 4 > 1 || (buf[i]! & 0x0f) > 3 || i + 17 > end) bad('has an invalid table header');
+      let count = 0;
+      for (let k = 1; k <= 16; k++) count += buf[i + k]!;
+      if (count > 256) bad('has more than 256 codes');
+      i += 17 + count;
+    }
+    if (i !== end) bad('length does not match its tables');
+  } else if (m === M.DRI || m === M.DNL) {
+    if (n !== 2) bad('must be 2 bytes');
+  } else if (m === M.DAC) {
+    if (n === 0 || n % 2 !== 0) bad('length must be a non-zero multiple of 2');
   }
 }
 

@@ -166,6 +166,8 @@ export function sanitizeTiffBytes(buf: Uint8Array): TiffSanitizeOutput {
       }
     }
     for (const e of ifd.entries) {
+      // No kept tag is text: an ASCII value under a kept tag number is not what the standard writes.
+      if (TIFF_KEEP_TAGS.has(e.tag) && e.type === 2) throw refuse(`${ifd.path}: tag ${e.tag} has an ASCII value`);
       if (TIFF_KEEP_TAGS.has(e.tag)) continue;
       if (e.tag === 34675 && e.size >= 132) {
         const v = judgeIcc(buf.subarray(e.valueOffset, e.valueOffset + e.size));
