@@ -122,14 +122,17 @@ export function batchOutcome(station: Station, batchId: string, opts: { updateSt
   const deliveries = journal.deliveries(batchId);
   const required = requiredTargets(station);
   const outcomes = files.map((f) => fileOutcome(f, deliveries, required, batchId));
-  const footage = outcomes.filter((f) => f.class === 'footage' || (f.status === 'rejected' && files.find((x) => x.path === f.path)?.format));
+  const footage = outcomes.filter((f) => f.class === 'footage');
   const manifestKey = `${batchId}/${MANIFEST_KEY}`;
   const batchObjects = [manifestKey, ...(b.report_object ? [`${batchId}/${b.report_object}`] : [])];
   const batchObjectsSecured = b.manifest_written === 1 && batchObjects.every((k) => objectStatus(deliveries.filter((d) => d.object_key === k), required).status === 'secured');
   const allFootageSecured = footage.every((f) => f.status === 'secured');
   const anyQueued = outcomes.some((f) => f.status === 'queued') || files.some((f) => f.state === 'seen') || (b.manifest_written === 1 && !batchObjectsSecured);
   let status: BatchOutcome['status'];
-  if (allFootageSecured && batchObjectsSecured && !files.some((f) => f.state === 'seen')) status = 'secured';
+  // Secured means the whole card is accounted for: any file that was rejected or failed (bad
+  // input, unreadable, not provably clean) keeps the batch partial, whatever its class.
+  const problems = outcomes.some((f) => f.status === 'rejected' || f.status === 'failed');
+  if (allFootageSecured && batchObjectsSecured && !problems && !files.some((f) => f.state === 'seen')) status = 'secured';
   else if (footage.length > 0 && !footage.some((f) => f.status === 'secured') && !anyQueued) status = 'failed';
   else status = 'partial';
 

@@ -130,7 +130,8 @@ function addEntry(station: Station, batchId: string, e: CardEntry): void {
     format: e.format ?? null,
     size: e.size,
     mtime_ms: Math.floor(e.mtimeMs),
-    state: e.rejected ? 'rejected' : 'seen',
+    // A policy refusal (link, special or empty file) is "rejected"; a file that could not be read is "failed".
+    state: e.rejected ? (e.rejected.code === 'E_CARD_READ' ? 'failed' : 'rejected') : 'seen',
     ...(e.rejected ? { error_code: e.rejected.code, error_message: e.rejected.message, error_hint: e.rejected.hint ?? null } : {}),
   });
 }
@@ -138,7 +139,7 @@ function addEntry(station: Station, batchId: string, e: CardEntry): void {
 /** Says on stderr why each rejected entry is not taken; audits it once, when the batch is new. */
 async function reportRejections(station: Station, batchId: string, firstTime: boolean): Promise<void> {
   for (const f of station.journal.files(batchId)) {
-    if (f.state !== 'rejected') continue;
+    if (f.state !== 'rejected' && !(f.state === 'failed' && f.error_code === 'E_CARD_READ' && !f.card_sha256)) continue;
     process.stderr.write(`kluis: error: ${f.path}: ${f.error_message} [${f.error_code}]\n`);
     if (f.error_hint) process.stderr.write(`kluis: hint: ${f.error_hint}\n`);
     if (firstTime) await station.audit.append('file-rejected', { batchId, file: f.path, code: f.error_code, reason: f.error_message });
