@@ -12,7 +12,7 @@ import { KluisError } from '../../errors.js';
 import type { RemovedItem, SanitizePolicy } from '../types.js';
 import { minimalOrientationApp1, isExifPayload, readOrientation } from './exif-orientation.js';
 import { isIccChunk, judgeIcc, reassembleIcc } from './icc.js';
-import { hasAsciiIdentifier, scrubThermalApp4 } from './thermal.js';
+import { hasAsciiIdentifier, scrubThermalApp4, textLikeRuns } from './thermal.js';
 import { M, SOF_MARKERS, markerName, payload, startsWithAscii, walkJpeg, type JpegSegment } from './walker.js';
 
 export interface JpegSanitizeOutput {
@@ -123,9 +123,18 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
         const prev = thermalDecision.get(m);
         if (prev === 'drop') throw refuse(`${markerName(m)} mixes thermal data with typed vendor segments`);
         thermalDecision.set(m, 'keep');
+        const checkText = (data: Uint8Array): void => {
+          const t = textLikeRuns(data);
+          if (t.length) {
+            throw new KluisError('E_SANITIZE_RESIDUE', `JPEG: ${markerName(m)} thermal segment at byte ${s.offset} holds text ("${t[0]!.text.slice(0, 40)}")`, {
+              hint: 'thermal data is kept as it is, so text inside it cannot be removed safely; the file is withheld. Sanitize with policy thermal=remove to keep the picture without thermal data.',
+            });
+          }
+        };
         if (m === M.APP4) {
           const r = scrubThermalApp4(p);
           if (r.kind === 'refuse') throw refuse(r.reason);
+          checkText(r.kind === 'scrubbed' ? r.payload : p);
           if (r.kind === 'scrubbed') {
             body.push(segmentBytes(m, r.payload));
             for (const b of r.blanked) {
@@ -135,6 +144,7 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
             continue;
           }
         }
+        checkText(p);
         body.push(buf.subarray(s.offset, s.end));
         continue;
       }

@@ -89,3 +89,32 @@ export function serialLikeStrings(p: Uint8Array): Array<{ offset: number; text: 
   }
   return found;
 }
+
+/**
+ * Runs of printable text in binary data: 12+ printable bytes whose even and odd positions each
+ * hold 5+ distinct characters spread over 16+ code points. Raw 16-bit thermal values and
+ * calibration tables make printable runs too, but one of the two byte lanes stays in a narrow
+ * band there (the high byte of values in a narrow range: "GpGmGOGY…", "G<HJI}J;K"); written
+ * text varies widely in both lanes.
+ */
+export function textLikeRuns(p: Uint8Array): Array<{ offset: number; text: string }> {
+  const found: Array<{ offset: number; text: string }> = [];
+  let i = 0;
+  while (i < p.length) {
+    if (p[i]! < 0x20 || p[i]! > 0x7e) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < p.length && p[j]! >= 0x20 && p[j]! <= 0x7e) j++;
+    if (j - i >= 12) {
+      const even = new Set<number>();
+      const odd = new Set<number>();
+      for (let k = i; k < j; k++) (k % 2 ? odd : even).add(p[k]!);
+      const spread = (x: Set<number>): number => Math.max(...x) - Math.min(...x);
+      if (even.size >= 5 && odd.size >= 5 && spread(even) >= 16 && spread(odd) >= 16) found.push({ offset: i, text: Buffer.from(p.subarray(i, Math.min(j, i + 64))).toString('latin1') });
+    }
+    i = j;
+  }
+  return found;
+}

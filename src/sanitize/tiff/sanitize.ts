@@ -12,6 +12,7 @@ import { KluisError } from '../../errors.js';
 import type { RemovedItem } from '../types.js';
 import { M, walkJpeg } from '../jpeg/walker.js';
 import { judgeIcc } from '../jpeg/icc.js';
+import { textLikeRuns } from '../jpeg/thermal.js';
 import { TIFF_KEEP, TIFF_KEEP_TAGS, TiffReader, entry, readTiff, type Ifd, type TiffFile } from './ifd.js';
 
 const TAG_NAMES: Record<number, string> = {
@@ -31,6 +32,9 @@ function whatOf(tag: number): string {
   if (tag === 33723) return 'iptc';
   return 'other';
 }
+
+/** Kept tags whose standard type is BYTE/UNDEFINED; every other kept tag must hold numbers. */
+const OPAQUE_OK = new Set([347, 33421, 33422, 50706, 50707, 50710, 51008, 51009, 51022]);
 
 export interface TiffSanitizeOutput {
   bytes: Uint8Array;
@@ -165,7 +169,27 @@ export function sanitizeTiffBytes(buf: Uint8Array): TiffSanitizeOutput {
         }
       }
     }
+    // Kept bytes (image data, out-of-line values of kept tags) must not overlap any other structure:
+    // otherwise "pixels" or a "colour table" could be a dropped XMP or serial read through a bent offset.
+    const regions: Array<{ a: number; z: number; id: string }> = [];
+    for (const other of t.ifds) {
+      regions.push({ a: other.offset, z: other.offset + 2 + other.entries.length * 12 + 4, id: `${other.path}` });
+      for (const e of other.entries) if (e.size > 4) regions.push({ a: e.valueOffset, z: e.valueOffset + e.size, id: `${other.path}/${e.tag}` });
+    }
+    const own: Array<{ a: number; z: number; id: string }> = dataBlocks(r, ifd).blocks.map((b, i) => ({ a: b.offset, z: b.offset + b.length, id: `${ifd.path}/data${i}` }));
+    for (const e of ifd.entries) if (TIFF_KEEP_TAGS.has(e.tag) && e.size > 4) own.push({ a: e.valueOffset, z: e.valueOffset + e.size, id: `${ifd.path}/${e.tag}` });
+    for (const k of own) {
+      if (k.z <= k.a) continue;
+      for (const g of [...regions, ...own]) {
+        if (g.id !== k.id && g.z > g.a && k.a < g.z && g.a < k.z) throw refuse(`${k.id} overlaps ${g.id}`);
+      }
+    }
     for (const e of ifd.entries) {
+      if (TIFF_KEEP_TAGS.has(e.tag)) {
+        const opaque = e.type === 1 || e.type === 6 || e.type === 7;
+        if (opaque && !OPAQUE_OK.has(e.tag)) throw refuse(`${ifd.path}: tag ${e.tag} has byte type ${e.type}, expected a number type`);
+        if (opaque && textLikeRuns(buf.subarray(e.valueOffset, e.valueOffset + e.size)).length) throw refuse(`${ifd.path}: tag ${e.tag} holds text`);
+      }
       // No kept tag is text: an ASCII value under a kept tag number is not what the standard writes.
       if (TIFF_KEEP_TAGS.has(e.tag) && e.type === 2) throw refuse(`${ifd.path}: tag ${e.tag} has an ASCII value`);
       if (TIFF_KEEP_TAGS.has(e.tag)) continue;
