@@ -115,7 +115,11 @@ function fileOutcome(f: FileRow, deliveries: DeliveryRow[], required: string[], 
 }
 
 /** Computes where a batch stands; with updateStatus, records a changed status (journal, audit, event). */
-export function batchOutcome(station: Station, batchId: string, opts: { updateStatus?: boolean; emit?: EventSink } = {}): BatchOutcome {
+export function batchOutcome(
+  station: Station,
+  batchId: string,
+  opts: { updateStatus?: boolean; emit?: EventSink; /** The report cannot wait for its own delivery: judge the footage only. */ footageOnly?: boolean } = {},
+): BatchOutcome {
   const { journal } = station;
   const b = journal.batch(batchId)!;
   const files = journal.files(batchId);
@@ -125,9 +129,9 @@ export function batchOutcome(station: Station, batchId: string, opts: { updateSt
   const footage = outcomes.filter((f) => f.class === 'footage');
   const manifestKey = `${batchId}/${MANIFEST_KEY}`;
   const batchObjects = [manifestKey, ...(b.report_object ? [`${batchId}/${b.report_object}`] : [])];
-  const batchObjectsSecured = b.manifest_written === 1 && batchObjects.every((k) => objectStatus(deliveries.filter((d) => d.object_key === k), required).status === 'secured');
+  const batchObjectsSecured = opts.footageOnly || (b.manifest_written === 1 && batchObjects.every((k) => objectStatus(deliveries.filter((d) => d.object_key === k), required).status === 'secured'));
   const allFootageSecured = footage.every((f) => f.status === 'secured');
-  const anyQueued = outcomes.some((f) => f.status === 'queued') || files.some((f) => f.state === 'seen') || (b.manifest_written === 1 && !batchObjectsSecured);
+  const anyQueued = outcomes.some((f) => f.status === 'queued') || files.some((f) => f.state === 'seen') || !batchObjectsSecured;
   let status: BatchOutcome['status'];
   // Secured means the whole card is accounted for: any file that was rejected or failed (bad
   // input, unreadable, not provably clean) keeps the batch partial, whatever its class.
@@ -224,7 +228,7 @@ function inner(station: Station, batchId: string): ManifestInner {
 
 /** Report data for the batch as it stands now (delivery and verification states included). */
 export function reportData(station: Station, batchId: string, thumbs: Map<string, Buffer>): ReportData {
-  const outcome = batchOutcome(station, batchId);
+  const outcome = batchOutcome(station, batchId, { footageOnly: true });
   const inn = inner(station, batchId);
   const b = station.journal.batch(batchId)!;
   const deliveries = station.journal.deliveries(batchId);
