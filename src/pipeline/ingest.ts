@@ -161,7 +161,7 @@ async function checkWritable(station: Station, batchId: string, card: string, id
 async function checkSpace(station: Station, batchId: string): Promise<void> {
   const need = station.journal
     .files(batchId)
-    .filter((f) => f.state === 'seen' && f.class === 'footage')
+    .filter((f) => f.state === 'seen' && isStored(station, f))
     .reduce((s, f) => s + f.size, 0);
   const biggest = Math.max(0, ...station.journal.files(batchId).map((f) => f.size));
   // Room for every acquired file plus, for the largest, its sanitized and sealed copies.
@@ -226,7 +226,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
     for (const f of todo) {
       if (cardGone || workerError) break;
       const src = path.join(cardRoot, ...f.path.split('/'));
-      const keep = f.class === 'footage';
+      const keep = isStored(station, f);
       const dst = keep ? path.join(sp.acquired, `${newId(8)}`) : null;
       try {
         let last = 0;
@@ -241,8 +241,10 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         crashPoint('after-acquire');
         filesDone += 1;
         if (keep) {
-          journal.setFile(batchId, f.path, { state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: dst, error_code: null, error_message: null, error_hint: null });
+          // Audit before journal throughout: a kill in between repeats a true audit line on
+          // resume; the other order would lose the card hash from the audit log for good.
           await audit.append('file-acquired', { batchId, file: f.path, size: r.size, sha256: r.sha256, xxh128: r.xxh128 });
+          journal.setFile(batchId, f.path, { state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: dst, error_code: null, error_message: null, error_hint: null });
           emit({ type: 'file-state', batchId, path: f.path, state: 'acquired' });
           queue.push(journal.file(batchId, f.path)!);
           notify();
@@ -312,6 +314,16 @@ async function diskFullOr(err: KluisError, spoolDir: string): Promise<KluisError
   return err;
 }
 
+/**
+ * Which files are copied, sanitized and stored: footage always; an LRF proxy (video bytes in a
+ * sidecar role) only when the admin's policy says `lrf: "sanitize"`; every other sidecar never.
+ */
+export function isStored(station: Station, f: Pick<FileRow, 'class' | 'format' | 'path'>): boolean {
+  if (f.class === 'footage') return true;
+  const video = f.format === 'mp4' || f.format === 'mov';
+  return f.class === 'sidecar' && video && f.path.toLowerCase().endsWith('.lrf') && station.config.policy.lrf === 'sanitize';
+}
+
 async function cardPresent(cardRoot: string): Promise<boolean> {
   try {
     await fsp.access(cardRoot);
@@ -351,11 +363,11 @@ async function processFile(station: Station, batchId: string, filePath: string, 
         return;
       }
       const thumb = await makeThumbnail(out, result.format, path.join(sp.thumbs, `${newId(8)}.jpg`));
-      journal.setFile(batchId, filePath, { state: 'sanitized', sanitized_path: out, sanitize_json: JSON.stringify(result), thumb_path: thumb, format: result.format });
       await audit.append('file-sanitized', {
         batchId, file: filePath, format: result.format, sha256: result.sha256, size: result.size,
         essence: result.essence, removed: result.removed, kept: result.kept, checks: result.checks,
       });
+      journal.setFile(batchId, filePath, { state: 'sanitized', sanitized_path: out, sanitize_json: JSON.stringify(result), thumb_path: thumb, format: result.format });
       emit({ type: 'file-state', batchId, path: filePath, state: 'sanitized' });
       crashPoint('after-sanitize');
       f = journal.file(batchId, filePath)!;
@@ -366,6 +378,10 @@ async function processFile(station: Station, batchId: string, filePath: string, 
       crashPoint('mid-seal');
       const sealed = await sealFile(f.sanitized_path!, sealedPath, station.recipients);
       const key = `${batchId}/${objectId}`;
+      await audit.append('file-sealed', {
+        batchId, file: filePath, object: key, sha256: sealed.sha256, size: sealed.size,
+        recipients: station.recipients.map((r) => formatPublicKey(r)),
+      });
       journal.db.transaction(() => {
         journal.setFile(batchId, filePath, { state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: sealed.sha256, sealed_size: sealed.size });
         journal.enqueue(batchId, key, [...station.targets.keys()], { size: sealed.size, sha256: sealed.sha256, localPath: sealedPath });
@@ -375,10 +391,6 @@ async function processFile(station: Station, batchId: string, filePath: string, 
       await fsp.rm(f.sanitized_path!, { force: true });
       await fsp.rm(f.spool_path!, { force: true });
       journal.setFile(batchId, filePath, { spool_path: null, sanitized_path: null });
-      await audit.append('file-sealed', {
-        batchId, file: filePath, object: key, sha256: sealed.sha256, size: sealed.size,
-        recipients: station.recipients.map((r) => formatPublicKey(r)),
-      });
       emit({ type: 'file-state', batchId, path: filePath, state: 'sealed' });
     }
   } catch (e) {
