@@ -76,7 +76,7 @@ button:disabled { opacity: 0.6; cursor: default; }
 .state-reading, .state-inserted { background: var(--warn); color: #000; }
 .state-safe { background: var(--ok); color: #fff; font-size: 2.6rem; }
 .state-secured { background: var(--info); color: #fff; }
-.state-missing, .state-failed { background: var(--bad); color: #fff; }
+.state-missing, .state-failed, .state-partial { background: var(--bad); color: #fff; }
 .state-waiting { background: #e6e6e6; color: #000; }
 .meta { margin: 0.2rem 0; color: var(--muted); }
 progress { width: 100%; height: 1.6rem; }
@@ -94,7 +94,7 @@ img.thumb { max-width: 160px; max-height: 120px; display: block; }
 .st-secured, .st-verified, .st-ok { color: var(--ok); font-weight: bold; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.6rem; margin: 0.6rem 0; }
 .note { font-size: 0.9rem; color: var(--muted); max-width: 60rem; }
-ul.removed { margin: 0; padding-left: 1.1rem; font-size: 0.9rem; }
+ul.removed { margin: 0; padding-left: 1.1rem; font-size: 0.9rem; overflow-wrap: anywhere; }
 @media (prefers-color-scheme: dark) {
   :root { --fg:#fff; --bg:#000; --muted:#ddd; --line:#fff; --focus:#7fb0ff; --ok:#00853a; --info:#2f6fd6; }
   thead th { background: #fff; color: #000; }
@@ -171,7 +171,7 @@ export const PAGE_JS = String.raw`
       detail = T('state.safeDetail') + (c.phase !== 'secured' ? ' ' + T('state.processing') + '.' : '');
     } else if (c.state === 'secured') detail = T('state.securedDetail');
     else if (c.state === 'missing') detail = T('state.missingDetail', { n: c.remaining === undefined ? '?' : c.remaining });
-    else if (c.state === 'failed' && c.outcome === 'partial') key = 'state.partial';
+    else if (c.state === 'partial') detail = T('state.partialDetail');
     var kids = [T(key)];
     if (detail) kids.push(el('small', { text: detail }));
     return el('p', { className: 'state state-' + c.state, 'data-testid': 'state', 'data-state': c.state }, kids);
@@ -285,10 +285,8 @@ export const PAGE_JS = String.raw`
     state.cards.forEach(function (c) {
       seen[c.batchId] = true;
       var sec = document.getElementById('card-' + c.batchId);
-      if (!sec) {
-        sec = el('section', { className: 'card', id: 'card-' + c.batchId, 'aria-label': T('card') + ' ' + cardName(c) });
-        cache[c.batchId] = {};
-      }
+      if (!sec) sec = el('section', { className: 'card', id: 'card-' + c.batchId, 'aria-label': T('card') + ' ' + cardName(c) });
+      if (!cache[c.batchId]) cache[c.batchId] = {};
       sec.setAttribute('data-state', c.state);
       var parts = cardParts(c);
       var keyed = {
@@ -335,7 +333,7 @@ export const PAGE_JS = String.raw`
         else if (c.state === 'secured') announce(T('announceSecured', { card: name }));
         else if (c.state === 'missing') announce(T('announceMissing', { card: name }));
         else if (c.state === 'reading') announce(T('announceReading', { card: name }));
-      } else if (!p && (c.state === 'reading' || c.state === 'inserted') && state !== null && Object.keys(prev).length) {
+      } else if (!p && (c.state === 'reading' || c.state === 'inserted')) {
         announce(T('announceReading', { card: name }));
       }
       var before = p ? p.problems : 0;

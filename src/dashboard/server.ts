@@ -85,6 +85,7 @@ function sendError(res: http.ServerResponse, status: number, err: KluisError): v
 
 /** A refusal: status only, no body, no data. */
 function deny(res: http.ServerResponse, status: number): void {
+  // 204 is used for the favicon only: nothing to send, nothing to log in the browser.
   res.writeHead(status, { 'Content-Length': 0, 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "default-src 'none'" });
   res.end();
 }
@@ -250,6 +251,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
     if (p === '/app.js') return send(res, 200, PAGE_JS, 'text/javascript; charset=utf-8');
     if (p === '/app.css') return send(res, 200, PAGE_CSS, 'text/css; charset=utf-8');
     if (p === '/api/texts') return sendJson(res, 200, TEXTS);
+    if (p === '/favicon.ico') return deny(res, 204);
     if (p === '/api/state') return send(res, 200, current(), 'application/json; charset=utf-8');
     if (p === '/api/events') {
       res.writeHead(200, { ...securityHeaders(), 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });

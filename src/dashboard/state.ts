@@ -10,7 +10,7 @@ import type { EventRow } from '../pipeline/journal.js';
 import type { Station } from '../pipeline/station.js';
 import { batchOutcome, requiredTargets, type FileOutcome, type TargetOutcome } from '../pipeline/finalize.js';
 
-export type CardState = 'inserted' | 'reading' | 'missing' | 'waiting' | 'safe' | 'secured' | 'failed';
+export type CardState = 'inserted' | 'reading' | 'missing' | 'waiting' | 'safe' | 'secured' | 'partial' | 'failed';
 
 export interface ProgressView {
   path: string;
@@ -206,9 +206,11 @@ export function seedTracker(station: Station, tracker: EventTracker, window = 5_
   tracker.lastId = Math.max(tracker.lastId, max);
 }
 
-function cardState(o: { status: string; safeToRemove: boolean }, phase: string, ev: { card?: string }, progress: ProgressView | undefined): CardState {
+function cardState(o: { status: string; safeToRemove: boolean }, phase: string, ev: { card?: string }, progress: ProgressView | undefined, workLeft: boolean): CardState {
   if (o.status === 'secured') return 'secured';
   if (o.status === 'failed' && (o.safeToRemove || phase === 'failed')) return 'failed';
+  // Read completely, nothing left to do, yet not secured: some file failed for good.
+  if (o.safeToRemove && !workLeft) return 'partial';
   if (o.safeToRemove) return 'safe';
   if (ev.card === 'missing') return 'missing';
   if (ev.card === 'seen') return progress ? 'reading' : 'inserted';
@@ -242,7 +244,9 @@ export function snapshot(station: Station, tracker: EventTracker, opts: Snapshot
     for (const f of files) if (f.object_id) fileByObject.set(`${b.id}/${f.object_id}`, f.path);
     const progress = tracker.progress(b.id);
     const ev = tracker.cardEvent(b.id);
-    const state = cardState(o, b.status, ev, progress);
+    const open = journal.deliveries(b.id).some((d) => d.state === 'pending' || d.state === 'delivered');
+    const workLeft = open || b.manifest_written !== 1 || o.files.some((f) => f.status === 'queued');
+    const state = cardState(o, b.status, ev, progress, workLeft);
     const footage = o.files.filter((f) => f.class === 'footage');
     const deliveries: DeliveryView[] = journal.deliveries(b.id).map((d) => ({
       object: d.object_key,
@@ -254,6 +258,14 @@ export function snapshot(station: Station, tracker: EventTracker, opts: Snapshot
       canRetry: d.state === 'failed' || ((d.state === 'pending' || d.state === 'delivered') && d.attempts > 0),
     }));
     const verify = opts.verify?.get(b.id);
+    // batchOutcome calls an unread file "card removed" (right once a run has ended); while the
+    // card is in and being read, an unread file is simply still to come.
+    const cardIn = state === 'reading' || state === 'inserted';
+    const files_ = o.files.map((f): FileOutcome => {
+      if (!cardIn || fileRows.get(f.path)?.state !== 'seen') return f;
+      const { error: _e, ...rest } = f;
+      return { ...rest, status: 'queued' };
+    });
     return {
       batchId: b.id,
       card: { root: b.card_root, ...(b.card_label ? { label: b.card_label } : {}) },
@@ -269,15 +281,15 @@ export function snapshot(station: Station, tracker: EventTracker, opts: Snapshot
         files: o.files.length,
         footage: footage.length,
         secured: footage.filter((f) => f.status === 'secured').length,
-        withheld: o.files.filter((f) => f.status === 'withheld').length,
-        rejected: o.files.filter((f) => f.status === 'rejected').length,
-        failed: o.files.filter((f) => f.status === 'failed').length,
-        queued: o.files.filter((f) => f.status === 'queued').length,
+        withheld: files_.filter((f) => f.status === 'withheld').length,
+        rejected: files_.filter((f) => f.status === 'rejected').length,
+        failed: files_.filter((f) => f.status === 'failed').length,
+        queued: files_.filter((f) => f.status === 'queued').length,
       },
-      problems: o.files
+      problems: files_
         .filter((f) => (f.status === 'rejected' || f.status === 'failed') && f.error)
         .map((f) => ({ path: f.path, status: f.status, code: f.error!.code, message: f.error!.message, ...(f.error!.hint ? { hint: f.error!.hint } : {}) })),
-      files: o.files.map((f) => ({ ...f, thumb: Boolean(fileRows.get(f.path)?.thumb_path) })),
+      files: files_.map((f) => ({ ...f, thumb: Boolean(fileRows.get(f.path)?.thumb_path) })),
       deliveries,
       targets: o.targets,
       ...(verify ? { verify } : {}),
