@@ -75,6 +75,13 @@ function printHuman(r: VerifyReport): void {
   }
   if (r.audit) out(`  audit log: ${r.audit.result} (${r.audit.entries} entries, ${r.audit.batchEntries} for this batch, ${r.audit.checkpoints} signed checkpoints)`);
   if (r.essence === 'not rechecked') out('  essence hashes: not rechecked (no essence function in this build); ciphertext and plaintext hashes were');
+  else {
+    // Per file per target the checks are in --json; here the count of each outcome.
+    const n: Record<string, number> = {};
+    for (const f of [...r.files, ...r.objects]) for (const t of f.targets) for (const c of t.checks) if (c.check.startsWith('essence:')) n[c.result] = (n[c.result] ?? 0) + 1;
+    const parts = (['verified', 'mismatch', 'unchecked'] as const).filter((k) => n[k]).map((k) => `${n[k]} ${k === 'unchecked' ? 'not rechecked' : k}`);
+    if (parts.length) out(`  essence hashes recomputed from the decrypted files: ${parts.join(', ')}`);
+  }
   for (const p of r.problems) out(`  ${p.result}: ${p.message}`);
   for (const n of r.notes) out(`  note: ${n}`);
 }

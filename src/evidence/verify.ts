@@ -28,6 +28,8 @@ import { verifyManifest, openManifestInner, type ManifestOuter, type ManifestInn
 import { openTarget, type Target } from '../targets/index.js';
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
 import { canonicalJson } from '../util/canonical-json.js';
+// The sanitize stage's public surface: the same functions that wrote each essence `after` value.
+import { recomputeEssence } from '../sanitize/index.js';
 
 export type Outcome = 'verified' | 'mismatch' | 'missing' | 'unchecked';
 
@@ -92,7 +94,7 @@ export interface VerifyArgs {
   identities: SecretKey[];
   /** The card folder, to re-hash the original files against the acquisition hashes. */
   card?: string;
-  /** Essence recompute; default: the sanitize module's `recomputeEssence` when it exports one. */
+  /** Essence recompute; default: the sanitize stage's `recomputeEssence`; null: essence is not rechecked. */
   essence?: EssenceFn | null;
   /** Targets to open instead of the config's (tests); keyed by name. */
   targets?: Target[];
@@ -185,16 +187,6 @@ function describeManifestDiff(bad: unknown, good: ManifestOuter): string {
   return diffs.length ? `differs from the good copy in: ${diffs.join(', ')}` : 'signature block differs from the good copy';
 }
 
-async function loadEssence(): Promise<EssenceFn | null> {
-  try {
-    const spec = '../sanitize/index.js';
-    const mod = (await import(spec)) as { recomputeEssence?: EssenceFn };
-    return typeof mod.recomputeEssence === 'function' ? mod.recomputeEssence : null;
-  } catch {
-    return null; // no sanitize entry point: essence is reported as not rechecked, never as verified
-  }
-}
-
 /** Re-checks a batch on every configured target. Never throws for a per-file problem. */
 export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   const { config, batchId, identities } = args;
@@ -204,7 +196,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   const stationPub = parsePublicKey(config.config.stationKey, 'station');
   const problems: VerifyProblem[] = [];
   const notes: string[] = [];
-  const essenceFn = args.essence === undefined ? await loadEssence() : args.essence;
+  const essenceFn: EssenceFn | null = args.essence === undefined ? recomputeEssence : args.essence;
   const targets =
     args.targets ??
     config.config.targets.map((t) => openTarget(t, { configDir: config.layout.root, egress: config.config.egress, ...(args.env ? { env: args.env } : {}) }));

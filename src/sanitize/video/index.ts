@@ -267,14 +267,17 @@ function trackIdOf(s: ProbeStream): number {
   return id;
 }
 
-interface StreamEssence {
+export interface StreamEssence {
   digest: string;
   packets: number;
   bytes: number;
 }
 
-/** Per mapped stream: SHA-256 over "size:sha256:side data\n" of every packet, in demux order. */
-async function essence(file: string, maps: string[], timeoutMs: number): Promise<StreamEssence[]> {
+/**
+ * Per mapped stream: SHA-256 over "size:sha256:side data\n" of every packet, in demux order.
+ * Exported for src/sanitize/essence.ts, which recomputes the `after` value from a sanitized file.
+ */
+export async function essence(file: string, maps: string[], timeoutMs: number): Promise<StreamEssence[]> {
   const acc = maps.map(() => ({ hash: createHash('sha256'), packets: 0, bytes: 0 }));
   await packetHashes(
     file,
@@ -304,8 +307,10 @@ function compareEssence(kept: KeptStream[], before: StreamEssence[], after: Stre
         { hint: 'the picture or sound would not be bit-exact; the file is not stored' },
       );
     }
+    // "ffmpeg-framehash-sha256:s<i>": stable id, then the stream's index in the sanitized file
+    // (which the recheck needs); the rest is for people. Parsed by ../essence.ts - change both.
     proofs.push({
-      method: `ffmpeg-framehash-sha256 per packet, stream ${k.index} (${k.kind} ${k.codec}, ${b.packets} packets, ${b.bytes} bytes)`,
+      method: `ffmpeg-framehash-sha256:s${i} per packet, stream ${k.index} (${k.kind} ${k.codec}, ${b.packets} packets, ${b.bytes} bytes)`,
       before: b.digest,
       after: a.digest,
     });

@@ -1,0 +1,180 @@
+// recomputeEssence: for each method id the sanitizers write, the value recomputed from the
+// sanitized file equals the recorded `after` (real sanitizer runs on real vendor files and on
+// files made here with ffmpeg); the method grammar is read deliberately (unknown id -> null,
+// known id with a bad parameter -> E_ESSENCE_METHOD); the legacy video form finds its stream even
+// when a removed stream came before it; and a file of the wrong kind is named, never hashed.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { promises as fsp, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { sanitizeFile, recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type SanitizeResult } from '../../src/sanitize/index.js';
+
+const real = path.resolve(__dirname, '..', 'fixtures', 'real');
+const generated = path.resolve(__dirname, '..', 'fixtures', 'generated');
+let dir: string;
+
+const ff = (args: string[]): void => void execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+
+async function sanitized(input: string, name: string): Promise<{ out: string; res: SanitizeResult }> {
+  const out = path.join(dir, name);
+  const res = await sanitizeFile(input, out, { thermal: 'keep' });
+  return { out, res };
+}
+
+/** Every recorded proof, recomputed from the sanitized file, equals its `after`. */
+async function expectAllRecompute(out: string, res: SanitizeResult): Promise<string[]> {
+  const ids: string[] = [];
+  for (const e of res.essence) {
+    const got = await recomputeEssence(out, res.format, e.method);
+    expect(got, e.method).toBe(e.after);
+    ids.push(parseEssenceMethod(e.method)!.id);
+  }
+  return ids;
+}
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-essence-'));
+});
+afterAll(async () => {
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+describe('parseEssenceMethod', () => {
+  it('reads each id the sanitizers write, with the human text after the first space ignored', () => {
+    expect(parseEssenceMethod('jpeg-scan-sha256')).toEqual({ id: 'jpeg-scan-sha256' });
+    expect(parseEssenceMethod('decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture, no autorotate)')).toEqual({ id: 'decoded-pixels-sha256' });
+    expect(parseEssenceMethod('decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture)')).toEqual({ id: 'decoded-pixels-sha256' });
+    expect(parseEssenceMethod('tiff-image-data-and-decoding-tags-sha256')).toEqual({ id: 'tiff-image-data-and-decoding-tags-sha256' });
+    expect(parseEssenceMethod('ffmpeg-framehash-sha256:s1 per packet, stream 2 (audio aac, 10 packets, 99 bytes)')).toEqual({ id: 'ffmpeg-framehash-sha256', stream: 1 });
+  });
+
+  it('reads the legacy video form by its fixed layout', () => {
+    expect(parseEssenceMethod('ffmpeg-framehash-sha256 per packet, stream 3 (audio aac, 47 packets, 12345 bytes)')).toEqual({
+      id: 'ffmpeg-framehash-sha256',
+      legacy: { inputIndex: 3, kind: 'audio', codec: 'aac', packets: 47, bytes: 12345 },
+    });
+  });
+
+  it('gives null for an id it does not know, and only then', () => {
+    for (const m of ['test-essence', 'decoded-pixels-sha512', 'jpeg-scan', 'JPEG-SCAN-SHA256', '', ' jpeg-scan-sha256', 'decoded-pixels-sha256(ffmpeg)', 'sha256 of jpeg-scan-sha256']) {
+      expect(parseEssenceMethod(m), m).toBeNull();
+    }
+    expect(ESSENCE_METHOD_IDS.every((id) => parseEssenceMethod(id === 'ffmpeg-framehash-sha256' ? `${id}:s0` : id)?.id === id)).toBe(true);
+  });
+
+  it('refuses a known id with a parameter it cannot read (E_ESSENCE_METHOD), rather than calling it unknown', () => {
+    for (const m of [
+      'jpeg-scan-sha256:s1',
+      'ffmpeg-framehash-sha256:x1 per packet',
+      'ffmpeg-framehash-sha256:s01',
+      'ffmpeg-framehash-sha256',
+      'ffmpeg-framehash-sha256 per packet, stream 1 (subtitle mov_text, 1 packets, 2 bytes)',
+      'ffmpeg-framehash-sha256 per packet, stream one (audio aac, 1 packets, 2 bytes)',
+    ]) {
+      expect(() => parseEssenceMethod(m), m).toThrow(expect.objectContaining({ code: 'E_ESSENCE_METHOD' }));
+    }
+  });
+});
+
+describe('recomputeEssence per method id', () => {
+  it('JPEG (real Mavic 3 Pro file): decoded-pixels-sha256 and jpeg-scan-sha256 equal the recorded after', async () => {
+    const { out, res } = await sanitized(path.join(real, 'image', 'mavic3pro_xmp.jpg'), 'm3.jpg');
+    const ids = await expectAllRecompute(out, res);
+    expect(ids.sort()).toEqual(['decoded-pixels-sha256', 'jpeg-scan-sha256']);
+  });
+
+  it('JPEG: a re-encoded copy gives other values for both methods', async () => {
+    const { out, res } = await sanitized(path.join(real, 'image', 'mavic3pro_xmp.jpg'), 'm3b.jpg');
+    const again = path.join(dir, 'm3-reencoded.jpg');
+    ff(['-i', out, '-q:v', '2', again]);
+    for (const e of res.essence) {
+      const got = await recomputeEssence(again, 'jpeg', e.method);
+      expect(got, e.method).toMatch(/^[0-9a-f]{64}$/);
+      expect(got, e.method).not.toBe(e.after);
+    }
+  });
+
+  it('TIFF (real XT2 radiometric file): tiff-image-data-and-decoding-tags-sha256 (and decoded pixels where ffmpeg decodes it)', async () => {
+    const { out, res } = await sanitized(path.join(real, 'image', 'xt2_radiometric.tiff'), 'xt2.tiff');
+    const ids = await expectAllRecompute(out, res);
+    expect(ids).toContain('tiff-image-data-and-decoding-tags-sha256');
+  });
+
+  it('TIFF and DNG (generated 16-bit files): both methods, decoded pixels included', async () => {
+    for (const f of ['tagged.tiff', 'tagged-dng.tiff']) {
+      const { out, res } = await sanitized(path.join(generated, f), `g-${f}`);
+      const ids = await expectAllRecompute(out, res);
+      expect(ids.sort(), f).toEqual(['decoded-pixels-sha256', 'tiff-image-data-and-decoding-tags-sha256']);
+    }
+  });
+
+  it('MP4 (real DJI Osmo file: video, audio and two data streams): ffmpeg-framehash-sha256:s<N> per kept stream', async () => {
+    const { out, res } = await sanitized(path.join(real, 'video', 'DJI_20260315180109_0003_D.MP4'), 'osmo.mp4');
+    expect(res.essence.map((e) => parseEssenceMethod(e.method))).toEqual([
+      { id: 'ffmpeg-framehash-sha256', stream: 0 },
+      { id: 'ffmpeg-framehash-sha256', stream: 1 },
+    ]);
+    await expectAllRecompute(out, res);
+    // The same recorded values through the legacy strings (no :s<N>) the sanitizer used to write.
+    for (const e of res.essence) {
+      const legacy = e.method.replace(/^ffmpeg-framehash-sha256:s\d+ /, 'ffmpeg-framehash-sha256 ');
+      expect(await recomputeEssence(out, 'mp4', legacy)).toBe(e.after);
+    }
+    await expect(recomputeEssence(out, 'mp4', 'ffmpeg-framehash-sha256:s2 per packet')).rejects.toMatchObject({ code: 'E_ESSENCE_STREAM' });
+  });
+
+  it('legacy video form: finds the stream when a removed stream came before it on the card', async () => {
+    const srt = path.join(dir, 'first.srt');
+    writeFileSync(srt, '1\n00:00:00,000 --> 00:00:00,900\n[latitude: 52.0907] [longitude: 5.1214]\n');
+    const input = path.join(dir, 'subs-first.mp4');
+    ff(['-i', srt, '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-map', '0', '-map', '1', '-map', '2', '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-c:s', 'mov_text', input]);
+    const { out, res } = await sanitized(input, 'subs-first-clean.mp4');
+    const audio = res.essence.find((e) => e.method.includes('(audio aac'))!;
+    expect(audio.method).toMatch(/^ffmpeg-framehash-sha256:s1 per packet, stream 2 \(audio aac, /);
+    await expectAllRecompute(out, res);
+    const legacy = audio.method.replace(':s1 ', ' ');
+    expect(await recomputeEssence(out, 'mp4', legacy)).toBe(audio.after);
+  });
+
+  it('legacy video form: two streams of the same kind and codec are told apart by packet and byte counts, else E_ESSENCE_AMBIGUOUS', async () => {
+    const input = path.join(dir, 'two-audio.mp4');
+    ff(['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-t', '1', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-f', 'lavfi', '-t', '0.5', '-i', 'sine=frequency=880:sample_rate=48000',
+      '-map', '0', '-map', '1', '-map', '2', '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', input]);
+    const { out, res } = await sanitized(input, 'two-audio-clean.mp4');
+    const audios = res.essence.filter((e) => e.method.includes('(audio aac'));
+    expect(audios).toHaveLength(2);
+    expect(audios[0]!.after).not.toBe(audios[1]!.after);
+    for (const a of audios) expect(await recomputeEssence(out, 'mp4', a.method.replace(/:s\d+ /, ' '))).toBe(a.after);
+    // Counts that fit neither (or both) cannot name a stream: said so, never guessed.
+    await expect(recomputeEssence(out, 'mp4', 'ffmpeg-framehash-sha256 per packet, stream 2 (audio aac, 1 packets, 1 bytes)')).rejects.toMatchObject({ code: 'E_ESSENCE_AMBIGUOUS' });
+    await expect(recomputeEssence(out, 'mp4', 'ffmpeg-framehash-sha256 per packet, stream 2 (audio opus, 1 packets, 1 bytes)')).rejects.toMatchObject({ code: 'E_ESSENCE_STREAM' });
+  });
+
+  it('MP4: a re-encoded copy gives other per-stream values', async () => {
+    const { out, res } = await sanitized(path.join(real, 'video', 'DJI_20260315180109_0003_D.MP4'), 'osmo2.mp4');
+    const again = path.join(dir, 'osmo-reencoded.mp4');
+    ff(['-i', out, '-map', '0', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-c:a', 'aac', '-b:a', '64k', again]);
+    for (const e of res.essence) {
+      const got = await recomputeEssence(again, 'mp4', e.method);
+      expect(got, e.method).toMatch(/^[0-9a-f]{64}$/);
+      expect(got, e.method).not.toBe(e.after);
+    }
+  });
+
+  it('names a file of the wrong kind (E_ESSENCE_FORMAT) instead of hashing it', async () => {
+    const jpeg = path.join(generated, 'base.jpg');
+    await expect(recomputeEssence(jpeg, 'jpeg', 'tiff-image-data-and-decoding-tags-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
+    await expect(recomputeEssence(jpeg, 'jpeg', 'ffmpeg-framehash-sha256:s0 per packet')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
+    await expect(recomputeEssence(jpeg, 'mp4', 'jpeg-scan-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
+    await expect(recomputeEssence(path.join(generated, 'tagged.tiff'), 'jpeg', 'decoded-pixels-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
+    // DNG and TIFF are one family (a DNG is a TIFF by its first bytes).
+    expect(await recomputeEssence(path.join(generated, 'tagged-dng.tiff'), 'tiff', 'decoded-pixels-sha256')).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('returns null for an unknown method without reading the file', async () => {
+    expect(await recomputeEssence(path.join(dir, 'does-not-exist'), 'jpeg', 'test-essence')).toBeNull();
+  });
+});
