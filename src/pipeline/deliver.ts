@@ -47,8 +47,10 @@ export async function deliverOne(station: Station, d: DeliveryRow, emit: EventSi
         if (!(err instanceof KluisError && err.code === 'E_TARGET_EXISTS')) throw err;
       }
       crashPoint('after-put');
-      journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'delivered', last_error_code: null, last_error: null });
+      // Audit first, journal second: a kill in between repeats a true audit line on resume,
+      // where the other order would lose it for good (the journal would skip this step).
       await audit.append('delivered', { batchId: d.batch_id, object: d.object_key, target: d.target, size: d.size, sha256: d.sha256 });
+      journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'delivered', last_error_code: null, last_error: null });
       emit({ type: 'delivery', ...base, state: 'delivered' });
       crashPoint('after-delivered');
     }
@@ -60,8 +62,8 @@ export async function deliverOne(station: Station, d: DeliveryRow, emit: EventSi
         details: { retryable: false },
       });
     }
-    journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'verified', last_error_code: null, last_error: null });
     await audit.append('verified', { batchId: d.batch_id, object: d.object_key, target: d.target, sha256: back.sha256, size: back.size });
+    journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'verified', last_error_code: null, last_error: null });
     emit({ type: 'delivery', ...base, state: 'verified' });
     crashPoint('after-verify');
     return 'verified';

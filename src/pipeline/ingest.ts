@@ -35,9 +35,22 @@ export interface IngestOptions {
   concurrency?: number;
 }
 
-/** Journal events go to the dashboard; the caller's sink gets them too. */
+/** Persisted acquire-progress events are at most this frequent (each is a synchronous fsync'ed insert). */
+const PROGRESS_PERSIST_MS = 500;
+
+/**
+ * Journal events go to the dashboard; the caller's sink gets them too. Progress events are only
+ * a display: the journal keeps one per PROGRESS_PERSIST_MS (and the last of the card), because
+ * each insert is a synchronous fsync on the event loop that also drives the card copy.
+ */
 function sinkFor(station: Station, onEvent?: EventSink): EventSink {
+  let lastProgress = 0;
   return fanOut(onEvent, (e: PipelineEvent) => {
+    if (e.type === 'acquire-progress' && e.filesDone < e.filesTotal) {
+      const now = Date.now();
+      if (now - lastProgress < PROGRESS_PERSIST_MS) return;
+      lastProgress = now;
+    }
     station.journal.addEvent(e.type, 'batchId' in e ? e.batchId : null, e as unknown as Record<string, unknown>);
   });
 }
