@@ -5,9 +5,10 @@
  * `makeCard(dir, files)` writes the files listed; each kind is documented where it is made:
  *   jpeg  - a 320x240 testsrc frame with GPS/serial/DJI XMP written by ExifTool (~10-20 KB)
  *   big   - a 1280x960 noisy frame (q=2) so the file is well over several 64 KiB seal chunks
- *   mp4   - H.264 + AAC testsrc, `seconds` long at 640x480 (~1 MB per 4 s), with GPS metadata
+ *   mp4   - H.264 + AAC, `seconds` long, 320x240 random noise so it does not compress (~1 MB per
+ *           second: several 1 MiB read chunks and many 64 KiB seal chunks), with GPS metadata
  *   srt   - a DJI-style telemetry sidecar (withheld by policy)
- * With no list, the default card holds one of each of jpeg, big, mp4 (3 s), srt.
+ * With no list, the default card holds one of each of jpeg, big, mp4 (2 s, ~2 MB), srt.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ export type CardFile =
 export const DEFAULT_CARD: CardFile[] = [
   { kind: 'jpeg', name: 'DJI_0001.JPG' },
   { kind: 'big', name: 'DJI_0002.JPG' },
-  { kind: 'mp4', name: 'DJI_0003.MP4', seconds: 3 },
+  { kind: 'mp4', name: 'DJI_0003.MP4', seconds: 2 },
   { kind: 'srt', name: 'DJI_0003.SRT' },
 ];
 
@@ -48,7 +49,7 @@ export function makeMediaFile(file: string, f: CardFile): void {
       ff(['-f', 'lavfi', '-i', 'nullsrc=size=1280x960,geq=random(1)*255:128:128', '-frames:v', '1', '-q:v', '2', file]);
       break;
     case 'mp4':
-      ff(['-f', 'lavfi', '-i', 'testsrc=size=640x480:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      ff(['-f', 'lavfi', '-i', 'nullsrc=size=320x240:rate=25,geq=random(1)*255:128:128', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
         '-t', String(f.seconds ?? 3), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
         '-metadata', 'location=+52.0907+005.1214/', '-metadata', 'make=DJI', file]);
       break;

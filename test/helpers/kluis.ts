@@ -38,6 +38,26 @@ export function runKluis(args: string[], env: NodeJS.ProcessEnv = {}, opts: { ti
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Like runKluis, but without blocking the test process (so a test can run several at once). */
+export function runKluisAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return spawnKluis(args, env).exited;
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time; results in input order. */
+export async function limited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
 /** Starts `kluis ARGS` in the background (for `watch`); the caller waits on `exited`. */
 export function spawnKluis(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<RunResult>; stderr: () => string } {
   const child = spawn(process.execPath, [kluisBin, ...args], { env: { ...process.env, ...env }, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -133,5 +153,56 @@ export function parseJson<T = any>(r: RunResult): T {
     return JSON.parse(r.stdout) as T;
   } catch {
     throw new Error(`no JSON on stdout (exit ${r.code}, signal ${r.signal}); stderr:\n${r.stderr}`);
+  }
+}
+
+/**
+ * Waits until the background process printed a JSON line (`--json` event stream) that `pred`
+ * accepts, and returns it. Rejects when the process exits first (with its stderr).
+ */
+export function waitForEvent<T = Record<string, any>>(
+  proc: ReturnType<typeof spawnKluis>,
+  pred: (e: Record<string, any>) => boolean,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let buf = '';
+    const onData = (s: string): void => {
+      buf += s;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let e: Record<string, any>;
+        try {
+          e = JSON.parse(line) as Record<string, any>;
+        } catch {
+          continue;
+        }
+        if (pred(e)) {
+          cleanup();
+          resolve(e as T);
+          return;
+        }
+      }
+    };
+    const onExit = (): void => {
+      cleanup();
+      reject(new Error(`kluis exited before the awaited event; stderr:\n${proc.stderr()}`));
+    };
+    const cleanup = (): void => {
+      proc.child.stdout!.off('data', onData);
+      proc.child.off('exit', onExit);
+    };
+    proc.child.stdout!.on('data', onData);
+    proc.child.on('exit', onExit);
+  });
+}
+
+/** Polls `fn` every 50 ms until it returns a truthy value (no time limit: the test timeout is the limit). */
+export async function until<T>(fn: () => T | Promise<T>): Promise<NonNullable<T>> {
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -1,0 +1,161 @@
+/**
+ * Fault injection: for every named crash point (src/pipeline/crash.ts) and several hit counts,
+ * `kluis ingest` is killed with SIGKILL right there (a power cut: no cleanup, no flush), then run
+ * again on the same card without the crash. Each scenario must end with:
+ *   - 0 files lost: every footage file secured, its card hash equal to the card's bytes;
+ *   - 0 uploaded twice: one batch, exactly one visible store object per secured file plus the
+ *     manifest and the report, each a verified delivery; the audit log records a card hash for
+ *     every file and a `delivered` and `verified` line for every object (a kill between the
+ *     audit line and the journal may repeat a line, never lose one);
+ *   - a put killed half-way (another worker's crash) may leave a hidden `.kluis-tmp-*` file in
+ *     the fs store; it is never listed as an object and must hold no plaintext (counted in the
+ *     matrix as "tmp");
+ *   - every sealed object decrypts with the evidence key (`kluis export`) to the sanitized
+ *     bytes the journal recorded;
+ *   - no plaintext left in the spool, and an audit log whose hash chain still verifies.
+ *
+ * The card (from test/helpers/card.ts): a small JPEG, a ~0.9 MB JPEG (many 64 KiB seal
+ * chunks), a ~2 MB MP4 (two 1 MiB read chunks, so mid-acquire:3 is inside it) and an SRT
+ * sidecar. Hit counts are chosen so each point is reached: n=1 is the first file/object; the
+ * larger n is the MP4 (acquire/sanitize/seal) or the batch's report/manifest (delivery points).
+ * Two scenarios run at a time to stay within a CI runner's 2 cores.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CRASH_POINTS, type CrashPoint } from '../../src/pipeline/crash.js';
+import { auditEntries, journalQuery, makeStation, parseJson, runKluisAsync, spoolPlaintext, storeObjects } from '../helpers/kluis.js';
+import { makeCard } from '../helpers/card.js';
+
+const HITS: Record<CrashPoint, number[]> = {
+  'after-inventory': [1],
+  'mid-acquire': [1, 3],
+  'after-acquire': [1, 3],
+  'after-sanitize': [1, 3],
+  'mid-seal': [1, 3],
+  'after-seal': [1, 3],
+  'before-put': [1, 5],
+  'after-put': [1, 5],
+  'after-delivered': [1, 4],
+  'after-verify': [1, 5],
+  'before-manifest': [1],
+  'after-manifest': [1],
+};
+
+const FOOTAGE = ['DCIM/100MEDIA/DJI_0001.JPG', 'DCIM/100MEDIA/DJI_0002.JPG', 'DCIM/100MEDIA/DJI_0003.MP4'];
+
+let template: string;
+const matrix = new Map<string, string>();
+
+/** At most two scenarios run at once, whatever vitest's concurrency. */
+let running = 0;
+const waiting: Array<() => void> = [];
+async function slot<T>(fn: () => Promise<T>): Promise<T> {
+  if (running >= 2) await new Promise<void>((r) => waiting.push(r));
+  running += 1;
+  try {
+    return await fn();
+  } finally {
+    running -= 1;
+    waiting.shift()?.();
+  }
+}
+
+/** JPEG or MP4/MOV bytes (a sealed file starts with its own header, never with these). */
+function looksPlain(b: Buffer): boolean {
+  return (b[0] === 0xff && b[1] === 0xd8) || b.subarray(4, 8).toString('latin1') === 'ftyp';
+}
+
+function sha256(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+beforeAll(() => {
+  template = makeCard(path.join(mkdtempSync(path.join(os.tmpdir(), 'kluis-faults-card-')), 'card'));
+});
+
+afterAll(() => {
+  const lines = ['crash point        | n | killed | re-run | files secured | store objects | export ok | spool clean'];
+  for (const [k, v] of [...matrix.entries()].sort()) lines.push(`${k.padEnd(20)} | ${v}`);
+  process.stdout.write(`\nfault matrix (${matrix.size} scenarios):\n${lines.join('\n')}\n`);
+});
+
+async function scenario(point: CrashPoint, n: number): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), `kluis-fault-${point}-${n}-`));
+  const st = makeStation(path.join(work, 'station'));
+  const card = path.join(work, 'card');
+  cpSync(template, card, { recursive: true, preserveTimestamps: true });
+  const ingest = ['ingest', card, '--config', st.config, '--json', '--quiet'];
+  const row: string[] = [String(n)];
+
+  const crashed = await runKluisAsync(ingest, { KLUIS_CRASH_AT: `${point}:${n}` });
+  expect(crashed.signal, `${point}:${n} was not reached: exit ${crashed.code}\n${crashed.stderr}`).toBe('SIGKILL');
+  row.push('SIGKILL');
+
+  const again = await runKluisAsync(ingest);
+  expect(again.code, again.stderr).toBe(0);
+  const out = parseJson<{ batchId: string; status: string; files: Array<{ path: string; class: string; status: string; sha256?: string; sanitizedSha256?: string; object?: string }> }>(again);
+  expect(out.status).toBe('secured');
+  row.push('exit 0');
+
+  // 0 lost: every footage file secured, with the hash of the card's own bytes.
+  const footage = out.files.filter((f) => f.class === 'footage');
+  expect(footage.map((f) => f.path).sort()).toEqual(FOOTAGE);
+  for (const f of footage) {
+    expect(f.status, f.path).toBe('secured');
+    expect(f.sha256, f.path).toBe(sha256(path.join(card, f.path)));
+  }
+  row.push(`${footage.length}/${FOOTAGE.length}`);
+
+  // 0 twice: one batch; one object per secured file + manifest + report; nothing else, no temp files.
+  const batches = journalQuery<{ id: string; status: string }>(st, 'SELECT id, status FROM batches');
+  expect(batches).toEqual([{ id: out.batchId, status: 'secured' }]);
+  const all = storeObjects(st);
+  const temps = all.filter((o) => path.basename(o).startsWith('.'));
+  expect(temps.every((t) => path.basename(t).startsWith('.kluis-tmp-')), `unexpected hidden files: ${temps.join(', ')}`).toBe(true);
+  for (const t of temps) expect(looksPlain(readFileSync(path.join(st.store, t))), t).toBe(false);
+  const objects = all.filter((o) => !temps.includes(o));
+  expect(objects.every((o) => o.startsWith(`${out.batchId}/`))).toBe(true);
+  expect(objects).toHaveLength(FOOTAGE.length + 2);
+  expect(objects).toContain(`${out.batchId}/manifest.json`);
+  const deliveries = journalQuery<{ object_key: string; state: string }>(st, 'SELECT object_key, state FROM deliveries');
+  expect(deliveries.every((d) => d.state === 'verified')).toBe(true);
+  expect(deliveries.map((d) => d.object_key).sort()).toEqual(objects);
+  for (const type of ['delivered', 'verified']) {
+    const logged = new Set(auditEntries(st, type).map((e) => String(e.object)));
+    expect([...logged].sort(), `${type} audit lines`).toEqual(objects);
+  }
+  const acquired = auditEntries(st, 'file-acquired');
+  for (const f of footage) expect(acquired.some((e) => e.file === f.path && e.sha256 === f.sha256), `file-acquired ${f.path}`).toBe(true);
+  const sealed = new Set(auditEntries(st, 'file-sealed').map((e) => String(e.object)));
+  for (const f of footage) expect(sealed.has(String(f.object)), `file-sealed ${f.path}`).toBe(true);
+  row.push(`${objects.length}${temps.length ? ` +${temps.length} tmp` : ''}`);
+
+  // Every sealed object opens with the evidence key and yields the sanitized bytes recorded.
+  const exportDir = path.join(work, 'export');
+  const exp = await runKluisAsync(['export', out.batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', exportDir, '--json']);
+  expect(exp.code, exp.stderr).toBe(0);
+  for (const f of footage) expect(sha256(path.join(exportDir, f.path)), f.path).toBe(f.sanitizedSha256);
+  row.push('yes');
+
+  // No plaintext left behind; the audit chain survived the kill.
+  expect(spoolPlaintext(st)).toEqual([]);
+  const audit = await runKluisAsync(['audit', 'verify', '--config', st.config]);
+  expect(audit.code, audit.stdout + audit.stderr).toBe(0);
+  row.push('yes');
+  matrix.set(`${point}`.padEnd(18) + ` ${n}`, row.slice(1).join(' | '));
+}
+
+describe('kill -9 at every crash point, then ingest again', () => {
+  it('covers every crash point the pipeline declares', () => {
+    expect(Object.keys(HITS).sort()).toEqual([...CRASH_POINTS].sort());
+  });
+
+  for (const point of CRASH_POINTS) {
+    for (const n of HITS[point]) {
+      it.concurrent(`${point}:${n}`, () => slot(() => scenario(point, n)), 300_000);
+    }
+  }
+});
