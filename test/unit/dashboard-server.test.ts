@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { Command } from 'commander';
 import { register as registerInit } from '../../src/cli/init.js';
 import { openStation, type Station } from '../../src/pipeline/station.js';
@@ -20,6 +21,8 @@ let dir: string;
 let station: Station;
 let dash: DashboardServer;
 const BATCH = 'b0000000000000000000000a';
+const PULLED = 'b0000000000000000000000b';
+const ENDED = 'b0000000000000000000000c';
 const OBJ = `${BATCH}/obj00000000000000000000000000001`;
 const sealedBytes = Buffer.from('pretend ciphertext '.repeat(100));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -98,6 +101,19 @@ beforeAll(async () => {
   j.enqueue(BATCH, OBJ, ['local'], { size: sealedBytes.length, sha256: sha(sealedBytes), localPath: sealedPath });
   j.setDelivery(BATCH, OBJ, 'local', { state: 'failed', attempts: 3, last_error_code: 'E_TARGET_UNREACHABLE', last_error: 'store folder gone' });
   j.addEvent('card-seen', BATCH, { type: 'card-seen', batchId: BATCH, card: '/media/card1', files: 4, bytes: 30 });
+  // A card pulled while being read: one file read, one not.
+  j.createBatch({ id: PULLED, card_fingerprint: 'fp2', card_root: '/media/card2', card_label: null, card_uuid: null, operator: null, case_ref: null, status: 'acquiring', recipients: '[]' });
+  j.addFile({ batch_id: PULLED, path: 'DCIM/100MEDIA/A.JPG', class: 'footage', format: 'jpeg', size: 10, mtime_ms: 0, state: 'acquired' });
+  j.addFile({ batch_id: PULLED, path: 'DCIM/100MEDIA/B.JPG', class: 'footage', format: 'jpeg', size: 10, mtime_ms: 0, state: 'seen' });
+  j.addEvent('card-seen', PULLED, { type: 'card-seen', batchId: PULLED, card: '/media/card2', files: 2, bytes: 20 });
+  j.addEvent('card-missing', PULLED, { type: 'card-missing', batchId: PULLED, card: '/media/card2', remaining: 1 });
+  // A card read completely whose only picture failed to sanitize: nothing left to do, not secured.
+  j.createBatch({ id: ENDED, card_fingerprint: 'fp3', card_root: '/media/card3', card_label: null, card_uuid: null, operator: null, case_ref: null, status: 'delivering', recipients: '[]' });
+  j.setBatch(ENDED, { safe_to_remove_at: new Date().toISOString(), manifest_written: 1 });
+  j.addFile({
+    batch_id: ENDED, path: 'DCIM/100MEDIA/C.MP4', class: 'footage', format: 'mp4', size: 10, mtime_ms: 0, state: 'failed',
+    error_code: 'E_SANITIZE_BOX_TRUNCATED', error_message: 'box mdat is cut off', error_hint: 'the file is damaged',
+  });
   dash = await startDashboard(station, { port: 0, pollMs: 50, log: () => undefined });
 });
 
@@ -164,7 +180,28 @@ describe('what it shows', () => {
     expect(f3.thumb).toBe(true);
     expect(c.deliveries).toEqual([expect.objectContaining({ object: OBJ, label: 'DCIM/100MEDIA/DJI_0003.JPG', target: 'local', state: 'failed', canRetry: true })]);
     const t = s.targets.find((x) => x.name === 'local')!;
-    expect(t).toMatchObject({ type: 'fs', class: 'onprem', required: true, reachable: 'no', lastError: { code: 'E_TARGET_UNREACHABLE' } });
+    expect(t).toMatchObject({ type: 'fs', class: 'onprem', required: true, lastError: { code: 'E_TARGET_UNREACHABLE' } });
+  });
+
+  it('while a card is read, unread files are still to come, not "card removed"', async () => {
+    const c = (await state()).cards.find((x) => x.batchId === BATCH)!;
+    expect(c.files.find((f) => f.path === 'DCIM/100MEDIA/DJI_0001.JPG')).toMatchObject({ status: 'queued' });
+    expect(c.problems.map((p) => p.path)).not.toContain('DCIM/100MEDIA/DJI_0001.JPG');
+    expect(c.problems.map((p) => p.path)).not.toContain('DCIM/100MEDIA/DJI_0004.JPG');
+    expect(c.problems.map((p) => p.code)).not.toContain('E_CARD_REMOVED');
+  });
+
+  it('a pulled card says so, with the number of files left and E_CARD_REMOVED on each', async () => {
+    const c = (await state()).cards.find((x) => x.batchId === PULLED)!;
+    expect(c.state).toBe('missing');
+    expect(c.remaining).toBe(1);
+    expect(c.problems).toEqual([expect.objectContaining({ path: 'DCIM/100MEDIA/B.JPG', code: 'E_CARD_REMOVED' })]);
+  });
+
+  it('a card read completely with a failed file and nothing left to do is "partial", with the error', async () => {
+    const c = (await state()).cards.find((x) => x.batchId === ENDED)!;
+    expect(c.state).toBe('partial');
+    expect(c.problems).toEqual([{ path: 'DCIM/100MEDIA/C.MP4', status: 'failed', code: 'E_SANITIZE_BOX_TRUNCATED', message: 'box mdat is cut off', hint: 'the file is damaged' }]);
   });
 
   it('serves a thumbnail from the spool, and nothing for a path outside it', async () => {
@@ -222,38 +259,64 @@ describe('what it shows', () => {
 });
 
 describe('actions', () => {
-  it('refuses an action without the CSRF value, or as a form post', async () => {
-    const noCsrf = await request('/api/retry', { method: 'POST', body: JSON.stringify({ batchId: BATCH, object: OBJ, target: 'local' }), headers: { ...auth(), 'content-type': 'application/json' } });
+  let n = 0;
+  /** A batch of its own with one sealed object whose delivery to `local` is in `state`. */
+  async function batchWithObject(deliveryState: 'failed' | 'verified'): Promise<{ batchId: string; key: string }> {
+    const batchId = `act${String(++n).padStart(21, '0')}`;
+    const j = station.journal;
+    j.createBatch({ id: batchId, card_fingerprint: `fp-${batchId}`, card_root: '/media/x', card_label: null, card_uuid: null, operator: null, case_ref: null, status: 'delivering', recipients: '[]' });
+    const sp = await ensureSpool(station.layout.spoolDir, batchId);
+    const bytes = Buffer.from(`ciphertext of ${batchId} `.repeat(50));
+    const objectId = `obj${batchId}`;
+    const sealedPath = path.join(sp.sealed, objectId);
+    await fsp.writeFile(sealedPath, bytes);
+    j.addFile({ batch_id: batchId, path: 'DCIM/100MEDIA/P.JPG', class: 'footage', format: 'jpeg', size: 1, mtime_ms: 0, state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: sha(bytes), sealed_size: bytes.length });
+    const key = `${batchId}/${objectId}`;
+    j.enqueue(batchId, key, ['local'], { size: bytes.length, sha256: sha(bytes), localPath: sealedPath });
+    if (deliveryState === 'failed') {
+      j.setDelivery(batchId, key, 'local', { state: 'failed', attempts: 2, last_error_code: 'E_TARGET_UNREACHABLE', last_error: 'gone' });
+    } else {
+      await station.targets.get('local')!.put(key, () => Readable.from([bytes]), { size: bytes.length, sha256: sha(bytes) });
+      j.setDelivery(batchId, key, 'local', { state: 'verified' });
+    }
+    return { batchId, key };
+  }
+
+  it('refuses an action without the CSRF value, as a form post or from another origin', async () => {
+    const { batchId, key } = await batchWithObject('failed');
+    const body = { batchId, object: key, target: 'local' };
+    const noCsrf = await request('/api/retry', { method: 'POST', body: JSON.stringify(body), headers: { ...auth(), 'content-type': 'application/json' } });
     expect(noCsrf.status).toBe(403);
-    const form = await post('/api/retry', { batchId: BATCH, object: OBJ, target: 'local' }, { 'content-type': 'text/plain' });
-    expect(form.status).toBe(403);
-    const cross = await post('/api/retry', { batchId: BATCH, object: OBJ, target: 'local' }, { origin: 'http://evil.example' });
-    expect(cross.status).toBe(403);
-    expect(station.journal.deliveries(BATCH)[0]!.state).toBe('failed');
+    expect((await post('/api/retry', body, { 'content-type': 'text/plain' })).status).toBe(403);
+    expect((await post('/api/retry', body, { origin: 'http://evil.example' })).status).toBe(403);
+    expect(station.journal.deliveries(batchId)[0]!.state).toBe('failed');
   });
 
-  it('retries a failed delivery: put, read back, verified', async () => {
-    const r = await post('/api/retry', { batchId: BATCH, object: OBJ, target: 'local' });
+  it('retries a failed delivery: put, read back, verified; the target is reachable again', async () => {
+    const { batchId, key } = await batchWithObject('failed');
+    const r = await post('/api/retry', { batchId, object: key, target: 'local' });
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body.toString())).toMatchObject({ ok: true, state: 'verified', worked: 'done' });
-    expect(await fsp.readFile(path.join(dir, 'store', ...OBJ.split('/')))).toEqual(sealedBytes);
-    const again = await post('/api/retry', { batchId: BATCH, object: OBJ, target: 'local' });
+    expect(await fsp.readFile(path.join(dir, 'store', ...key.split('/')))).toEqual(await fsp.readFile(station.journal.deliveries(batchId)[0]!.local_path));
+    expect((await state()).targets.find((t) => t.name === 'local')!.reachable).toBe('yes');
+    const again = await post('/api/retry', { batchId, object: key, target: 'local' });
     expect(again.status).toBe(409);
     expect(JSON.parse(again.body.toString()).error.code).toBe('E_DASHBOARD_NOTHING_TO_DO');
   });
 
-  it('re-checks stored ciphertext: fine, then a changed object is reported as a mismatch', async () => {
+  it('re-checks stored ciphertext: fine, then a changed object is a mismatch, a removed one missing', async () => {
+    const { batchId, key } = await batchWithObject('verified');
     const run = async () => {
-      const r = await post('/api/verify', { batchId: BATCH });
+      const r = await post('/api/verify', { batchId });
       expect(r.status).toBe(202);
       return until(async () => {
-        const v = (await state()).cards.find((c) => c.batchId === BATCH)!.verify;
+        const v = (await state()).cards.find((c) => c.batchId === batchId)!.verify;
         return v && !v.running ? v : undefined;
       }, 'the re-check');
     };
     const ok = await run();
-    expect(ok.items).toEqual([{ object: OBJ, label: 'DCIM/100MEDIA/DJI_0003.JPG', target: 'local', result: 'ok' }]);
-    const stored = path.join(dir, 'store', ...OBJ.split('/'));
+    expect(ok.items).toEqual([{ object: key, label: 'DCIM/100MEDIA/P.JPG', target: 'local', result: 'ok' }]);
+    const stored = path.join(dir, 'store', ...key.split('/'));
     await fsp.chmod(stored, 0o644);
     await fsp.appendFile(stored, 'x');
     const bad = await run();
@@ -261,6 +324,8 @@ describe('actions', () => {
     await fsp.rm(stored);
     const gone = await run();
     expect(gone.items[0]).toMatchObject({ result: 'missing' });
+    // The journal is not changed by a re-check; the audit log records each result.
+    expect(station.journal.deliveries(batchId)[0]!.state).toBe('verified');
   });
 
   it('opens a batch report built from the journal, with the report CSP', async () => {
