@@ -1,0 +1,155 @@
+// kluis issue 8: `kluis verify` decrypts every object and recomputes its essence hashes.
+// A card with a JPEG, a TIFF and an MP4 with audio is ingested through the real `kluis` command
+// (bin/kluis.js runs dist/: build first with `npx tsc -p .`); `kluis verify --json` must report
+// every recorded essence method of every file as rechecked and verified on the target. Then it
+// is shown that the check can fail: recomputed from a re-encoded copy of the exported JPEG and MP4
+// the values differ from the recorded ones, and verifyBatch, fed such a copy, names a mismatch.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, promises as fsp, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { makeCard } from '../helpers/card.js';
+import { listFiles, makeStation, parseJson, runKluis, type TestStation } from '../helpers/kluis.js';
+import { loadConfig } from '../../src/config/load.js';
+import { readSecretKeyFile } from '../../src/seal/keys.js';
+import { openManifestInner, verifyManifest, type ManifestFile } from '../../src/seal/manifest.js';
+import { parsePublicKey } from '../../src/seal/keys.js';
+import { parseEssenceMethod, recomputeEssence } from '../../src/sanitize/index.js';
+import { verifyBatch } from '../../src/evidence/verify.js';
+
+const JPG = 'DCIM/100MEDIA/DJI_0001.JPG';
+const TIF = 'DCIM/100MEDIA/DJI_0002.TIF';
+const MP4 = 'DCIM/100MEDIA/DJI_0003.MP4';
+
+let work: string;
+let st: TestStation;
+let batchId: string;
+let recorded: Map<string, ManifestFile>;
+let exported: string;
+
+const ff = (args: string[]): void => void execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+
+interface VerifyJson {
+  result: string;
+  ok: boolean;
+  essence: string;
+  files: Array<{ path: string; status: string; result: string; targets: Array<{ target: string; result: string; checks: Array<{ check: string; result: string; message?: string }> }> }>;
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'kluis-vess-'));
+  const card = makeCard(path.join(work, 'card'), [
+    { kind: 'jpeg', name: 'DJI_0001.JPG' },
+    { kind: 'mp4', name: 'DJI_0003.MP4', seconds: 1 },
+  ]);
+  // A 16-bit TIFF with GPS, serial, XMP and IPTC (test/fixtures/generated/README.md, tagged.tiff).
+  copyFileSync(path.resolve(__dirname, '..', 'fixtures', 'generated', 'tagged.tiff'), path.join(card, ...TIF.split('/')));
+  st = makeStation(path.join(work, 'station'));
+  const ing = runKluis(['ingest', card, '--config', st.config, '--json']);
+  const doc = parseJson<{ batchId: string; status: string; files: Array<{ path: string; status: string }> }>(ing);
+  expect(doc.status, ing.stderr).toBe('secured');
+  expect(doc.files.filter((f) => f.status === 'secured').map((f) => f.path).sort()).toEqual([JPG, TIF, MP4]);
+  batchId = doc.batchId;
+
+  // The recorded essence values, read from the sealed manifest on the store with the evidence key.
+  const manifestFile = listFiles(st.store).find((p) => p === `${batchId}/manifest.json`);
+  expect(manifestFile).toBeDefined();
+  const config = await loadConfig(st.config);
+  const outer = verifyManifest(JSON.parse(readFileSync(path.join(st.store, manifestFile!), 'utf8')), parsePublicKey(config.config.stationKey, 'station'));
+  const inner = openManifestInner(outer, [await readSecretKeyFile(st.evidenceKey, 'recipient')]);
+  recorded = new Map(inner.files.filter((f) => f.essence?.length).map((f) => [f.path, f]));
+
+  exported = path.join(work, 'export');
+  const ex = runKluis(['export', batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', exported]);
+  expect(ex.code, ex.stderr).toBe(0);
+}, 300_000);
+
+afterAll(async () => {
+  await fsp.rm(work, { recursive: true, force: true });
+});
+
+describe('kluis verify rechecks the essence of every decrypted file', () => {
+  it('records the expected methods for each format', () => {
+    const ids = (p: string): string[] => recorded.get(p)!.essence!.map((e) => {
+      const m = parseEssenceMethod(e.method);
+      return m && 'stream' in m ? `${m.id}:s${m.stream}` : m!.id;
+    }).sort();
+    expect(ids(JPG)).toEqual(['decoded-pixels-sha256', 'jpeg-scan-sha256']);
+    expect(ids(TIF)).toEqual(['decoded-pixels-sha256', 'tiff-image-data-and-decoding-tags-sha256']);
+    expect(ids(MP4)).toEqual(['ffmpeg-framehash-sha256:s0', 'ffmpeg-framehash-sha256:s1']);
+    expect(recorded.get(MP4)!.essence!.map((e) => /\((video|audio) /.exec(e.method)?.[1]).sort()).toEqual(['audio', 'video']);
+  });
+
+  it('`kluis verify --json`: every essence method of every file verified on the target', () => {
+    const r = runKluis(['verify', batchId, '--config', st.config, '--identity', st.evidenceKey, '--json']);
+    const rep = parseJson<VerifyJson>(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(rep.ok).toBe(true);
+    expect(rep.essence).toBe('rechecked');
+    for (const p of [JPG, TIF, MP4]) {
+      const f = rep.files.find((x) => x.path === p)!;
+      expect(f.result, p).toBe('verified');
+      expect(f.targets.length, p).toBeGreaterThan(0);
+      for (const t of f.targets) {
+        const got = t.checks.filter((c) => c.check.startsWith('essence:'));
+        expect(got, `${p} on ${t.target}`).toEqual(recorded.get(p)!.essence!.map((e) => ({ check: `essence:${e.method}`, result: 'verified' })));
+      }
+    }
+  });
+
+  it('the human output counts the essence outcomes', () => {
+    const r = runKluis(['verify', batchId, '--config', st.config, '--identity', st.evidenceKey]);
+    expect(r.code, r.stderr).toBe(0);
+    const n = [JPG, TIF, MP4].reduce((a, p) => a + recorded.get(p)!.essence!.length, 0);
+    expect(r.stdout).toContain(`essence hashes recomputed from the decrypted files: ${n} verified`);
+  });
+
+  it('a re-encoded JPEG or MP4 gives values that differ from every recorded one', async () => {
+    const jpg = path.join(work, 'reencoded.jpg');
+    ff(['-i', path.join(exported, ...JPG.split('/')), '-q:v', '2', jpg]);
+    const mp4 = path.join(work, 'reencoded.mp4');
+    ff(['-i', path.join(exported, ...MP4.split('/')), '-map', '0', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-c:a', 'aac', '-b:a', '64k', mp4]);
+    for (const [p, copy] of [[JPG, jpg], [MP4, mp4]] as const) {
+      const f = recorded.get(p)!;
+      for (const e of f.essence!) {
+        // The exported file itself gives the recorded value, so a difference is the re-encode's.
+        expect(await recomputeEssence(path.join(exported, ...p.split('/')), f.format, e.method), e.method).toBe(e.after);
+        const got = await recomputeEssence(copy, f.format, e.method);
+        expect(got, e.method).toMatch(/^[0-9a-f]{64}$/);
+        expect(got, e.method).not.toBe(e.after);
+      }
+    }
+  });
+
+  it('verifyBatch names an essence mismatch per file per target when the recompute sees a re-encoded picture', async () => {
+    const config = await loadConfig(st.config);
+    const identities = [await readSecretKeyFile(st.evidenceKey, 'recipient')];
+    let n = 0;
+    const r = await verifyBatch({
+      config,
+      batchId,
+      identities,
+      audit: false,
+      // The real recompute, but on a re-encoded copy of the JPEG it is given (others as they are).
+      essence: async (file, format, method) => {
+        if (format !== 'jpeg') return recomputeEssence(file, format, method);
+        const copy = path.join(work, `mm-${n++}.jpg`);
+        ff(['-i', file, '-q:v', '2', copy]);
+        return recomputeEssence(copy, format, method);
+      },
+    });
+    expect(r.result).toBe('mismatch');
+    const jpg = r.files.find((f) => f.path === JPG)!;
+    expect(jpg.result).toBe('mismatch');
+    for (const t of jpg.targets) {
+      const es = t.checks.filter((c) => c.check.startsWith('essence:'));
+      expect(es).toHaveLength(2);
+      for (const c of es) expect(c).toMatchObject({ result: 'mismatch', message: expect.stringMatching(/^recomputed [0-9a-f]{64}, manifest says [0-9a-f]{64}$/) });
+      // Ciphertext and plaintext still verified: the mismatch is named where it is.
+      expect(t.checks.find((c) => c.check === 'plaintext-sha256')?.result).toBe('verified');
+    }
+    for (const p of [TIF, MP4]) expect(r.files.find((f) => f.path === p)!.result, p).toBe('verified');
+    expect(r.problems.some((p) => p.path === JPG && /essence:jpeg-scan-sha256: recomputed/.test(p.message))).toBe(true);
+  });
+});
