@@ -199,6 +199,9 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
           await runOutbox();
           outboxAfterLastCard = true;
         }
+        // Between two jobs nothing is in flight, so the start-up clean-up is safe here too: the
+        // sealed copies of verified objects leave the spool instead of piling up for months.
+        await cleanSpool(station.layout.spoolDir, station.journal).catch((e: unknown) => warn(`spool clean-up: ${asKluisError(e).message}`));
         continue;
       }
       if (opts.once) {
