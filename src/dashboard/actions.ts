@@ -12,7 +12,7 @@
  * the spool, retries a delivery refused by policy, decrypts anything.
  */
 import { KluisError, asKluisError } from '../errors.js';
-import { drainOutbox, readBackSha256 } from '../pipeline/deliver.js';
+import { readBackSha256 } from '../pipeline/deliver.js';
 import type { EventSink, PipelineEvent } from '../pipeline/events.js';
 import type { Station } from '../pipeline/station.js';
 import type { VerifyItem } from './state.js';
@@ -54,13 +54,6 @@ export function requeueDelivery(station: Station, ref: DeliveryRef): 'pending' |
   const state = d.state === 'failed' ? 'pending' : d.state;
   station.journal.setDelivery(ref.batchId, ref.object, ref.target, { state, next_attempt_at: Date.now() });
   return state;
-}
-
-export async function retryDelivery(station: Station, ref: DeliveryRef, emit: EventSink = journalSink(station)): Promise<string> {
-  requeueDelivery(station, ref);
-  await drainOutbox(station, emit, { batchId: ref.batchId, waitMs: 0 });
-  const d = station.journal.deliveries(ref.batchId).find((x) => x.object_key === ref.object && x.target === ref.target);
-  return d?.state ?? 'pending';
 }
 
 /**
