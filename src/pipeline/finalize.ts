@@ -17,6 +17,7 @@ import type { DeliveryRow, FileRow } from './journal.js';
 import type { Station } from './station.js';
 import type { EventSink } from './events.js';
 import { VERSION } from '../version.js';
+import { writeFileAtomic } from '../util/fsx.js';
 
 export type FileStatus = 'secured' | 'withheld' | 'rejected' | 'failed' | 'queued';
 
@@ -291,7 +292,7 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
   const reportId = newId(16);
   const reportPath = path.join(sp.sealed, reportId);
   const sealedReport = sealBytes(new TextEncoder().encode(JSON.stringify({ html: report.html, json: report.json })), station.recipients);
-  await writeDurable(reportPath, sealedReport);
+  await writeFileAtomic(reportPath, sealedReport, 0o600);
 
   const objects = files
     .filter((f) => f.state === 'sealed' && f.object_id)
@@ -304,7 +305,7 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
   );
   const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
   const manifestPath = path.join(sp.sealed, MANIFEST_KEY);
-  await writeDurable(manifestPath, manifestBytes);
+  await writeFileAtomic(manifestPath, manifestBytes, 0o600);
   const targets = [...station.targets.keys()];
   journal.db.transaction(() => {
     journal.enqueue(batchId, `${batchId}/${reportId}`, targets, { size: sealedReport.length, sha256: sha256(sealedReport), localPath: reportPath });
@@ -323,14 +324,4 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
 
 function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-async function writeDurable(file: string, data: Uint8Array): Promise<void> {
-  const fh = await fsp.open(file, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

@@ -10,16 +10,11 @@ import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, typ
 import { Journal } from './journal.js';
 import { AuditLog } from './audit.js';
 import { openTarget } from '../targets/index.js';
+import type { Refusal } from '../targets/egress.js';
 import type { Target } from '../targets/types.js';
 import type { TargetConfig } from '../config/schema.js';
 
-export interface Refusal {
-  target: string;
-  host?: string;
-  address?: string;
-  reason: string;
-  code: string;
-}
+export type { Refusal };
 
 export interface Station extends LoadedConfig {
   stationKey: SecretKey;
