@@ -47,9 +47,23 @@ export async function acquireFile(
   const xxh = await createXXHash128();
   xxh.init();
   let size = 0;
+  // Two buffers: the spool write of one chunk runs while the next is read from the card (the card
+  // read and the spool write overlap instead of taking turns). A buffer is refilled only after
+  // its own write finished: each write is awaited before the next one starts.
+  const bufs = [Buffer.allocUnsafe(BUF), Buffer.allocUnsafe(BUF)];
+  let idx = 0;
+  // A pending write never rejects (its error is kept and thrown when it is awaited), so a write
+  // that fails during the next read is not an unhandled rejection.
+  let pending: Promise<void> | null = null;
+  let writeError: unknown = null;
+  const settle = async (): Promise<void> => {
+    if (pending) await pending;
+    pending = null;
+    if (writeError) throw writeError;
+  };
   try {
-    const buf = Buffer.allocUnsafe(BUF);
     for (;;) {
+      const buf = bufs[idx]!;
       let n: number;
       try {
         ({ bytesRead: n } = await input.read(buf, 0, BUF, size));
@@ -60,10 +74,17 @@ export async function acquireFile(
       const chunk = buf.subarray(0, n);
       sha.update(chunk);
       xxh.update(chunk);
-      if (out) await out.write(chunk, 0, n, size);
+      if (out) {
+        await settle();
+        pending = writeAt(out, chunk, size).catch((err: unknown) => {
+          writeError = err;
+        });
+      }
       size += n;
+      idx ^= 1;
       onBytes?.(n);
     }
+    await settle();
     if (size !== expectSize) {
       throw new KluisError('E_CARD_CHANGED', `${src} changed while it was read (${expectSize} bytes listed, ${size} read)`, {
         hint: 'the file was still being written, or the card was pulled; re-insert the card and run again',
@@ -81,6 +102,7 @@ export async function acquireFile(
       await fsyncDir(path.dirname(dst!));
     }
   } catch (err) {
+    if (pending) await pending;
     if (out) {
       await out.close().catch(() => undefined);
       await fsp.rm(dst!, { force: true });
@@ -91,6 +113,15 @@ export async function acquireFile(
   if (out) await out.close();
   await input.close();
   return { sha256: sha.digest('hex'), xxh128: xxh.digest('hex'), size };
+}
+
+/** Writes all of `chunk` at `position` (a short write continues where it stopped). */
+async function writeAt(fh: fsp.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, position + off);
+    off += bytesWritten;
+  }
 }
 
 /** Re-hashes a file without copying it (used by verify --card and for withheld sidecars). */
