@@ -23,12 +23,13 @@ export function register(program: Command): void {
     .requiredOption('--identity <key>', 'evidence secret key file (repeatable)', collect, [])
     .requiredOption('--out <dir>', 'folder to write into')
     .option('--operator <name>', 'who exports (recorded)', os.userInfo().username)
+    .option('--originals', 'also decrypt the sealed unsanitized originals into DIR/originals/ (where a target holds them)')
     .option('--json', 'print one JSON document on stdout')
     .action(
-      action(async (batch: string, opts: { config: string; identity: string[]; out: string; operator: string; json?: boolean }) => {
+      action(async (batch: string, opts: { config: string; identity: string[]; out: string; operator: string; originals?: boolean; json?: boolean }) => {
         const loaded = await loadConfig(opts.config);
         const identities = await Promise.all(opts.identity.map((k) => readSecretKeyFile(k, 'recipient')));
-        const result = await exportBatch(loaded, batch, identities, opts.out, { operator: opts.operator });
+        const result = await exportBatch(loaded, batch, identities, opts.out, { operator: opts.operator, ...(opts.originals ? { originals: true } : {}) });
         const audit = await AuditLog.open(loaded.layout.auditFile, { station: loaded.config.station }).catch(() => null);
         await audit?.append('export', { batchId: batch, operator: opts.operator, target: result.target, out: result.out, files: result.files.length });
         await audit?.close();

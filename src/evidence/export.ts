@@ -29,6 +29,7 @@ export interface ExportResult {
   skipped: Array<{ path: string; status: string; reason?: string }>;
   report?: string;
   mhl?: string;
+  originals?: Array<{ path: string; sha256: string; size: number; target: string }>;
 }
 
 export async function readStream(s: Readable): Promise<Buffer> {
@@ -90,7 +91,13 @@ async function hashedStream(src: Readable, expectSha256: string, what: string): 
   return pass;
 }
 
-export async function exportBatch(loaded: LoadedConfig, batchId: string, identities: SecretKey[], outDir: string, opts: { operator?: string } = {}): Promise<ExportResult> {
+export async function exportBatch(
+  loaded: LoadedConfig,
+  batchId: string,
+  identities: SecretKey[],
+  outDir: string,
+  opts: { operator?: string; /** Also decrypt the sealed unsanitized originals into OUT/originals/. */ originals?: boolean } = {},
+): Promise<ExportResult> {
   const out = path.resolve(outDir);
   await fsp.mkdir(out, { recursive: true });
   const { target, outer } = await findBatch(loaded, batchId);
@@ -115,6 +122,7 @@ export async function exportBatch(loaded: LoadedConfig, batchId: string, identit
       }
       result.files.push({ path: f.path, sha256: got.sha256, size: got.size });
     }
+    if (opts.originals) result.originals = await exportOriginals(loaded, batchId, inner, byId, identities, out);
     const reportId = typeof inner.extra?.reportObject === 'string' ? inner.extra.reportObject : undefined;
     if (reportId && byId.has(reportId)) {
       const sealed = await readStream(await target.get(`${batchId}/${reportId}`));
@@ -124,7 +132,7 @@ export async function exportBatch(loaded: LoadedConfig, batchId: string, identit
       result.report = path.join(out, 'report.html');
     }
     const mhl = await writeMhlGeneration(out, {
-      files: result.files.map((f) => f.path),
+      files: [...result.files.map((f) => f.path), ...(result.originals ?? []).map((o) => `originals/${o.path}`)],
       process: 'transfer',
       creator: {
         ...(opts.operator ? { author: { name: opts.operator, role: 'evidence export' } } : {}),
@@ -136,4 +144,56 @@ export async function exportBatch(loaded: LoadedConfig, batchId: string, identit
   } finally {
     await target.close();
   }
+}
+
+/**
+ * Decrypts the sealed originals (the card's bytes, before sanitizing) into OUT/originals/, from
+ * the targets the config allows originals on; each must decrypt to the hash read from the card.
+ */
+async function exportOriginals(
+  loaded: LoadedConfig,
+  batchId: string,
+  inner: ManifestInner,
+  byId: Map<string, { id: string; size: number; sha256: string }>,
+  identities: SecretKey[],
+  out: string,
+): Promise<Array<{ path: string; sha256: string; size: number; target: string }>> {
+  const wanted = inner.files.filter((f) => typeof (f as { originalObjectId?: unknown }).originalObjectId === 'string');
+  if (wanted.length === 0) {
+    throw new KluisError('E_VERIFY_MISSING', `batch ${batchId} holds no sealed originals`, {
+      hint: 'originals are sealed only when a target in the config has "originalsAllowed": true at ingest',
+    });
+  }
+  const allowed = loaded.config.targets.filter((t) => t.originalsAllowed);
+  const done: Array<{ path: string; sha256: string; size: number; target: string }> = [];
+  for (const f of wanted) {
+    const id = String((f as { originalObjectId?: unknown }).originalObjectId);
+    const obj = byId.get(id);
+    if (!obj) throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: original ${id} is not listed in the signed manifest`);
+    const dst = path.join(out, 'originals', ...safeRelative(f.path));
+    await fsp.mkdir(path.dirname(dst), { recursive: true });
+    let lastErr: unknown;
+    let ok = false;
+    for (const tc of allowed) {
+      const target = openTarget(tc, { configDir: loaded.layout.root, egress: loaded.config.egress });
+      try {
+        if (!(await target.head(`${batchId}/${id}`))) continue;
+        const got = await openToFile(await hashedStream(await target.get(`${batchId}/${id}`), obj.sha256, `${f.path} (original)`), dst, identities);
+        if (f.cardSha256 && got.sha256 !== f.cardSha256) {
+          await fsp.rm(dst, { force: true });
+          throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: the original decrypts to ${got.sha256}, not the card hash ${f.cardSha256}`);
+        }
+        done.push({ path: f.path, sha256: got.sha256, size: got.size, target: tc.name });
+        ok = true;
+        break;
+      } catch (err) {
+        if (err instanceof KluisError && err.code === 'E_VERIFY_MISMATCH') throw err;
+        lastErr = err;
+      } finally {
+        await target.close();
+      }
+    }
+    if (!ok) throw new KluisError('E_VERIFY_MISSING', `${f.path}: its original is on no reachable target that allows originals`, { cause: lastErr });
+  }
+  return done;
 }

@@ -265,11 +265,29 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   if (good) {
     const byObject = new Map<string, ManifestFile>();
     for (const f of inner?.files ?? []) if (f.objectId) byObject.set(f.objectId, f);
+    // Sealed originals (unsanitized card bytes) live only on targets whose config allows them, and
+    // decrypt to the card's own hash: checked as a file whose "sanitized" hash is the card hash.
+    const byOriginal = new Map<string, ManifestFile>();
+    for (const f of inner?.files ?? []) {
+      const id = (f as { originalObjectId?: unknown }).originalObjectId;
+      if (typeof id === 'string') byOriginal.set(id, f);
+    }
+    const originalsAllowed = new Set(config.config.targets.filter((t) => t.originalsAllowed).map((t) => t.name));
     const listed = inner ? inner.files : [];
     const seen = new Set<string>();
-    const entries: Array<{ file?: ManifestFile; objectId?: string }> = [
+    const entries: Array<{ file?: ManifestFile; objectId?: string; original?: boolean }> = [
       ...listed.map((f) => ({ file: f, ...(f.objectId ? { objectId: f.objectId } : {}) })),
-      ...good.objects.filter((o) => !byObject.has(o.id)).map((o) => ({ objectId: o.id })),
+      ...listed
+        .filter((f) => byOriginal.get(String((f as { originalObjectId?: unknown }).originalObjectId)) === f)
+        .map((f) => {
+          const { essence: _essence, sanitizedSize: _size, ...rest } = f;
+          return {
+            file: { ...rest, path: `${f.path} (original)`, ...(f.cardSha256 ? { sanitizedSha256: f.cardSha256 } : {}), sanitizedSize: f.size } as ManifestFile,
+            objectId: String((f as { originalObjectId?: unknown }).originalObjectId),
+            original: true,
+          };
+        }),
+      ...good.objects.filter((o) => !byObject.has(o.id) && !byOriginal.has(o.id)).map((o) => ({ objectId: o.id })),
     ];
     const reportObject = (inner?.extra as { reportObject?: unknown } | undefined)?.reportObject;
     for (const e of entries) {
@@ -284,11 +302,12 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
         seen.add(e.objectId);
         const obj = good.objects.find((o) => o.id === e.objectId);
         for (const t of targets) {
+          if (e.original && !originalsAllowed.has(t.name)) continue;
           const tr = await checkObject(t, batchId, e.objectId, obj, e.file, identities, inner !== undefined, essenceFn);
           res.targets.push(tr);
         }
       }
-      if (args.card && e.file) {
+      if (args.card && e.file && !e.original) {
         res.card = await checkCard(args.card, e.file);
       }
       res.result = worst([...res.targets.map((t) => t.result), ...(res.card ? [res.card.result] : [])]);
@@ -300,7 +319,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
         }
       }
       if (res.card && res.card.result !== 'verified') problems.push({ result: res.card.result, path: res.path, message: `${res.path} on the card: ${res.card.message}` });
-      (e.file ? files : objects).push(res);
+      (e.file && !e.original ? files : objects).push(res);
     }
     // Objects on a target that no manifest lists: not evidence of tampering by themselves, but named.
     for (const t of targets) {

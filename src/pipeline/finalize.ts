@@ -29,6 +29,8 @@ export interface FileOutcome {
   size: number;
   format?: string;
   object?: string;
+  /** The sealed unsanitized original, on targets that allow originals. */
+  original?: string;
   sanitizedSha256?: string;
   removed?: Array<{ where: string; what: string; bytes: number }>;
   targets?: Record<string, string>;
@@ -105,6 +107,7 @@ function fileOutcome(f: FileRow, deliveries: DeliveryRow[], required: string[], 
         ...base,
         status: st.status,
         object: key,
+        ...(f.orig_object_id ? { original: `${batchId}/${f.orig_object_id}` } : {}),
         ...(san ? { sanitizedSha256: san.sha256, removed: san.removed } : {}),
         targets: Object.fromEntries(rows.map((d) => [d.target, d.state])),
         ...(st.error ? { error: st.error } : {}),
@@ -131,7 +134,12 @@ export function batchOutcome(
   const manifestKey = `${batchId}/${MANIFEST_KEY}`;
   const batchObjects = [manifestKey, ...(b.report_object ? [`${batchId}/${b.report_object}`] : [])];
   const batchObjectsSecured = opts.footageOnly || (b.manifest_written === 1 && batchObjects.every((k) => objectStatus(deliveries.filter((d) => d.object_key === k), required).status === 'secured'));
-  const allFootageSecured = footage.every((f) => f.status === 'secured');
+  // Sealed originals must be verified on every required target that was allowed to receive them.
+  const originalKeys = new Set(files.filter((f) => f.orig_object_id).map((f) => `${batchId}/${f.orig_object_id}`));
+  const originalsSecured = deliveries
+    .filter((d) => originalKeys.has(d.object_key) && required.includes(d.target))
+    .every((d) => d.state === 'verified');
+  const allFootageSecured = footage.every((f) => f.status === 'secured') && originalsSecured;
   const anyQueued = outcomes.some((f) => f.status === 'queued') || files.some((f) => f.state === 'seen') || !batchObjectsSecured;
   let status: BatchOutcome['status'];
   // Secured means the whole card is accounted for: any file that was rejected or failed (bad
@@ -206,6 +214,7 @@ function inner(station: Station, batchId: string): ManifestInner {
         class: f.class,
         status: f.state,
         ...(f.object_id ? { objectId: f.object_id } : {}),
+        ...(f.orig_object_id ? { originalObjectId: f.orig_object_id } : {}),
         ...(f.card_sha256 ? { cardSha256: f.card_sha256 } : {}),
         ...(f.card_xxh128 ? { cardXxh128: f.card_xxh128 } : {}),
         size: f.size,
@@ -296,7 +305,10 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
 
   const objects = files
     .filter((f) => f.state === 'sealed' && f.object_id)
-    .map((f) => ({ id: f.object_id!, size: f.sealed_size!, sha256: f.sealed_sha256! }));
+    .flatMap((f) => [
+      { id: f.object_id!, size: f.sealed_size!, sha256: f.sealed_sha256! },
+      ...(f.orig_object_id ? [{ id: f.orig_object_id, size: f.orig_sealed_size!, sha256: f.orig_sealed_sha256! }] : []),
+    ]);
   objects.push({ id: reportId, size: sealedReport.length, sha256: sha256(sealedReport) });
   const manifest = createManifest(
     { batchId, createdAt: new Date().toISOString(), objects, inner: { ...inner(station, batchId), extra: { reportObject: reportId } } },

@@ -395,9 +395,26 @@ async function processFile(station: Station, batchId: string, filePath: string, 
         batchId, file: filePath, object: key, sha256: sealed.sha256, size: sealed.size,
         recipients: station.recipients.map((r) => formatPublicKey(r)),
       });
+      // Originals (the card's bytes, unsanitized) go sealed to the targets the admin allowed them on, and nowhere else.
+      const originalTargets = [...station.targetConfigs.values()].filter((t) => t.originalsAllowed).map((t) => t.name);
+      let original: { id: string; path: string; sha256: string; size: number } | undefined;
+      if (originalTargets.length > 0) {
+        const id = newId(16);
+        const p = path.join(sp.sealed, id);
+        const o = await sealFile(f.spool_path!, p, station.recipients);
+        original = { id, path: p, sha256: o.sha256, size: o.size };
+        await audit.append('file-sealed', {
+          batchId, file: filePath, object: `${batchId}/${id}`, kind: 'original', sha256: o.sha256, size: o.size, targets: originalTargets,
+          recipients: station.recipients.map((r) => formatPublicKey(r)),
+        });
+      }
       journal.db.transaction(() => {
-        journal.setFile(batchId, filePath, { state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: sealed.sha256, sealed_size: sealed.size });
+        journal.setFile(batchId, filePath, {
+          state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: sealed.sha256, sealed_size: sealed.size,
+          ...(original ? { orig_object_id: original.id, orig_sealed_path: original.path, orig_sealed_sha256: original.sha256, orig_sealed_size: original.size } : {}),
+        });
         journal.enqueue(batchId, key, [...station.targets.keys()], { size: sealed.size, sha256: sealed.sha256, localPath: sealedPath });
+        if (original) journal.enqueue(batchId, `${batchId}/${original.id}`, originalTargets, { size: original.size, sha256: original.sha256, localPath: original.path });
       })();
       crashPoint('after-seal');
       // Plaintext leaves the spool as soon as the sealed copy is durable and journaled.

@@ -54,6 +54,11 @@ export interface FileRow {
   sealed_sha256: string | null;
   sealed_size: number | null;
   thumb_path: string | null;
+  /** The unsanitized original, sealed for targets whose config allows originals. */
+  orig_object_id: string | null;
+  orig_sealed_path: string | null;
+  orig_sealed_sha256: string | null;
+  orig_sealed_size: number | null;
 }
 
 export interface DeliveryRow {
@@ -105,6 +110,7 @@ CREATE TABLE IF NOT EXISTS files (
   spool_path TEXT, sanitized_path TEXT, sanitize_json TEXT,
   object_id TEXT, sealed_path TEXT, sealed_sha256 TEXT, sealed_size INTEGER,
   thumb_path TEXT,
+  orig_object_id TEXT, orig_sealed_path TEXT, orig_sealed_sha256 TEXT, orig_sealed_size INTEGER,
   PRIMARY KEY (batch_id, path)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -143,6 +149,11 @@ export class Journal {
     db.pragma('busy_timeout = 10000');
     db.pragma('foreign_keys = ON');
     db.exec(SCHEMA);
+    // Columns added after the first release: add them to journals made before.
+    const cols = new Set((db.prepare('PRAGMA table_info(files)').all() as Array<{ name: string }>).map((c) => c.name));
+    for (const [name, type] of [['orig_object_id', 'TEXT'], ['orig_sealed_path', 'TEXT'], ['orig_sealed_sha256', 'TEXT'], ['orig_sealed_size', 'INTEGER']]) {
+      if (!cols.has(name!)) db.exec(`ALTER TABLE files ADD COLUMN ${name} ${type}`);
+    }
     return new Journal(db);
   }
 
@@ -191,14 +202,17 @@ export class Journal {
     const row: FileRow = {
       error_code: null, error_message: null, error_hint: null, card_sha256: null, card_xxh128: null,
       spool_path: null, sanitized_path: null, sanitize_json: null, object_id: null, sealed_path: null,
-      sealed_sha256: null, sealed_size: null, thumb_path: null, ...f,
+      sealed_sha256: null, sealed_size: null, thumb_path: null,
+      orig_object_id: null, orig_sealed_path: null, orig_sealed_sha256: null, orig_sealed_size: null, ...f,
     };
     this.db
       .prepare(
         `INSERT OR IGNORE INTO files (batch_id, path, class, format, size, mtime_ms, state, error_code, error_message, error_hint,
-           card_sha256, card_xxh128, spool_path, sanitized_path, sanitize_json, object_id, sealed_path, sealed_sha256, sealed_size, thumb_path)
+           card_sha256, card_xxh128, spool_path, sanitized_path, sanitize_json, object_id, sealed_path, sealed_sha256, sealed_size, thumb_path,
+           orig_object_id, orig_sealed_path, orig_sealed_sha256, orig_sealed_size)
          VALUES (@batch_id, @path, @class, @format, @size, @mtime_ms, @state, @error_code, @error_message, @error_hint,
-           @card_sha256, @card_xxh128, @spool_path, @sanitized_path, @sanitize_json, @object_id, @sealed_path, @sealed_sha256, @sealed_size, @thumb_path)`,
+           @card_sha256, @card_xxh128, @spool_path, @sanitized_path, @sanitize_json, @object_id, @sealed_path, @sealed_sha256, @sealed_size, @thumb_path,
+           @orig_object_id, @orig_sealed_path, @orig_sealed_sha256, @orig_sealed_size)`,
       )
       .run(row);
   }
