@@ -274,7 +274,6 @@ export async function runKluisIngest(ctx: RunContext, s3?: S3Settings, card: Car
       env = { ...process.env, KLUIS_S3_ACCESS_KEY_ID: s3.accessKeyId, KLUIS_S3_SECRET_ACCESS_KEY: s3.secretAccessKey };
     }
     await warmCard(card.path);
-    ctx.log(`running ${label}`);
     const r = await runCommand(process.execPath, [KLUIS_BIN, 'ingest', card.path, '--config', configFile, '--json', '--quiet'], { env });
     const run = toRun(id, label, 'kluis', card.bytes, card.files, r, note);
     const problem = r.exitCode === 0 || r.stdout ? ingestProblem(r.stdout) : null;
