@@ -22,6 +22,7 @@ interface AddOpts {
   region?: string;
   class?: string;
   required?: boolean;
+  originalsAllowed?: boolean;
   tlsPin?: string;
   caFile?: string;
   credentialsFile?: string;
@@ -51,6 +52,7 @@ export function register(program: Command): void {
     .option('--region <region>', 'S3 region')
     .option('--class <class>', 'onprem | cloud', 'onprem')
     .option('--required', 'this target must hold every file before a batch counts as secured')
+    .option('--originals-allowed', 'also send the sealed unsanitized originals here (off by default; see docs/targets.md)')
     .option('--tls-pin <pin>', 'base64 SHA-256 of the server public key (SPKI)')
     .option('--ca-file <file>', 'PEM CA to trust for this target (relative to the config folder)')
     .option('--credentials-file <file>', '0600 credentials file (relative to the config folder)')
@@ -71,6 +73,7 @@ export function register(program: Command): void {
           ...(opts.region ? { region: opts.region } : {}),
           class: opts.class,
           required: !!opts.required,
+          originalsAllowed: !!opts.originalsAllowed,
           ...(opts.tlsPin ? { tlsPin: opts.tlsPin } : {}),
           ...(opts.caFile ? { caFile: opts.caFile } : {}),
           ...(opts.credentialsFile ? { credentials: { file: opts.credentialsFile } } : {}),
@@ -87,13 +90,14 @@ export function register(program: Command): void {
         }
         // Keep the stored entry as given (no filled-in defaults), so the signed file stays readable.
         const entry: Record<string, unknown> = { name, type: opts.type, url: opts.url, class: parsed.data.class, required: parsed.data.required };
+        if (parsed.data.originalsAllowed) entry.originalsAllowed = true;
         for (const k of ['bucket', 'region', 'tlsPin', 'caFile', 'credentials', 'retentionDays'] as const) {
           if (parsed.data[k] !== undefined && !(k === 'retentionDays' && parsed.data[k] === 0)) entry[k] = parsed.data[k];
         }
         const next = await withTargets(opts.config, (ts) => [...ts, entry]);
         const { signer } = await signConfig(opts.config, next, opts.adminKey);
         if (opts.json) printJson({ added: entry, signer });
-        else info(`added target ${name} (${opts.type}, ${parsed.data.class}${parsed.data.required ? ', required' : ''}); config re-signed by ${signer}`);
+        else info(`added target ${name} (${opts.type}, ${parsed.data.class}${parsed.data.required ? ', required' : ''}${parsed.data.originalsAllowed ? ', originals allowed' : ''}); config re-signed by ${signer}`);
       }),
     );
 

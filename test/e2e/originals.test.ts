@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { makeStation, runKluis, editConfig, listFiles } from '../helpers/kluis.js';
+import { makeStation, runKluis, listFiles } from '../helpers/kluis.js';
 import { makeCard } from '../helpers/card.js';
 
 function sha256(file: string): string {
@@ -15,12 +15,11 @@ function sha256(file: string): string {
 }
 
 describe('originals on the targets that allow them', () => {
-  it('seals originals for the vault only, verifies and exports them byte-identical to the card', async () => {
+  it('seals originals for the vault only, verifies and exports them byte-identical to the card', () => {
     const st = makeStation();
     const vault = path.join(path.dirname(st.dir), 'vault');
-    await editConfig(st, (c) => {
-      (c.targets as unknown[]).push({ name: 'vault', type: 'fs', url: vault, class: 'onprem', required: true, originalsAllowed: true });
-    });
+    const add = runKluis(['targets', 'add', 'vault', '--config', st.config, '--type', 'fs', '--url', vault, '--required', '--originals-allowed', '--admin-key', st.adminKey]);
+    expect(add.code, add.stderr).toBe(0);
     const card = makeCard(path.join(path.dirname(st.dir), 'card'), [
       { kind: 'jpeg', name: 'DJI_0001.JPG' },
       { kind: 'mp4', name: 'DJI_0002.MP4', seconds: 1 },
