@@ -363,12 +363,19 @@ async function breakStaleLock(lockFile: string): Promise<boolean> {
     return true; // vanished meanwhile: try again at once
   }
   const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) return false; // being written right now
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return false;
+  if (!Number.isInteger(pid) || pid <= 0) {
+    // Being written right now, or its owner was killed between creating it and writing its pid
+    // (seen in the fault suite): an empty lock that is seconds old has no owner left.
+    const st = await fsp.stat(lockFile).catch(() => null);
+    if (!st) return true;
+    if (Date.now() - st.mtimeMs < 2000) return false;
+  } else {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return false;
+    }
   }
   // Rename first so that two breakers cannot both delete a fresh lock of a third process.
   const aside = `${lockFile}.stale-${process.pid}-${Date.now()}`;
