@@ -5,7 +5,9 @@
  * Promises: a put writes to a hidden temp file in the destination folder, fsyncs it, then
  * link()s it to the final name (link fails if the name exists: E_TARGET_EXISTS, never an
  * overwrite), removes the temp name and fsyncs the folder. So an object is visible only when
- * complete and durable. Temp files (".kluis-tmp-*") are never listed.
+ * complete and durable. Temp files (".kluis-tmp-<host>-<pid>-*") are never listed; one left by a
+ * writer that died (kill -9, power loss) is removed by the next put into the same folder from the
+ * same host, once its pid is no longer alive. Another host's temp files are never touched.
  *
  * The store folder itself is created on first put when missing (a fresh `kluis init` layout). A
  * folder that disappears during a put (a NAS unmounted) is E_TARGET_UNREACHABLE, retryable.
@@ -14,6 +16,7 @@
 import { createReadStream, createWriteStream, promises as fsp, constants as C } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
@@ -22,6 +25,31 @@ import { checkedBody, validateKey, validatePrefix } from './common.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 const TMP_PREFIX = '.kluis-tmp-';
+const HOST = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes temp files in `dir` that this host's dead writers left behind (best effort). */
+async function sweepDeadTemps(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(`${TMP_PREFIX}${HOST}-`)) continue;
+    const pid = Number(n.slice(TMP_PREFIX.length + HOST.length + 1).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) await fsp.unlink(path.join(dir, n)).catch(() => undefined);
+  }
+}
 
 export class FsTarget implements Target {
   readonly type = 'fs' as const;
@@ -76,7 +104,8 @@ export class FsTarget implements Target {
     if (await this.head(key)) {
       throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
     }
-    const tmp = path.join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    await sweepDeadTemps(dir);
+    const tmp = path.join(dir, `${TMP_PREFIX}${HOST}-${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
       const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
       await pipeline(checkedBody(body(), opts.size, opts.sha256, this.name), out);
