@@ -67,10 +67,15 @@ export async function findBatch(loaded: LoadedConfig, batchId: string): Promise<
   });
 }
 
-/** A manifest path made safe to join under OUT: relative, no '..', no empty parts. */
+/**
+ * A manifest path made safe to join under OUT: relative, no '..', no empty parts. A backslash is
+ * refused only where it separates folders (Windows); on a POSIX system it is an ordinary
+ * character of a card name, and refusing it stopped the export of the whole batch.
+ */
 export function safeRelative(p: string): string[] {
   const parts = p.split('/');
-  if (p.startsWith('/') || parts.some((x) => x === '' || x === '.' || x === '..' || x.includes('\0') || x.includes('\\'))) {
+  const backslashSeparates = path.sep === '\\';
+  if (p.startsWith('/') || parts.some((x) => x === '' || x === '.' || x === '..' || x.includes('\0') || (backslashSeparates && x.includes('\\')))) {
     throw new KluisError('E_MANIFEST_PATH', `the manifest names an unsafe path '${p}'`);
   }
   return parts;

@@ -47,8 +47,13 @@ async function writeAll(fh: fsp.FileHandle, bufs: Uint8Array[]): Promise<void> {
 
 const defaultRandom: RandomFn = (n) => new Uint8Array(randomBytes(n));
 
+/**
+ * A temp name in the destination's folder. It never carries the destination's own name: a
+ * card name may already be the longest a file system allows (255 bytes), and a longer temp name
+ * failed with ENAMETOOLONG (an export stopped on one such file).
+ */
 function tempBeside(dst: string): string {
-  return path.join(path.dirname(dst), `.${path.basename(dst)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(path.dirname(dst), `.kluis-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
 }
 
 async function readFull(fh: fsp.FileHandle, buf: Buffer): Promise<number> {
