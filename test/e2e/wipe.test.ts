@@ -7,7 +7,6 @@
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
-
 import * as path from 'node:path';
 import { makeStation, runKluis, auditEntries, listFiles } from '../helpers/kluis.js';
 import { makeCard } from '../helpers/card.js';
@@ -77,5 +76,3 @@ describe('kluis ingest --wipe-after-secured', () => {
     }
   });
 });
-
-
