@@ -118,11 +118,11 @@ function fileOutcome(f: FileRow, deliveries: DeliveryRow[], required: string[], 
   }
 }
 
-/** Computes where a batch stands; with updateStatus, records a changed status (journal, audit, event). */
+/** Computes where a batch stands; records nothing (recordBatchStatus records a changed status). */
 export function batchOutcome(
   station: Station,
   batchId: string,
-  opts: { updateStatus?: boolean; emit?: EventSink; /** The report cannot wait for its own delivery: judge the footage only. */ footageOnly?: boolean } = {},
+  opts: { /** The report cannot wait for its own delivery: judge the footage only. */ footageOnly?: boolean } = {},
 ): BatchOutcome {
   const { journal } = station;
   const b = journal.batch(batchId)!;
@@ -166,19 +166,6 @@ export function batchOutcome(
     };
   });
 
-  if (opts.updateStatus) {
-    const journalStatus = status === 'secured' ? 'secured' : status === 'failed' ? 'failed' : b.safe_to_remove_at ? 'delivering' : 'acquiring';
-    if (journalStatus !== b.status) {
-      journal.setBatch(batchId, { status: journalStatus, ...(status === 'secured' ? { secured_at: new Date().toISOString() } : {}) });
-      if (status === 'secured' || status === 'failed' || status === 'partial') {
-        void station.audit.append(status === 'secured' ? 'batch-secured' : 'batch-partial', {
-          batchId, status, files: outcomes.length, secured: outcomes.filter((f) => f.status === 'secured').length,
-        });
-      }
-      opts.emit?.({ type: 'batch-status', batchId, status });
-    }
-  }
-
   return {
     batchId,
     status,
@@ -189,6 +176,28 @@ export function batchOutcome(
     targets,
     refusals: station.refusals.map((r) => ({ target: r.target, code: r.code, reason: r.reason, ...(r.host ? { host: r.host } : {}), ...(r.address ? { address: r.address } : {}) })),
   };
+}
+
+/**
+ * Where a batch stands, with a changed status recorded: the audit line first (awaited), then the
+ * journal, then the event. A failed audit append reaches the caller and leaves the journal as it
+ * was, so the next run records both; a kill in between repeats a true audit line at worst. (The
+ * journal used to go first with the audit line not awaited: a failed append was an unhandled
+ * rejection, and the batch-secured line was then missing for good.)
+ */
+export async function recordBatchStatus(station: Station, batchId: string, emit?: EventSink): Promise<BatchOutcome> {
+  const outcome = batchOutcome(station, batchId);
+  const b = station.journal.batch(batchId)!;
+  const { status } = outcome;
+  const journalStatus = status === 'secured' ? 'secured' : status === 'failed' ? 'failed' : b.safe_to_remove_at ? 'delivering' : 'acquiring';
+  if (journalStatus !== b.status) {
+    await station.audit.append(status === 'secured' ? 'batch-secured' : 'batch-partial', {
+      batchId, status, files: outcome.files.length, secured: outcome.files.filter((f) => f.status === 'secured').length,
+    });
+    station.journal.setBatch(batchId, { status: journalStatus, ...(status === 'secured' ? { secured_at: new Date().toISOString() } : {}) });
+    emit?.({ type: 'batch-status', batchId, status });
+  }
+  return outcome;
 }
 
 function inner(station: Station, batchId: string): ManifestInner {

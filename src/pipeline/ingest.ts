@@ -22,7 +22,7 @@ import { drainOutbox, pool } from './deliver.js';
 import { fanOut, type EventSink, type PipelineEvent } from './events.js';
 import type { BatchRow, FileRow } from './journal.js';
 import type { Station } from './station.js';
-import { finalizeBatch, batchOutcome, type BatchOutcome } from './finalize.js';
+import { finalizeBatch, batchOutcome, recordBatchStatus, type BatchOutcome } from './finalize.js';
 import { makeThumbnail } from './thumbs.js';
 import { ensureSpool, newId, type SpoolPaths } from './spool.js';
 
@@ -118,7 +118,7 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
   await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
   await finalizeBatch(station, batchId, emit);
   await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
-  return batchOutcome(station, batchId, { updateStatus: true, emit });
+  return recordBatchStatus(station, batchId, emit);
 }
 
 /** Continues every unfinished batch that no longer needs its card (sanitize, seal, deliver). */
@@ -130,7 +130,7 @@ export async function resumeAll(station: Station, opts: { onEvent?: EventSink; d
     await drainOutbox(station, emit, { batchId: b.id, waitMs: opts.deliveryWaitMs ?? 0 });
     await finalizeBatch(station, b.id, emit);
     await drainOutbox(station, emit, { batchId: b.id, waitMs: opts.deliveryWaitMs ?? 0 });
-    out.push(batchOutcome(station, b.id, { updateStatus: true, emit }));
+    out.push(await recordBatchStatus(station, b.id, emit));
   }
   return out;
 }
