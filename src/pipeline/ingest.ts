@@ -426,8 +426,14 @@ async function processFile(station: Station, batchId: string, filePath: string, 
   } catch (e) {
     const err = await diskFullOr(asKluisError(e), sp.dir);
     if (err.code === 'E_DISK_FULL') throw err;
-    journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
+    // A file failed for good keeps no plaintext: its card copy and sanitized copy leave the spool
+    // now, not whenever a later run happens to clean it (that may be never after a one-off ingest).
+    const row = journal.file(batchId, filePath);
+    await audit.append('file-rejected', { batchId, file: filePath, code: err.code, reason: err.message });
+    journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null, sanitized_path: null });
+    for (const p of [row?.spool_path, row?.sanitized_path]) if (p) await fsp.rm(p, { force: true });
     emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message } });
     process.stderr.write(`kluis: error: ${filePath}: ${err.message} [${err.code}]\n`);
+    if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
   }
 }

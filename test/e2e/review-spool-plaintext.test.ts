@@ -1,0 +1,54 @@
+/**
+ * Review: plaintext of a file that failed for good must not stay in the spool. When sealing a
+ * sanitized file failed (an I/O error on the spool disk, not a full disk), the file was marked
+ * failed but its card copy and its sanitized copy (both plaintext footage, GPS and all in the
+ * card copy) stayed in the spool until some later kluis run happened to clean it; after a one-off
+ * `kluis ingest` or `kluis resume` that may be never. Sealing is made to fail with a real EPERM:
+ * the batch's sealed/ folder is made immutable (chattr +i) after a kill right after sanitize.
+ */
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { makeStation, runKluis, parseJson, spoolPlaintext, journalQuery, auditEntries } from '../helpers/kluis.js';
+import { makeCard } from '../helpers/card.js';
+
+describe('spool plaintext after a failed seal', () => {
+  it('is removed when the file is marked failed', () => {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'kluis-sealfail-'));
+    const st = makeStation(path.join(work, 'station'));
+    const card = makeCard(path.join(work, 'card'), [{ kind: 'jpeg', name: 'DJI_0001.JPG' }]);
+
+    const crashed = runKluis(['ingest', card, '--config', st.config, '--json', '--quiet'], { KLUIS_CRASH_AT: 'after-sanitize:1' });
+    expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
+    expect(spoolPlaintext(st).length).toBeGreaterThan(0); // the card copy and the sanitized copy
+    const [batch] = readdirSync(st.spool);
+    const sealed = path.join(st.spool, batch!, 'sealed');
+    execFileSync('chattr', ['+i', sealed]);
+    let r;
+    try {
+      r = runKluis(['resume', '--config', st.config, '--json']);
+    } finally {
+      execFileSync('chattr', ['-i', sealed]);
+    }
+    // The whole sealed/ folder is unwritable, so the batch's report cannot be sealed either: this
+    // run stops there. What matters here is the file that failed.
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toMatch(/DJI_0001\.JPG.*\[E_SEAL_IO\]/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(journalQuery(st, 'SELECT state, error_code FROM files')).toEqual([{ state: 'failed', error_code: 'E_SEAL_IO' }]);
+    expect(auditEntries(st, 'file-rejected').map((e) => [e.file, e.code])).toEqual([['DCIM/100MEDIA/DJI_0001.JPG', 'E_SEAL_IO']]);
+    // No card copy or sanitized copy left behind, and the journal no longer points at any. (The
+    // thumbnail, made from the sanitized file, waits for the batch report and goes with it.)
+    expect(spoolPlaintext(st).filter((p) => !p.includes('/thumbs/'))).toEqual([]);
+    expect(journalQuery(st, 'SELECT spool_path, sanitized_path FROM files')).toEqual([{ spool_path: null, sanitized_path: null }]);
+
+    // With the disk writable again the batch is closed: partial, the file failed with its code.
+    const again = runKluis(['resume', '--config', st.config, '--json']);
+    expect(again.code, again.stderr).toBe(3);
+    const file = parseJson(again).batches[0].files.find((f: any) => f.path === 'DCIM/100MEDIA/DJI_0001.JPG');
+    expect([file.status, file.error.code]).toEqual(['failed', 'E_SEAL_IO']);
+    expect(spoolPlaintext(st)).toEqual([]);
+  });
+});
