@@ -29,10 +29,16 @@ export function register(program: Command): void {
       action(async (batch: string, opts: { config: string; identity: string[]; out: string; operator: string; originals?: boolean; json?: boolean }) => {
         const loaded = await loadConfig(opts.config);
         const identities = await Promise.all(opts.identity.map((k) => readSecretKeyFile(k, 'recipient')));
-        const result = await exportBatch(loaded, batch, identities, opts.out, { operator: opts.operator, ...(opts.originals ? { originals: true } : {}) });
-        const audit = await AuditLog.open(loaded.layout.auditFile, { station: loaded.config.station }).catch(() => null);
-        await audit?.append('export', { batchId: batch, operator: opts.operator, target: result.target, out: result.out, files: result.files.length });
-        await audit?.close();
+        // Decrypting evidence is recorded: the audit log is opened before any plaintext is
+        // written, and an export that cannot be recorded does not happen (E_AUDIT_OPEN).
+        const audit = await AuditLog.open(loaded.layout.auditFile, { station: loaded.config.station });
+        let result;
+        try {
+          result = await exportBatch(loaded, batch, identities, opts.out, { operator: opts.operator, ...(opts.originals ? { originals: true } : {}) });
+          await audit.append('export', { batchId: batch, operator: opts.operator, target: result.target, out: result.out, files: result.files.length });
+        } finally {
+          await audit.close();
+        }
         if (opts.json) printJson(result);
         else {
           for (const f of result.files) process.stdout.write(`exported ${f.path}  sha256 ${f.sha256}\n`);
