@@ -126,6 +126,8 @@ export interface CommandOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep at most this much stdout (bytes); the rest is dropped. */
   maxStdout?: number;
+  /** Stop the run (SIGTERM to its process group, SIGKILL 10 s later) after this long. */
+  timeoutMs?: number;
 }
 
 /** Runs `cmd args` under /usr/bin/time and samples its process tree. Never throws on a non-zero exit. */
@@ -137,7 +139,34 @@ export async function runCommand(cmd: string, args: string[], opts: CommandOptio
     cwd: opts.cwd,
     env: opts.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a run that hangs can be stopped with everything it started.
+    detached: true,
   });
+  let timedOut = false;
+  const stopGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  // Interrupting the bench stops the run too (it is in its own process group).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stopGroup('SIGTERM');
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const timers: NodeJS.Timeout[] = [];
+  if (opts.timeoutMs !== undefined) {
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        stopGroup('SIGTERM');
+        timers.push(setTimeout(() => stopGroup('SIGKILL'), 10_000));
+      }, opts.timeoutMs),
+    );
+  }
   const sampler = new TreeSampler(child.pid ?? -1).start();
   let stdout = '';
   let stderr = '';
@@ -153,8 +182,12 @@ export async function runCommand(cmd: string, args: string[], opts: CommandOptio
     );
     child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
+  for (const t of timers) clearTimeout(t);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const peaks = sampler.stop();
+  if (timedOut) stderr += `\nstopped by the bench after ${Math.round((opts.timeoutMs ?? 0) / 1000)} s (timed out)`;
   const timeText = await fsp.readFile(timeFile, 'utf8').catch(() => '');
   await fsp.rm(timeFile, { force: true });
   const t = parseTimeOutput(timeText);

@@ -177,16 +177,23 @@ export async function initStation(dir: string): Promise<string> {
   return path.join(dir, 'kluis.json');
 }
 
-function s3Client(s3: S3Settings): Promise<import('@aws-sdk/client-s3').S3Client> {
-  return import('@aws-sdk/client-s3').then(
-    ({ S3Client }) =>
-      new S3Client({
-        endpoint: s3.endpoint,
-        region: s3.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      }),
-  );
+/** An S3 client for the bench's own set-up and clean-up: one attempt, bounded waits. */
+async function s3Client(s3: S3Settings): Promise<import('@aws-sdk/client-s3').S3Client> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 60_000 }),
+  });
+}
+
+/** How long a whole-card kluis run may take before the bench stops it: 20 min + 1 s per MB. */
+export function ingestTimeoutMs(bytes: number): number {
+  return 20 * 60_000 + Math.ceil(bytes / 1e6) * 1000;
 }
 
 /** Empties and removes a bench bucket (the objects are ciphertext of synthetic footage). */
@@ -274,7 +281,10 @@ export async function runKluisIngest(ctx: RunContext, s3?: S3Settings, card: Car
       env = { ...process.env, KLUIS_S3_ACCESS_KEY_ID: s3.accessKeyId, KLUIS_S3_SECRET_ACCESS_KEY: s3.secretAccessKey };
     }
     await warmCard(card.path);
-    const r = await runCommand(process.execPath, [KLUIS_BIN, 'ingest', card.path, '--config', configFile, '--json', '--quiet'], { env });
+    const r = await runCommand(process.execPath, [KLUIS_BIN, 'ingest', card.path, '--config', configFile, '--json', '--quiet'], {
+      env,
+      timeoutMs: ingestTimeoutMs(card.bytes),
+    });
     const run = toRun(id, label, 'kluis', card.bytes, card.files, r, note);
     const problem = r.exitCode === 0 || r.stdout ? ingestProblem(r.stdout) : null;
     if (problem) {

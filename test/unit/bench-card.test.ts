@@ -76,6 +76,13 @@ describe('measured runs', () => {
     expect(r.wallMs).toBeGreaterThan(0);
   });
 
+  it('runCommand stops a run that outlives its timeout, with everything it started', async () => {
+    const r = await runCommand('bash', ['-c', 'sleep 60 & sleep 60; echo never'], { timeoutMs: 500 });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).not.toContain('never');
+    expect(r.stderrTail).toMatch(/timed out/);
+  });
+
   it('cp+sha256sum and age over the card count its bytes and files and clean up after themselves', async () => {
     const work = path.join(root, 'work');
     await fsp.mkdir(work, { recursive: true });
