@@ -187,7 +187,7 @@ async function s3Client(s3: S3Settings): Promise<import('@aws-sdk/client-s3').S3
     forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 60_000 }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true }),
   });
 }
 
