@@ -6,6 +6,8 @@
  * Promises:
  * - a host on the built-in vendor deny list (drone makers, their CDNs and telemetry hosts) is
  *   refused whatever the config says (E_EGRESS_VENDOR);
+ * - a URL carrying user:password@ is refused before any connection (E_CONFIG_CREDENTIALS), as
+ *   Node would send it as Basic auth whatever the scheme; credentials come from credentials.ts;
  * - a `cloud` target is reached over HTTPS only (E_EGRESS_PLAINTEXT), and EVERY address its name
  *   resolves to (A and AAAA) must be placed by the offline IP-to-country table in one of
  *   `egress.countries` (default NL), else E_EGRESS_COUNTRY;
@@ -381,6 +383,14 @@ export class EgressGuard {
    */
   checkUrl(url: URL): void {
     const host = normaliseHost(url.hostname);
+    // Node's http client turns URL userinfo into a Basic Authorization header by itself, past
+    // the plain-http password rule, and messages that print the URL would print the password.
+    if (url.username || url.password) {
+      throw new KluisError('E_CONFIG_CREDENTIALS', `target ${this.target}: the URL for ${host} carries a user name or password`, {
+        hint: 'remove user:password@ from the URL; give credentials with credentials.env or credentials.file in the target config, then sign it',
+        details: { target: this.target, host, retryable: false },
+      });
+    }
     const vendor = vendorDomainOf(host);
     if (vendor) throw this.refuse('E_EGRESS_VENDOR', `${host} is on the built-in vendor deny list (${vendor})`, { host });
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
