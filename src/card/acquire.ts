@@ -42,7 +42,13 @@ export async function acquireFile(
   } catch (err) {
     throw cardReadError(src, err);
   }
-  const out = dst ? await fsp.open(dst, 'w', 0o600) : null;
+  let out: Awaited<ReturnType<typeof fsp.open>> | null = null;
+  try {
+    out = dst ? await fsp.open(dst, 'w', 0o600) : null;
+  } catch (err) {
+    await input.close().catch(() => undefined);
+    throw asKluisError(err, 'E_SPOOL', 'check that the spool folder exists and is writable by the station user');
+  }
   const sha = createHash('sha256');
   const xxh = await createXXHash128();
   xxh.init();

@@ -97,6 +97,10 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
   // One queue for all work: cards and outbox passes never overlap.
   const queue: Array<{ kind: 'card'; card: string } | { kind: 'outbox' }> = [];
   const queuedCards = new Set<string>();
+  // A card handed over again while its own ingest runs (pulled and re-inserted mid-way) is
+  // ingested once more right after, so what the first run could not read is read.
+  const again = new Set<string>();
+  let running: string | undefined;
   const touched = new Map<string, BatchOutcome['status']>();
   let stopping = false;
   let outboxAfterLastCard = false;
@@ -115,7 +119,11 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
       jsonLine({ type: 'card-detected', card });
     },
     onCard: (card) => {
-      if (stopping || queuedCards.has(card)) return;
+      if (stopping) return;
+      if (queuedCards.has(card)) {
+        if (running === card) again.add(card);
+        return;
+      }
       queuedCards.add(card);
       queue.push({ kind: 'card', card });
       kick();
@@ -192,8 +200,14 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
       const job = queue.shift();
       if (job) {
         if (job.kind === 'card') {
+          running = job.card;
           await runCard(job.card);
+          running = undefined;
           queuedCards.delete(job.card);
+          if (again.delete(job.card) && !stopping) {
+            queuedCards.add(job.card);
+            queue.push({ kind: 'card', card: job.card });
+          }
           outboxAfterLastCard = false;
         } else {
           await runOutbox();

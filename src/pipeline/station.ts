@@ -77,7 +77,10 @@ export async function openLoadedStation(loaded: LoadedConfig, who: { operator?: 
         egress: config.egress,
         onRefusal: (r) => {
           refusals.push(r);
-          void audit.append('refused', { target: r.target, host: r.host, address: r.address, reason: r.reason, code: r.code }).catch(() => undefined);
+          // The connection is refused either way; a refusal that cannot be recorded is said on stderr.
+          void audit.append('refused', { target: r.target, host: r.host, address: r.address, reason: r.reason, code: r.code }).catch((err: unknown) => {
+            process.stderr.write(`kluis: warning: could not record the refusal of ${r.target} in the audit log: ${(err as Error).message}\n`);
+          });
         },
       }),
     );

@@ -64,7 +64,13 @@ export async function wipeSecured(station: Station, batchId: string, cardRoot: s
       }
     }
   } finally {
-    if (readOnly && mount) await run('mount', ['-o', 'remount,ro', mount.mountPoint]).catch(() => undefined);
+    if (readOnly && mount) {
+      await run('mount', ['-o', 'remount,ro', mount.mountPoint]).catch(async (err: unknown) => {
+        // The card stays writable: say so loudly and on the record; the wipe itself is done.
+        process.stderr.write(`kluis: warning: could not set ${mount.mountPoint} back to read-only after the wipe: ${(err as Error).message}\n`);
+        await station.audit.append('card-writable', { batchId, card: root, mountPoint: mount.mountPoint, reason: 'remount read-only after the wipe failed' });
+      });
+    }
   }
   await station.audit.append('wiped', { batchId, card: root, deleted: result.deleted, kept: result.kept });
   station.journal.addEvent('wiped', batchId, { type: 'wiped', batchId, files: result.deleted.length });
