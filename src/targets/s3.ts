@@ -121,6 +121,10 @@ export class S3Target implements Target {
         httpsAgent: this.agents.httpsAgent,
         connectionTimeout: 15_000,
         requestTimeout: 120_000,
+        // A server that stops answering mid-request (seen: RGW with a full OSD) must fail the
+        // attempt, not hang the outbox: 2 minutes without a byte either way is an error
+        // (retryable). The SDK's requestTimeout alone only warns.
+        socketTimeout: 120_000,
       }),
     });
     // Content-MD5 on every buffered PutObject/UploadPart body: the checksum Ceph 16 verifies.
