@@ -38,6 +38,9 @@ command -v htpasswd >/dev/null || die "htpasswd missing (apt-get install apache2
 port_open "$WEBDAV_PORT" && die "127.0.0.1:$WEBDAV_PORT is already in use (set KLUIS_WEBDAV_PORT)"
 
 # --- Ceph -------------------------------------------------------------------------------------
+# The OSD keeps objects in RAM (memstore); the default 2 GB fills up under `kluis bench`'s 2 GB
+# card, after which Ceph blocks writes instead of failing them. 6 GB leaves room on a 24 GB machine.
+export CEPH_OSD_SIZE_GB=${CEPH_OSD_SIZE_GB:-6}
 CEPH_OUT=$(bash "$SHARED/ceph-rgw/up.sh") || die "ceph-rgw/up.sh failed"
 eval "$CEPH_OUT"
 log "ceph rgw up at $S3_ENDPOINT ($CEPH_RGW_DIR)"
