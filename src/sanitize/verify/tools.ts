@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { KluisError } from '../../errors.js';
+import { exiftool } from '../../wrappers/exiftool.js';
 
 const INSTALL_HINT: Record<string, string> = {
   ffmpeg: 'install ffmpeg (apt-get install ffmpeg); kluis needs it to prove pictures are unchanged',
@@ -66,22 +67,18 @@ export async function decodedPixelSha256(file: string): Promise<PixelHash> {
 
 /** ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat key → value. */
 export async function exiftoolRead(file: string): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
   const LIMIT = 64 * 1024 * 1024;
-  const r = await run('exiftool', ['-j', '-a', '-G1', '-u', '-ee', '-n', '--', file], (c) => {
-    size += c.length;
-    if (size <= LIMIT) chunks.push(c);
-  });
-  if (size > LIMIT) throw new KluisError('E_SANITIZE_TOOL', 'exiftool output too large to check');
+  // The persistent ExifTool when it can (src/wrappers/exiftool.ts): the same arguments, the same JSON.
+  const r = await exiftool(['-j', '-a', '-G1', '-u', '-ee', '-n'], file, { maxStdoutBytes: LIMIT });
+  if (r.truncated) throw new KluisError('E_SANITIZE_TOOL', 'exiftool output too large to check');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(r.stdout.toString('utf8'));
   } catch (err) {
-    throw new KluisError('E_SANITIZE_TOOL', `exiftool gave no readable answer (exit ${r.code}): ${r.stderr.trim()}`, { cause: err });
+    throw new KluisError('E_SANITIZE_TOOL', `exiftool gave no readable answer (exit ${r.status}): ${r.stderr.trim()}`, { cause: err });
   }
   if (!Array.isArray(parsed) || parsed.length !== 1 || typeof parsed[0] !== 'object' || parsed[0] === null) {
-    throw new KluisError('E_SANITIZE_TOOL', `exiftool gave an unexpected answer (exit ${r.code})`);
+    throw new KluisError('E_SANITIZE_TOOL', `exiftool gave an unexpected answer (exit ${r.status})`);
   }
   return parsed[0] as Record<string, unknown>;
 }

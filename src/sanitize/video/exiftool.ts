@@ -4,11 +4,11 @@
  * group outside the structural QuickTime/Track groups (XMP, UserData, Keys, ItemList, GPS, ...),
  * any tag named like location, serial, make, model, software, comment, and any value holding a
  * needle. It never trusts silence: a missing or failing ExifTool is an error, not a pass.
- * (Spawned here, not in src/wrappers/, because it is used only by this check; stdout is capped.)
+ * (ExifTool itself runs through src/wrappers/exiftool.ts, shared with the image checks; stdout is capped.)
  */
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { KluisError } from '../../errors.js';
+import { exiftool } from '../../wrappers/exiftool.js';
 
 const ALLOWED_GROUPS = /^(ExifTool|System|File|Composite|QuickTime|Track\d+)$/;
 const FORBIDDEN_NAME =
@@ -23,55 +23,16 @@ const NEUTRAL_VALUES: Record<string, RegExp> = {
   VendorID: /^(|FFMP)$/,
 };
 
-function runExiftool(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'exiftool',
-      ['-j', '-a', '-G1', '-u', '-ee', '-n', '-api', 'LargeFileSupport=1', '-charset', 'filename=utf8', '--', path.resolve(file)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const out: Buffer[] = [];
-    let bytes = 0;
-    let err = '';
-    let failed: KluisError | null = null;
-    const timer = setTimeout(() => {
-      failed = new KluisError('E_SANITIZE_TOOL_TIMEOUT', 'exiftool did not finish within 5 minutes');
-      child.kill('SIGKILL');
-    }, 5 * 60_000);
-    timer.unref();
-    child.stdout.on('data', (c: Buffer) => {
-      bytes += c.length;
-      if (bytes > 32 << 20) {
-        failed = new KluisError('E_SANITIZE_RESIDUE', 'exiftool reports more than 32 MiB of tags for a sanitized file');
-        child.kill('SIGKILL');
-        return;
-      }
-      out.push(c);
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err = (err + c.toString('utf8')).slice(-4096);
-    });
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        e.code === 'ENOENT'
-          ? new KluisError('E_SANITIZE_TOOL_MISSING', 'exiftool is not installed (not found on PATH)', {
-              hint: 'install it: sudo apt-get install libimage-exiftool-perl',
-              cause: e,
-            })
-          : new KluisError('E_SANITIZE_TOOL_FAILED', `could not start exiftool: ${e.message}`, { cause: e }),
-      );
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (failed) return reject(failed);
-      // exiftool exits 1 when it found no file to process, with JSON of an error otherwise.
-      if (code !== 0) {
-        return reject(new KluisError('E_SANITIZE_TOOL_FAILED', `exiftool failed (exit ${code}): ${err.trim().slice(0, 300)}`));
-      }
-      resolve(Buffer.concat(out).toString('utf8'));
-    });
+async function runExiftool(file: string): Promise<string> {
+  // The persistent ExifTool when it can (src/wrappers/exiftool.ts): the same arguments, the same JSON.
+  const r = await exiftool(['-j', '-a', '-G1', '-u', '-ee', '-n', '-api', 'LargeFileSupport=1', '-charset', 'filename=utf8'], path.resolve(file), {
+    maxStdoutBytes: 32 << 20,
+    timeoutMs: 5 * 60_000,
   });
+  if (r.truncated) throw new KluisError('E_SANITIZE_RESIDUE', 'exiftool reports more than 32 MiB of tags for a sanitized file');
+  // exiftool exits 1 when it found no file to process, with JSON of an error otherwise.
+  if (r.status !== 0) throw new KluisError('E_SANITIZE_TOOL_FAILED', `exiftool failed (exit ${r.status}): ${r.stderr.trim().slice(0, 300)}`);
+  return r.stdout.toString('utf8');
 }
 
 /** Everything ExifTool reports that a sanitized video must not carry; empty means clean. */

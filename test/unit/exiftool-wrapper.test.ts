@@ -1,0 +1,209 @@
+/**
+ * The persistent ExifTool (src/wrappers/exiftool.ts) against real ExifTool: it must print exactly
+ * what a one-shot `exiftool OPTIONS -- FILE` prints, on the real vendor fixtures, with the image
+ * and the video options; answer parallel callers each with their own file; start again after it
+ * is killed; take names it cannot put on an argument line through a one-shot run; and never keep
+ * node alive (nor outlive it).
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import ts from 'typescript';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closeExiftool, exiftool, exiftoolOneShot, exiftoolStayOpenPid, stayOpenEligible } from '../../src/wrappers/exiftool.js';
+
+const root = path.resolve(__dirname, '..', '..');
+const IMAGE_OPTS = ['-j', '-a', '-G1', '-u', '-ee', '-n'];
+const VIDEO_OPTS = [...IMAGE_OPTS, '-api', 'LargeFileSupport=1', '-charset', 'filename=utf8'];
+const images = readdirSync(path.join(root, 'test/fixtures/real/image')).map((f) => path.join(root, 'test/fixtures/real/image', f));
+const generated = readdirSync(path.join(root, 'test/fixtures/generated'))
+  .filter((f) => /\.(jpg|tiff)$/.test(f))
+  .map((f) => path.join(root, 'test/fixtures/generated', f));
+const videos = readdirSync(path.join(root, 'test/fixtures/real/video'))
+  .filter((f) => /\.mp4$/i.test(f))
+  .map((f) => path.join(root, 'test/fixtures/real/video', f));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readZombie(pid);
+  } catch {
+    return false;
+  }
+}
+function readZombie(pid: number): boolean {
+  try {
+    return / Z /.test(require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+}
+
+afterAll(async () => {
+  await closeExiftool();
+});
+
+describe('persistent exiftool', () => {
+  it('prints the same bytes and status as a one-shot run, on every real and generated image (image options)', async () => {
+    expect(images.length).toBeGreaterThanOrEqual(9);
+    for (const f of [...images, ...generated]) {
+      const a = await exiftool(IMAGE_OPTS, f);
+      const b = await exiftoolOneShot(IMAGE_OPTS, f);
+      expect(a.via).toBe('stay-open');
+      expect(b.via).toBe('one-shot');
+      expect(a.stdout.toString('utf8')).toBe(b.stdout.toString('utf8'));
+      expect(a.status).toBe(b.status);
+      expect(a.stderr).toBe(b.stderr);
+      expect(JSON.parse(a.stdout.toString('utf8'))[0].SourceFile).toBe(f);
+    }
+  });
+
+  it('prints the same as a one-shot run on the real videos (video options), interleaved with image requests', async () => {
+    expect(videos.length).toBeGreaterThan(0);
+    for (const f of videos) {
+      const a = await exiftool(VIDEO_OPTS, f);
+      await exiftool(IMAGE_OPTS, images[0]!); // options of one request must not leak into the next
+      const b = await exiftoolOneShot(VIDEO_OPTS, f);
+      expect(a.via).toBe('stay-open');
+      expect(a.stdout.equals(b.stdout)).toBe(true);
+      expect(a.status).toBe(0);
+    }
+    const again = await exiftool(IMAGE_OPTS, images[1]!);
+    expect(again.stdout.equals((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout)).toBe(true);
+  });
+
+  it('reports a missing file as ExifTool does (status 1, the error on stderr, nothing on stdout)', async () => {
+    const f = path.join(os.tmpdir(), `kluis-no-such-file-${process.pid}.jpg`);
+    const a = await exiftool(IMAGE_OPTS, f);
+    const b = await exiftoolOneShot(IMAGE_OPTS, f);
+    expect(a.via).toBe('stay-open');
+    expect(a.status).toBe(1);
+    expect(b.status).toBe(1);
+    expect(a.stdout.length).toBe(b.stdout.length);
+    expect(a.stderr).toBe(b.stderr);
+    expect(a.stderr).toMatch(/File not found/);
+  });
+
+  it('answers many parallel requests each with its own file', async () => {
+    const files = Array.from({ length: 40 }, (_, i) => images[i % images.length]!);
+    const expected = new Map<string, string>();
+    for (const f of images) expected.set(f, (await exiftoolOneShot(IMAGE_OPTS, f)).stdout.toString('utf8'));
+    const results = await Promise.all(files.map((f) => exiftool(IMAGE_OPTS, f)));
+    results.forEach((r, i) => {
+      expect(r.via).toBe('stay-open');
+      expect(r.stdout.toString('utf8')).toBe(expected.get(files[i]!));
+    });
+  });
+
+  it('starts again after the process is killed, and a request it dies under is answered by a one-shot run', async () => {
+    await exiftool(IMAGE_OPTS, images[0]!);
+    const pid1 = exiftoolStayOpenPid();
+    expect(pid1).toBeTypeOf('number');
+    process.kill(pid1!, 'SIGKILL');
+    await until(() => exiftoolStayOpenPid() !== pid1);
+    const r = await exiftool(IMAGE_OPTS, images[2]!);
+    expect(r.via).toBe('stay-open');
+    const pid2 = exiftoolStayOpenPid();
+    expect(pid2).toBeTypeOf('number');
+    expect(pid2).not.toBe(pid1);
+    expect(r.stdout.equals((await exiftoolOneShot(IMAGE_OPTS, images[2]!)).stdout)).toBe(true);
+
+    // Killed while a request is in flight: that request still gets ExifTool's own answer.
+    const inFlight = exiftool(VIDEO_OPTS, videos[0]!);
+    await until(() => exiftoolStayOpenPid() !== undefined);
+    process.kill(exiftoolStayOpenPid()!, 'SIGKILL');
+    const v = await inFlight;
+    expect(v.stdout.equals((await exiftoolOneShot(VIDEO_OPTS, videos[0]!)).stdout)).toBe(true);
+    expect((await exiftool(IMAGE_OPTS, images[3]!)).via).toBe('stay-open');
+  });
+
+  it('reads a file whose name has a newline (one-shot), and never lets a name become an option or a second line', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-'));
+    try {
+      const odd = path.join(dir, 'DJI\n-execute\n0001.jpg');
+      copyFileSync(images[0]!, odd);
+      const a = await exiftool(IMAGE_OPTS, odd);
+      expect(a.via).toBe('one-shot');
+      expect(a.status).toBe(0);
+      const rec = JSON.parse(a.stdout.toString('utf8'))[0];
+      expect(rec.SourceFile).toBe(odd);
+      expect(rec['System:FileName']).toBe('DJI\n-execute\n0001.jpg');
+      // The persistent process is still in step afterwards.
+      const b = await exiftool(IMAGE_OPTS, images[1]!);
+      expect(b.via).toBe('stay-open');
+      expect(b.stdout.equals((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout)).toBe(true);
+
+      // A relative name starting with '-' goes through `--` in a one-shot run, as a file.
+      mkdirSync(path.join(dir, 'w'));
+      copyFileSync(images[0]!, path.join(dir, 'w', '-ver'));
+      const cwd = process.cwd();
+      process.chdir(path.join(dir, 'w'));
+      try {
+        const c = await exiftool(IMAGE_OPTS, '-ver');
+        expect(c.via).toBe('one-shot');
+        expect(JSON.parse(c.stdout.toString('utf8'))[0].SourceFile).toBe('-ver');
+      } finally {
+        process.chdir(cwd);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(stayOpenEligible(IMAGE_OPTS, '/spool/a.jpg')).toBe(true);
+    for (const bad of ['a.jpg', '-ver', '/spool/a\nb.jpg', '/spool/a\rb.jpg', '/spool/a.jpg ', ' /spool/a.jpg', '#/x']) {
+      expect(stayOpenEligible(IMAGE_OPTS, bad)).toBe(false);
+    }
+    expect(stayOpenEligible([...IMAGE_OPTS, '-execute'], '/spool/a.jpg')).toBe(false);
+    expect(stayOpenEligible([...IMAGE_OPTS, '--'], '/spool/a.jpg')).toBe(false);
+  });
+
+  it('does not keep node alive, and does not outlive it (normal end, and SIGKILL of node)', async () => {
+    // Plain JS of the wrapper and its one import, so a separate node can load it.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-js-'));
+    try {
+      mkdirSync(path.join(dir, 'wrappers'));
+      for (const [src, out] of [['src/errors.ts', 'errors.js'], ['src/wrappers/exiftool.ts', 'wrappers/exiftool.js']] as const) {
+        const js = ts.transpileModule(require('node:fs').readFileSync(path.join(root, src), 'utf8'), {
+          compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+        }).outputText;
+        writeFileSync(path.join(dir, out), js);
+      }
+      writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+      const script = (hold: boolean): string =>
+        `import { exiftool, exiftoolStayOpenPid } from './wrappers/exiftool.js';
+         const r = await exiftool(${JSON.stringify(IMAGE_OPTS)}, ${JSON.stringify(images[0])});
+         console.log(JSON.stringify({ via: r.via, pid: exiftoolStayOpenPid(), ok: JSON.parse(r.stdout.toString())[0].SourceFile }));
+         ${hold ? 'setInterval(() => {}, 1000);' : ''}`;
+      const run = (hold: boolean) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script(hold)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+        const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+        return { child, exited, out: () => out };
+      };
+
+      // Ends by itself once its work is done: the idle ExifTool holds nothing open.
+      const a = run(false);
+      const ea = await a.exited;
+      expect(ea.code).toBe(0);
+      const ra = JSON.parse(a.out());
+      expect(ra.via).toBe('stay-open');
+      expect(ra.ok).toBe(images[0]);
+      await until(() => !alive(ra.pid));
+
+      // Killed outright: ExifTool goes with it (no poller left behind).
+      const b = run(true);
+      await until(() => b.out().includes('\n'));
+      const rb = JSON.parse(b.out());
+      expect(alive(rb.pid)).toBe(true);
+      b.child.kill('SIGKILL');
+      await b.exited;
+      await until(() => !alive(rb.pid));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
