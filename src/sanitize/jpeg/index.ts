@@ -11,7 +11,7 @@ import { KluisError } from '../../errors.js';
 import type { EssenceProof, SanitizePolicy, SanitizeResult } from '../types.js';
 import { exifrCheck, exiftoolCheck, rawSearch, walkCheckJpeg } from '../verify/image.js';
 import { assertClean, assertEssence } from '../verify/proof.js';
-import { decodedPixelSha256, exiftoolRead, identifierValues } from '../verify/tools.js';
+import { decodedPixelSha256Pair, exiftoolRead, identifierValues } from '../verify/tools.js';
 import { jpegScanSha256, sanitizeJpegBytes } from './sanitize.js';
 
 export const MAX_IMAGE_BYTES = 512 * 1024 * 1024;
@@ -32,7 +32,8 @@ export async function sanitizeJpegFile(input: string, output: string, policy: Sa
   const r = sanitizeJpegBytes(buf, policy);
   await fsp.writeFile(output, r.bytes, { flag: 'wx', mode: 0o600 });
 
-  const [before, after] = [await decodedPixelSha256(input), await decodedPixelSha256(output)];
+  // Both in one ffmpeg start-up; the values are decodedPixelSha256's (see decodedPixelSha256Pair).
+  const [before, after] = await decodedPixelSha256Pair(input, output);
   const essence: EssenceProof[] = [
     { method: 'decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture, no autorotate)', before: before.sha256, after: after.sha256 },
     { method: 'jpeg-scan-sha256', before: r.scanSha256, after: jpegScanSha256(r.bytes) },

@@ -65,6 +65,57 @@ export async function decodedPixelSha256(file: string): Promise<PixelHash> {
   return { sha256: h.digest('hex'), bytes };
 }
 
+/**
+ * decodedPixelSha256 of two files with one ffmpeg start-up: each file's first picture goes to its
+ * own output (`-f framehash -hash sha256`, rawvideo in the decoder's native pixel format, as above)
+ * on its own pipe, and a single rawvideo packet's SHA-256 is the SHA-256 of the bytes
+ * decodedPixelSha256 hashes (test/unit/decoded-pixels-pair.test.ts holds them equal on every real
+ * fixture). When this run fails or prints anything but one packet per file, both files are hashed
+ * by decodedPixelSha256 itself, so the values and the errors are exactly what it gives.
+ */
+export async function decodedPixelSha256Pair(a: string, b: string): Promise<[PixelHash, PixelHash]> {
+  const one = await pairRun(a, b).catch(() => null);
+  if (one) return one;
+  return [await decodedPixelSha256(a), await decodedPixelSha256(b)];
+}
+
+/** The one-ffmpeg run alone; null when it failed or printed anything unexpected (exported for its test). */
+export function pairRun(a: string, b: string): Promise<[PixelHash, PixelHash] | null> {
+  return new Promise((resolve, reject) => {
+    const out = (i: number): string[] => [
+      '-map', `${i}:v:0`, '-frames:v', '1', '-f', 'framehash', '-hash', 'sha256', `pipe:${3 + i}`,
+    ];
+    const child = spawn(
+      'ffmpeg',
+      ['-nostdin', '-v', 'error', '-noautorotate', '-i', a, '-noautorotate', '-i', b, ...out(0), ...out(1)],
+      { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
+    );
+    const text = ['', ''];
+    for (const i of [0, 1]) {
+      const s = child.stdio[3 + i] as NodeJS.ReadableStream;
+      s.on('data', (c: Buffer) => {
+        if (text[i]!.length < 65536) text[i] += c.toString('latin1');
+      });
+      s.on('error', reject);
+    }
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return resolve(null);
+      const parsed = text.map((t) => {
+        const all = t.split('\n');
+        if (!all.includes('#hash: SHA256')) return null;
+        const lines = all.filter((l) => l !== '' && !l.startsWith('#'));
+        if (lines.length !== 1) return null;
+        const f = lines[0]!.split(',').map((x) => x.trim());
+        const m = f.length === 6 ? /^([0-9a-f]{64})$/.exec(f[5]!) : null;
+        const bytes = Number(f[4]);
+        return m && Number.isSafeInteger(bytes) && bytes > 0 ? { sha256: m[1]!, bytes } : null;
+      });
+      resolve(parsed[0] && parsed[1] ? [parsed[0], parsed[1]] : null);
+    });
+  });
+}
+
 /** ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat key → value. */
 export async function exiftoolRead(file: string): Promise<Record<string, unknown>> {
   const LIMIT = 64 * 1024 * 1024;
