@@ -13,12 +13,12 @@
  * It never reads a whole video into memory: boxes are read by offset, ffmpeg streams.
  */
 import { promises as fsp, createReadStream } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../../errors.js';
 import { fsyncDir, fsyncFile } from '../../util/fsx.js';
 import type { EssenceProof, IndependentCheck, RemovedItem, SanitizePolicy, SanitizeResult } from '../types.js';
-import { ffprobeJson, inputArgs, packetHashes, runFfmpeg, type ProbeResult, type ProbeStream } from '../../wrappers/ffmpeg.js';
+import { ffprobeJson, inputArgs, packetHashes, packetHashesInNode, runFfmpeg, type ProbeResult, type ProbeStream } from '../../wrappers/ffmpeg.js';
 import { FileSource, walkBoxes, fourcc, type BoxTree } from './boxes.js';
 import { checkOutputBoxes, inventoryInput, NEUTRAL_HANDLER_NAMES, DEFAULT_NEEDLES, type TrackKind } from './rules.js';
 import { exiftoolFindings } from './exiftool.js';
@@ -276,9 +276,37 @@ export interface StreamEssence {
 /**
  * Per mapped stream: SHA-256 over "size:sha256:side data\n" of every packet, in demux order.
  * Exported for src/sanitize/essence.ts, which recomputes the `after` value from a sanitized file.
+ * The packet SHA-256 runs in node (packetHashesInNode); a stream with packet side data is taken
+ * whole from ffmpeg's framehash instead (essenceFramehash), as only that gives the side data's
+ * SHA-256. Both give the same values (test/unit/packet-hash.test.ts).
  */
 export async function essence(file: string, maps: string[], timeoutMs: number): Promise<StreamEssence[]> {
-  const acc = maps.map(() => ({ hash: createHash('sha256'), packets: 0, bytes: 0 }));
+  const acc = maps.map(() => newAcc());
+  const { sideData } = await packetHashesInNode(
+    file,
+    maps,
+    (p) => {
+      const a = acc[p.stream];
+      if (!a) throw new KluisError('E_SANITIZE_TOOL_OUTPUT', `ffmpeg reported a packet of unexpected stream ${p.stream}`);
+      a.hash.update(`${p.size}:${p.sha256}:\n`);
+      a.packets += 1;
+      a.bytes += p.size;
+    },
+    { timeoutMs },
+  );
+  const result = acc.map(doneAcc);
+  if (sideData.length > 0) {
+    const exact = await essenceFramehash(file, sideData.map((i) => maps[i] as string), timeoutMs);
+    sideData.forEach((i, j) => {
+      result[i] = exact[j] as StreamEssence;
+    });
+  }
+  return result;
+}
+
+/** The same values as `essence`, with every packet hashed by ffmpeg (`framehash -hash sha256`). */
+export async function essenceFramehash(file: string, maps: string[], timeoutMs: number): Promise<StreamEssence[]> {
+  const acc = maps.map(() => newAcc());
   await packetHashes(
     file,
     maps,
@@ -291,7 +319,15 @@ export async function essence(file: string, maps: string[], timeoutMs: number): 
     },
     { timeoutMs },
   );
-  return acc.map((a) => ({ digest: a.hash.digest('hex'), packets: a.packets, bytes: a.bytes }));
+  return acc.map(doneAcc);
+}
+
+function newAcc(): { hash: Hash; packets: number; bytes: number } {
+  return { hash: createHash('sha256'), packets: 0, bytes: 0 };
+}
+
+function doneAcc(a: { hash: Hash; packets: number; bytes: number }): StreamEssence {
+  return { digest: a.hash.digest('hex'), packets: a.packets, bytes: a.bytes };
 }
 
 function compareEssence(kept: KeptStream[], before: StreamEssence[], after: StreamEssence[]): EssenceProof[] {
