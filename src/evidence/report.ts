@@ -68,10 +68,23 @@ const THUMB = 320;
  */
 export async function renderThumbnail(file: string, format: ThumbnailFormat): Promise<Buffer | null> {
   if (format === 'mp4' || format === 'mov') {
-    const { stdout } = await runFfmpeg(
-      [...inputArgs(file), '-map', '0:v:0', '-vf', `thumbnail=25,scale=${THUMB}:${THUMB}:force_original_aspect_ratio=decrease`, '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', 'pipe:1'],
-      { collectStdout: 8 * 1024 * 1024, timeoutMs: 120_000 },
-    );
+    // The most representative of the first few keyframes only (the decoder skips every other
+    // frame), scaled down before the choice so that only small frames are held; one decoder
+    // thread, so the 4K frames in flight do not grow with the core count. A stream without
+    // keyframes the decoder marks as such gives nothing: then the first frames, decoded in full.
+    const frame = async (keyOnly: boolean): Promise<Buffer> =>
+      (
+        await runFfmpeg(
+          [
+            ...(keyOnly ? ['-skip_frame', 'nokey'] : []), '-threads', '1', ...inputArgs(file), '-map', '0:v:0',
+            '-vf', `scale=${THUMB}:${THUMB}:force_original_aspect_ratio=decrease,thumbnail=${keyOnly ? 5 : 10}`,
+            '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', 'pipe:1',
+          ],
+          { collectStdout: 8 * 1024 * 1024, timeoutMs: 120_000 },
+        )
+      ).stdout;
+    let stdout = await frame(true);
+    if (stdout.length === 0) stdout = await frame(false);
     if (stdout.length === 0) return null;
     return sharp(stdout).jpeg({ quality: 75 }).toBuffer();
   }
