@@ -251,6 +251,7 @@ class StayOpen {
   close(): Promise<void> {
     const child = this.child;
     if (!child) return Promise.resolve();
+    this.setRef(true); // whoever awaits this is kept waiting until it has gone
     this.child = null;
     return new Promise((resolve) => {
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);

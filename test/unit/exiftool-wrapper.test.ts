@@ -172,12 +172,12 @@ describe('persistent exiftool', () => {
         writeFileSync(path.join(dir, out), js);
       }
       writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
-      const script = (hold: boolean): string =>
-        `import { exiftool, exiftoolStayOpenPid } from './wrappers/exiftool.js';
+      const script = (hold: boolean | 'close'): string =>
+        `import { closeExiftool, exiftool, exiftoolStayOpenPid } from './wrappers/exiftool.js';
          const r = await exiftool(${JSON.stringify(IMAGE_OPTS)}, ${JSON.stringify(images[0])});
          console.log(JSON.stringify({ via: r.via, pid: exiftoolStayOpenPid(), ok: JSON.parse(r.stdout.toString())[0].SourceFile }));
-         ${hold ? 'setInterval(() => {}, 1000);' : ''}`;
-      const run = (hold: boolean) => {
+         ${hold === 'close' ? "await closeExiftool(); console.log('closed');" : hold ? 'setInterval(() => {}, 1000);' : ''}`;
+      const run = (hold: boolean | 'close') => {
         const child = spawn(process.execPath, ['--input-type=module', '-e', script(hold)], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -189,15 +189,22 @@ describe('persistent exiftool', () => {
       const a = run(false);
       const ea = await a.exited;
       expect(ea.code).toBe(0);
-      const ra = JSON.parse(a.out());
+      const ra = JSON.parse(a.out().trim());
       expect(ra.via).toBe('stay-open');
       expect(ra.ok).toBe(images[0]);
       await until(() => !alive(ra.pid));
 
+      // closeExiftool() is awaited to the end (node is held until ExifTool has gone).
+      const c = run('close');
+      expect((await c.exited).code).toBe(0);
+      const [lc, closed] = c.out().trim().split('\n');
+      expect(closed).toBe('closed');
+      expect(alive(JSON.parse(lc!).pid)).toBe(false);
+
       // Killed outright: ExifTool goes with it (no poller left behind).
       const b = run(true);
       await until(() => b.out().includes('\n'));
-      const rb = JSON.parse(b.out());
+      const rb = JSON.parse(b.out().trim());
       expect(alive(rb.pid)).toBe(true);
       b.child.kill('SIGKILL');
       await b.exited;
