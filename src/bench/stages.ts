@@ -14,6 +14,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { acquireFile } from '../card/acquire.js';
 import { sanitizeFile } from '../sanitize/index.js';
+import { closeExiftool } from '../wrappers/exiftool.js';
 import { sealFile } from '../seal/index.js';
 import { benchSeal, type BenchImpl } from '../seal/bench.js';
 import { generateKey } from '../seal/keys.js';
@@ -105,6 +106,9 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
             await sanitizeFile(acq.get(f.rel)!, out, { thermal: 'keep' });
             san.set(f.rel, out);
           }
+          // The persistent ExifTool is a child that has not ended yet: end it inside the
+          // measurement so its CPU time is counted with the stage that used it.
+          await closeExiftool();
         });
         results.push(stageRun(id, label, sum(set), set.length, m, 'CPU includes ffmpeg/exiftool children'));
       } catch (err) {
