@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import { KluisError } from '../../errors.js';
 import { exiftool } from '../../wrappers/exiftool.js';
 
@@ -46,12 +47,33 @@ export interface PixelHash {
  * conversion, no scaling). -noautorotate keeps ffmpeg from applying any orientation, so dropping or
  * keeping an EXIF Orientation cannot change the hash.
  */
+/**
+ * The demuxer and decoder for a still picture, named from its first bytes. ffmpeg otherwise picks
+ * them from the file name's extension, and spool files have none: without this, probing the
+ * content alone fails on JPEGs whose first picture starts behind large APP segments (DJI H20T,
+ * M2EA thermal files). The image2 demuxer hands the decoder the whole file, as for a `.jpg` name.
+ */
+export async function pictureInputArgs(file: string): Promise<string[]> {
+  const fh = await fsp.open(file, 'r').catch(() => null);
+  if (!fh) return [];
+  try {
+    const head = Buffer.alloc(4);
+    await fh.read(head, 0, 4, 0);
+    if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return ['-f', 'image2', '-c:v', 'mjpeg'];
+    const tiff = head.subarray(0, 4).toString('latin1');
+    if (tiff === 'II*\0' || tiff === 'MM\0*') return ['-f', 'image2', '-c:v', 'tiff'];
+    return [];
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function decodedPixelSha256(file: string): Promise<PixelHash> {
   const h = createHash('sha256');
   let bytes = 0;
   const r = await run(
     'ffmpeg',
-    ['-nostdin', '-v', 'error', '-noautorotate', '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
+    ['-nostdin', '-v', 'error', '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
     (c) => {
       h.update(c);
       bytes += c.length;
@@ -80,14 +102,15 @@ export async function decodedPixelSha256Pair(a: string, b: string): Promise<[Pix
 }
 
 /** The one-ffmpeg run alone; null when it failed or printed anything unexpected (exported for its test). */
-export function pairRun(a: string, b: string): Promise<[PixelHash, PixelHash] | null> {
+export async function pairRun(a: string, b: string): Promise<[PixelHash, PixelHash] | null> {
+  const [inA, inB] = [await pictureInputArgs(a), await pictureInputArgs(b)];
   return new Promise((resolve, reject) => {
     const out = (i: number): string[] => [
       '-map', `${i}:v:0`, '-frames:v', '1', '-f', 'framehash', '-hash', 'sha256', `pipe:${3 + i}`,
     ];
     const child = spawn(
       'ffmpeg',
-      ['-nostdin', '-v', 'error', '-noautorotate', '-i', a, '-noautorotate', '-i', b, ...out(0), ...out(1)],
+      ['-nostdin', '-v', 'error', '-noautorotate', ...inA, '-i', a, '-noautorotate', ...inB, '-i', b, ...out(0), ...out(1)],
       { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
     );
     const text = ['', ''];
