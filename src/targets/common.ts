@@ -96,3 +96,30 @@ export function checkedBody(src: Readable, size: number, sha256: string, target:
 export function isRetryable(err: unknown): boolean {
   return err instanceof KluisError && err.details?.retryable === true;
 }
+
+/**
+ * A target's lazy set-up (resolve, check policy, build the client), made once and shared. A
+ * failure that may pass (network) is forgotten so the next call tries again; a refusal or a bad
+ * config is kept, so every later call gets the same refusal without connecting.
+ */
+export class LazyReady<T> {
+  private p: Promise<T> | undefined;
+
+  constructor(private readonly init: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (!this.p) {
+      const p = this.init();
+      this.p = p;
+      p.catch((err: unknown) => {
+        if (isRetryable(err) && this.p === p) this.p = undefined;
+      });
+    }
+    return this.p;
+  }
+
+  /** The set-up if one was started (for close), without starting one. */
+  current(): Promise<T> | undefined {
+    return this.p;
+  }
+}

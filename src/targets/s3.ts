@@ -33,7 +33,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KluisError } from '../errors.js';
 import type { TargetConfig } from '../config/schema.js';
 import { resolveCredentials } from '../config/credentials.js';
-import { checkedBody, validateKey, validatePrefix } from './common.js';
+import { LazyReady, checkedBody, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import { createGuardedAgents, findKluisError, isNetworkError, isTlsError, tlsFailure, unreachable, type GuardedAgents } from './http.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
@@ -61,7 +61,7 @@ export class S3Target implements Target {
   readonly capabilities: TargetCapabilities = { objectLock: false, versioning: false, multipart: true, serverHash: true };
   private readonly deps: S3Deps;
   private readonly agents: GuardedAgents;
-  private readyP: Promise<Ready> | undefined;
+  private readonly lazy = new LazyReady<Ready>(() => this.init());
 
   constructor(deps: S3Deps) {
     this.deps = deps;
@@ -74,14 +74,7 @@ export class S3Target implements Target {
   }
 
   private ready(): Promise<Ready> {
-    if (!this.readyP) {
-      this.readyP = this.init();
-      // A refusal or bad config stays refused; a network failure is tried again next call.
-      this.readyP.catch((err: unknown) => {
-        if (err instanceof KluisError && err.details?.retryable === true) this.readyP = undefined;
-      });
-    }
-    return this.readyP;
+    return this.lazy.get();
   }
 
   private async init(): Promise<Ready> {
@@ -324,7 +317,7 @@ export class S3Target implements Target {
   }
 
   async close(): Promise<void> {
-    const r = await this.readyP?.catch(() => undefined);
+    const r = await this.lazy.current()?.catch(() => undefined);
     r?.client.destroy();
     this.agents.destroy();
   }

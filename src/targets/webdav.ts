@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import type { TargetConfig } from '../config/schema.js';
 import { resolveCredentials } from '../config/credentials.js';
-import { checkedBody, validateKey, validatePrefix } from './common.js';
+import { LazyReady, checkedBody, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import {
   createGuardedAgents,
@@ -84,7 +84,7 @@ export class WebDavTarget implements Target {
   readonly name: string;
   readonly capabilities: TargetCapabilities = { objectLock: false, versioning: false, multipart: false, serverHash: false };
   private readonly deps: WebDavDeps;
-  private readyP: Promise<Ready> | undefined;
+  private readonly lazy = new LazyReady<Ready>(() => this.init());
   private agents: GuardedAgents | undefined;
 
   constructor(deps: WebDavDeps) {
@@ -93,13 +93,7 @@ export class WebDavTarget implements Target {
   }
 
   private ready(): Promise<Ready> {
-    if (!this.readyP) {
-      this.readyP = this.init();
-      this.readyP.catch((err: unknown) => {
-        if (err instanceof KluisError && err.details?.retryable === true) this.readyP = undefined;
-      });
-    }
-    return this.readyP;
+    return this.lazy.get();
   }
 
   private async init(): Promise<Ready> {
