@@ -29,6 +29,7 @@ import { createInterface } from 'node:readline';
 import { canonicalJson } from '../util/canonical-json.js';
 import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
+import { pidAlive } from '../util/pid.js';
 import { formatPublicKey, sign, verifySignature, type PublicKey, type SecretKey } from '../seal/keys.js';
 
 export const AUDIT_EVENT_TYPES = [
@@ -369,13 +370,8 @@ async function breakStaleLock(lockFile: string): Promise<boolean> {
     const st = await fsp.stat(lockFile).catch(() => null);
     if (!st) return true;
     if (Date.now() - st.mtimeMs < 2000) return false;
-  } else {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return false;
-    }
+  } else if (pidAlive(pid)) {
+    return false;
   }
   // Rename first so that two breakers cannot both delete a fresh lock of a third process.
   const aside = `${lockFile}.stale-${process.pid}-${Date.now()}`;

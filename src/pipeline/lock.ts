@@ -14,18 +14,10 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KluisError } from '../errors.js';
+import { pidAlive } from '../util/pid.js';
 
 /** An empty lock younger than this may still be being written by its owner. */
 const EMPTY_LOCK_GRACE_MS = 2000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Creates `file` holding `content`, atomically; false when it exists already. */
 async function createWith(file: string, content: string): Promise<boolean> {
@@ -64,7 +56,7 @@ export async function lockStation(stateDir: string): Promise<() => Promise<void>
       throw err;
     }
     const owner = Number(text.trim());
-    if (owner && owner !== process.pid && alive(owner)) throw busy(`pid ${owner}`);
+    if (owner && owner !== process.pid && pidAlive(owner)) throw busy(`pid ${owner}`);
     if (!owner) {
       const st = await fsp.stat(file).catch(() => null);
       if (st && Date.now() - st.mtimeMs < EMPTY_LOCK_GRACE_MS) throw busy('its lock is being written right now');

@@ -21,20 +21,12 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
+import { pidAlive } from '../util/pid.js';
 import { checkedBody, validateKey, validatePrefix } from './common.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 const TMP_PREFIX = '.kluis-tmp-';
 const HOST = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes temp files in `dir` that this host's dead writers left behind (best effort). */
 async function sweepDeadTemps(dir: string): Promise<void> {
