@@ -8,6 +8,8 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 import { KluisError } from '../errors.js';
+import type { TargetConfig } from '../config/schema.js';
+import type { EgressGuard } from './egress.js';
 
 /** Object keys: '/'-separated segments of [A-Za-z0-9._-], none starting with '.', max 512 chars. */
 export function validateKey(key: string): void {
@@ -122,4 +124,13 @@ export class LazyReady<T> {
   current(): Promise<T> | undefined {
     return this.p;
   }
+}
+
+/** What a network target (S3, WebDAV) is built from; openTarget supplies it. */
+export interface NetworkTargetDeps {
+  cfg: TargetConfig;
+  configDir: string;
+  env: NodeJS.ProcessEnv;
+  guard: EgressGuard;
+  ca?: Buffer;
 }

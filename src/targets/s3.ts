@@ -33,7 +33,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KluisError } from '../errors.js';
 import type { TargetConfig } from '../config/schema.js';
 import { resolveCredentials } from '../config/credentials.js';
-import { LazyReady, checkedBody, validateKey, validatePrefix } from './common.js';
+import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import { createGuardedAgents, findKluisError, isNetworkError, isTlsError, tlsFailure, unreachable, type GuardedAgents } from './http.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
@@ -41,13 +41,7 @@ import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } 
 export const S3_PART_SIZE = 8 * 1024 * 1024;
 export const S3_QUEUE_SIZE = 2;
 
-interface S3Deps {
-  cfg: TargetConfig;
-  configDir: string;
-  env: NodeJS.ProcessEnv;
-  guard: EgressGuard;
-  ca?: Buffer;
-}
+type S3Deps = NetworkTargetDeps;
 
 interface Ready {
   client: S3Client;

@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import type { TargetConfig } from '../config/schema.js';
 import { resolveCredentials } from '../config/credentials.js';
-import { LazyReady, checkedBody, validateKey, validatePrefix } from './common.js';
+import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import {
   createGuardedAgents,
@@ -33,13 +33,7 @@ import {
 } from './http.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
-interface WebDavDeps {
-  cfg: TargetConfig;
-  configDir: string;
-  env: NodeJS.ProcessEnv;
-  guard: EgressGuard;
-  ca?: Buffer;
-}
+type WebDavDeps = NetworkTargetDeps;
 
 interface Ready {
   base: URL;
