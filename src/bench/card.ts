@@ -207,16 +207,26 @@ export async function buildVideoCard(bytes: number, opts: BuildOptions = {}): Pr
   const clipBytes = (await fsp.stat(clip)).size;
   const loops = Math.max(0, Math.round(bytes / clipBytes) - 1);
   const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `video-${bytes}-${specKey(opts.clip ?? DEFAULT_CLIP, opts.jpeg ?? DEFAULT_JPEG)}`);
+  return cachedCard(dir, async (card, media) => {
+    opts.log?.(`making a ${(bytes / 1e9).toFixed(1)} GB video card (${loops + 1} clip repeats, stream copy)`);
+    await loopClip(clip, loops, path.join(media, 'DJI_0001.MP4'));
+    const size = (await fsp.stat(path.join(media, 'DJI_0001.MP4'))).size;
+    return { path: card, bytes: size, files: 1, jpegs: 0, videos: 1, sidecars: 0 };
+  });
+}
+
+/**
+ * A card in the cache folder `dir`: the one made before when its completion marker is there, or
+ * a fresh one made by `make` into DIR/card/DCIM/100MEDIA, marked complete only when it is whole.
+ */
+async function cachedCard(dir: string, make: (card: string, media: string) => Promise<Omit<CardInfo, 'cached'>>): Promise<CardInfo> {
   const card = path.join(dir, 'card');
   const marker = path.join(dir, '.complete');
   if (await isFile(marker)) return { ...(JSON.parse(await fsp.readFile(marker, 'utf8')) as CardInfo), cached: true };
   await fsp.rm(dir, { recursive: true, force: true });
   const media = path.join(card, 'DCIM', '100MEDIA');
   await fsp.mkdir(media, { recursive: true });
-  opts.log?.(`making a ${(bytes / 1e9).toFixed(1)} GB video card (${loops + 1} clip repeats, stream copy)`);
-  await loopClip(clip, loops, path.join(media, 'DJI_0001.MP4'));
-  const size = (await fsp.stat(path.join(media, 'DJI_0001.MP4'))).size;
-  const info: CardInfo = { path: card, bytes: size, files: 1, jpegs: 0, videos: 1, sidecars: 0, cached: false };
+  const info: CardInfo = { ...(await make(card, media)), cached: false };
   await fsp.writeFile(marker, JSON.stringify(info));
   return info;
 }
@@ -226,32 +236,26 @@ export async function buildCard(totalBytes: number, opts: BuildOptions = {}): Pr
   const clipSpec = opts.clip ?? DEFAULT_CLIP;
   const { clip, jpeg } = await baseMedia(opts);
   const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `card-${totalBytes}-${specKey(clipSpec, opts.jpeg ?? DEFAULT_JPEG)}`);
-  const card = path.join(dir, 'card');
-  const marker = path.join(dir, '.complete');
-  if (await isFile(marker)) return { ...(JSON.parse(await fsp.readFile(marker, 'utf8')) as CardInfo), cached: true };
-  await fsp.rm(dir, { recursive: true, force: true });
-  const media = path.join(card, 'DCIM', '100MEDIA');
-  await fsp.mkdir(media, { recursive: true });
-  const clipBytes = (await fsp.stat(clip)).size;
-  const base = await fsp.readFile(jpeg);
-  const plan = planCard(totalBytes, clipBytes, base.length);
-  opts.log?.(`making a ${(totalBytes / 1e9).toFixed(2)} GB card: ${plan.videos.length} videos, ${plan.jpegs.length} JPEGs in ${card}`);
-  for (const v of plan.videos) {
-    await loopClip(clip, v.loops, path.join(media, v.name));
-    await fsp.writeFile(path.join(media, v.srt), srtFor(v.name, clipSpec.seconds * (v.loops + 1)));
-  }
-  for (let i = 0; i < plan.jpegs.length; i++) {
-    await fsp.writeFile(path.join(media, plan.jpegs[i]!), jpegVariant(base, i + 1));
-  }
-  let bytes = 0;
-  let files = 0;
-  for (const name of await fsp.readdir(media)) {
-    bytes += (await fsp.stat(path.join(media, name))).size;
-    files++;
-  }
-  const info: CardInfo = { path: card, bytes, files, jpegs: plan.jpegs.length, videos: plan.videos.length, sidecars: plan.videos.length, cached: false };
-  await fsp.writeFile(marker, JSON.stringify(info));
-  return info;
+  return cachedCard(dir, async (card, media) => {
+    const clipBytes = (await fsp.stat(clip)).size;
+    const base = await fsp.readFile(jpeg);
+    const plan = planCard(totalBytes, clipBytes, base.length);
+    opts.log?.(`making a ${(totalBytes / 1e9).toFixed(2)} GB card: ${plan.videos.length} videos, ${plan.jpegs.length} JPEGs in ${card}`);
+    for (const v of plan.videos) {
+      await loopClip(clip, v.loops, path.join(media, v.name));
+      await fsp.writeFile(path.join(media, v.srt), srtFor(v.name, clipSpec.seconds * (v.loops + 1)));
+    }
+    for (let i = 0; i < plan.jpegs.length; i++) {
+      await fsp.writeFile(path.join(media, plan.jpegs[i]!), jpegVariant(base, i + 1));
+    }
+    let bytes = 0;
+    let files = 0;
+    for (const name of await fsp.readdir(media)) {
+      bytes += (await fsp.stat(path.join(media, name))).size;
+      files++;
+    }
+    return { path: card, bytes, files, jpegs: plan.jpegs.length, videos: plan.videos.length, sidecars: plan.videos.length };
+  });
 }
 
 /** Sums the bytes and counts the files under a folder (the card as the baselines see it). */
