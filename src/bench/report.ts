@@ -101,6 +101,8 @@ export interface Check {
   label: string;
   value: string;
   pass: boolean | null;
+  /** The figures behind `value`, for a reader of the JSON; null where not measured. */
+  figures?: Record<string, number | null>;
 }
 
 /** Peak RSS of the kluis process (the `node` process of the run), or null. */
@@ -135,6 +137,58 @@ export function memoryChecks(runs: RunResult[]): Check[] {
     });
   }
   return checks;
+}
+
+/** Run id of the photo proof floor row (src/bench/stages.ts). */
+export const PROOF_FLOOR_RUN = 'stage-proof-floor';
+
+/**
+ * The CPU seconds a speed goal leaves for the whole card: at `min` × the baseline's MB/s kluis
+ * may take cardBytes / (min × baseline bytes/s) seconds of wall time, and can use every core
+ * for all of it. null when the baseline is missing, failed or took no time.
+ */
+export function goalCpuBudgetS(cardBytes: number, min: number, baseline: RunResult | undefined, cores: number): number | null {
+  if (!baseline || !baseline.ok || min <= 0 || cores <= 0) return null;
+  const mbps = mbPerSecond(baseline);
+  if (mbps <= 0) return null;
+  return (cardBytes / 1e6 / (min * mbps)) * cores;
+}
+
+/**
+ * For each end-to-end goal (the e2e ratios with a `min`): the CPU seconds the photo proof floor
+ * (two decodes per JPEG, nothing else) needs against the CPU seconds the goal allows for the
+ * whole card on this machine's cores. PASS only says the decodes fit in the budget, not that the
+ * goal is reachable; FAIL says it is not, while the proof decodes every photo twice. Omitted when
+ * there is no floor row; '-' where the floor row failed or a baseline (or the card) is missing.
+ */
+export function proofBudgetChecks(runs: RunResult[], cardBytes: number | null, cores: number, specs: RatioSpec[] = RATIOS): Check[] {
+  const floor = runs.find((r) => r.id === PROOF_FLOOR_RUN);
+  if (!floor) return [];
+  const need = floor.ok ? (floor.cpuUserMs + floor.cpuSysMs) / 1000 : null;
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const goals = specs.filter((s): s is RatioSpec & { min: number } => s.subject === 'kluis-ingest-fs' && s.min !== undefined);
+  return goals.map((s) => {
+    const min = s.min;
+    const baseline = byId.get(s.baseline);
+    const budget = cardBytes === null ? null : goalCpuBudgetS(cardBytes, min, baseline, cores);
+    const needText = need === null ? '- (the floor run failed)' : `${need.toFixed(1)} CPU s`;
+    const why = cardBytes === null ? 'no card' : !baseline ? `no ${s.baseline} run` : !baseline.ok ? `${s.baseline} run failed` : `${s.baseline} took no time`;
+    const budgetText = budget === null ? `- (${why})` : `${budget.toFixed(1)} CPU s`;
+    return {
+      id: `proof-floor-vs-${s.id}`,
+      label: `photo proof floor within the CPU the ${min}x ${s.baseline} goal allows`,
+      value: `photo decodes alone need ${needText}; the ${min}x ${s.baseline} goal allows ${budgetText} for the whole card on ${cores} cores`,
+      pass: need === null || budget === null ? null : need <= budget,
+      figures: {
+        needCpuS: need,
+        budgetCpuS: budget,
+        cardBytes,
+        baselineMBps: baseline?.ok ? mbPerSecond(baseline) : null,
+        goal: min,
+        cores,
+      },
+    };
+  });
 }
 
 function fmtMb(n: number | undefined): string {
@@ -174,7 +228,12 @@ export interface BenchDocument {
 }
 
 export function makeDocument(parts: Omit<BenchDocument, 'schema' | 'ratios' | 'checks'>): BenchDocument {
-  return { schema: 'kluis-bench/1', ...parts, ratios: computeRatios(parts.runs), checks: memoryChecks(parts.runs) };
+  return {
+    schema: 'kluis-bench/1',
+    ...parts,
+    ratios: computeRatios(parts.runs),
+    checks: [...memoryChecks(parts.runs), ...proofBudgetChecks(parts.runs, parts.card?.bytes ?? null, parts.machine.cores)],
+  };
 }
 
 function fixed(n: number, digits: number): string {

@@ -6,21 +6,29 @@
  * (read back + SHA-256). Each stage consumes the files the previous stage wrote, in a scratch
  * folder that is removed afterwards unless kept.
  *
+ * One row is not a kluis stage but a floor under one: the photo proof floor runs, for every JPEG,
+ * only the two full decodes the decoded-pixel proof needs (input and output), in the one-ffmpeg
+ * form sanitize uses, with a null output (no hashing, no pipe). report.ts sets its CPU time
+ * against the CPU the speed goals leave for the whole card.
+ *
  * These are measurements only: no journal, no audit log, no station; never used to secure
  * anything. Stages run one file at a time (ingest overlaps them over 2 workers).
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { acquireFile } from '../card/acquire.js';
+import { KluisError } from '../errors.js';
 import { sanitizeFile } from '../sanitize/index.js';
+import { pictureInputArgs } from '../sanitize/verify/tools.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
 import { sealFile } from '../seal/index.js';
 import { benchSeal, type BenchImpl } from '../seal/bench.js';
 import { generateKey } from '../seal/keys.js';
 import { FsTarget } from '../targets/fs.js';
 import { measureInProcess, type Measured } from './measure.js';
-import type { RunResult } from './report.js';
+import { PROOF_FLOOR_RUN, type RunResult } from './report.js';
 import { failedRun, runAgeFile, warmFile, type RunContext } from './runs.js';
 
 function stageRun(id: string, label: string, bytes: number, files: number, m: Measured, note?: string): RunResult {
@@ -117,6 +125,21 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
     }
     await fsp.rm(acquired, { recursive: true, force: true });
 
+    // The photo proof floor: the two decodes per JPEG and nothing else, one photo at a time and
+    // then over 2 workers (ingest's worker count), which changes wall time, not CPU time.
+    const jpegs = full ? footage.filter((f) => f.kind === 'jpeg') : [];
+    for (const workers of jpegs.length > 0 ? [1, 2] : []) {
+      const id = workers === 1 ? PROOF_FLOOR_RUN : `${PROOF_FLOOR_RUN}-2w`;
+      const label = `stage: photo proof floor (2 decodes per JPEG, nothing else${workers === 1 ? '' : `, ${workers} workers`})`;
+      try {
+        ctx.log(label);
+        const { m } = await measureInProcess(() => eachWith(workers, jpegs, (f) => decodeTwice(f.abs)));
+        results.push(stageRun(id, label, sum(jpegs), jpegs.length, m, 'ffmpeg -f null, one process per JPEG; CPU s is the figure'));
+      } catch (err) {
+        results.push(failedRun(id, label, 'stage', err));
+      }
+    }
+
     // seal: each implementation on the largest video, then age on the same file.
     const biggest = [...footage].sort((a, b) => b.size - a.size)[0];
     if (biggest) {
@@ -195,6 +218,44 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
     if (!ctx.keep) await fsp.rm(dir, { recursive: true, force: true });
   }
   return results;
+}
+
+/**
+ * Decodes the first picture of `file` fully twice, with the input arguments and the one-ffmpeg
+ * two-input form of decodedPixelSha256Pair (src/sanitize/verify/tools.ts), both to `-f null`: the
+ * least a decoded-pixel proof of input and output can cost. The file stands in for the output
+ * too: sanitizing leaves the entropy-coded scan as it was, so the output decodes the same way.
+ */
+async function decodeTwice(file: string): Promise<void> {
+  const input = ['-noautorotate', ...(await pictureInputArgs(file)), '-i', file];
+  const output = (i: number): string[] => ['-map', `${i}:v:0`, '-frames:v', '1', '-f', 'null', '-'];
+  const args = ['-nostdin', '-v', 'error', ...input, ...input, ...output(0), ...output(1)];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-2048);
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve();
+      else {
+        const why = stderr.trim().split('\n').slice(-1).join('') || `exit ${code}`;
+        reject(new KluisError('E_BENCH_TOOL', `ffmpeg could not decode ${file}: ${why}`, { hint: 'check that ffmpeg is installed and the bench card is intact' }));
+      }
+    });
+  });
+}
+
+/** Runs `fn` over `items` with at most `workers` at a time; the first failure is thrown after all settle. */
+async function eachWith<T>(workers: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(workers, items.length) }, worker));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function sum(files: Array<{ size: number }>): number {

@@ -11,6 +11,8 @@ import {
   makeDocument,
   mbPerSecond,
   memoryChecks,
+  goalCpuBudgetS,
+  proofBudgetChecks,
   resultFileName,
   writeResultFile,
   type RunResult,
@@ -129,6 +131,71 @@ describe('bench figures', () => {
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('bench photo proof floor against the CPU budget of the goals', () => {
+  // 1000 MB card; cp+sha256sum at 250 MB/s and rclone crypt at 100 MB/s. The 0.5x cp goal means
+  // kluis at 125 MB/s: 8 s of wall, 16 CPU s on 2 cores. The 2x rclone goal means 200 MB/s: 5 s,
+  // 10 CPU s. The floor needs 12 CPU s: inside the first budget, outside the second.
+  const floor = run('stage-proof-floor', 500e6, 9000, { group: 'stage', cpuUserMs: 11000, cpuSysMs: 1000 });
+  const cp = run('cp+sha256sum', 1000e6, 4000);
+  const rclone = run('rclone-crypt', 1000e6, 10000);
+
+  it('the budget is card MB / (goal x baseline MB/s) x cores', () => {
+    expect(goalCpuBudgetS(1000e6, 0.5, cp, 2)).toBeCloseTo(16, 10);
+    expect(goalCpuBudgetS(1000e6, 2, rclone, 2)).toBeCloseTo(10, 10);
+    expect(goalCpuBudgetS(600e6, 0.5, cp, 3)).toBeCloseTo(14.4, 10); // 600 MB at 125 MB/s = 4.8 s, x3 cores
+    expect(goalCpuBudgetS(1000e6, 0.5, undefined, 2)).toBeNull();
+    expect(goalCpuBudgetS(1000e6, 0.5, { ...cp, ok: false }, 2)).toBeNull();
+    expect(goalCpuBudgetS(1000e6, 0.5, { ...cp, wallMs: 0 }, 2)).toBeNull();
+  });
+
+  it('compares the floor CPU with each end-to-end goal and says it in one line', () => {
+    const c = Object.fromEntries(proofBudgetChecks([cp, rclone, floor], 1000e6, 2).map((x) => [x.id, x]));
+    expect(Object.keys(c).sort()).toEqual(['proof-floor-vs-e2e-vs-cp', 'proof-floor-vs-e2e-vs-rclone']);
+    const vsCp = c['proof-floor-vs-e2e-vs-cp']!;
+    expect(vsCp.value).toBe('photo decodes alone need 12.0 CPU s; the 0.5x cp+sha256sum goal allows 16.0 CPU s for the whole card on 2 cores');
+    expect(vsCp.pass).toBe(true);
+    expect(vsCp.figures).toEqual({ needCpuS: 12, budgetCpuS: 16, cardBytes: 1000e6, baselineMBps: 250, goal: 0.5, cores: 2 });
+    const vsRclone = c['proof-floor-vs-e2e-vs-rclone']!;
+    expect(vsRclone.value).toContain('the 2x rclone-crypt goal allows 10.0 CPU s');
+    expect(vsRclone.pass).toBe(false);
+  });
+
+  it('a missing or failed row gives "-" and no verdict; no floor row, no line', () => {
+    expect(proofBudgetChecks([cp, rclone], 1000e6, 2)).toEqual([]);
+    const noRclone = proofBudgetChecks([cp, floor], 1000e6, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-rclone')!;
+    expect(noRclone.value).toBe('photo decodes alone need 12.0 CPU s; the 2x rclone-crypt goal allows - (no rclone-crypt run) for the whole card on 2 cores');
+    expect(noRclone.pass).toBeNull();
+    expect(noRclone.figures?.budgetCpuS).toBeNull();
+    expect(noRclone.figures?.baselineMBps).toBeNull();
+    const failedCp = proofBudgetChecks([{ ...cp, ok: false }, floor], 1000e6, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-cp')!;
+    expect(failedCp.value).toContain('allows - (cp+sha256sum run failed)');
+    expect(failedCp.pass).toBeNull();
+    const failedFloor = proofBudgetChecks([cp, rclone, { ...floor, ok: false }], 1000e6, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-cp')!;
+    expect(failedFloor.value).toBe('photo decodes alone need - (the floor run failed); the 0.5x cp+sha256sum goal allows 16.0 CPU s for the whole card on 2 cores');
+    expect(failedFloor.pass).toBeNull();
+    expect(failedFloor.figures?.needCpuS).toBeNull();
+    const noCard = proofBudgetChecks([cp, floor], null, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-cp')!;
+    expect(noCard.value).toContain('allows - (no card)');
+    expect(noCard.pass).toBeNull();
+  });
+
+  it('the document carries the lines in its checks, and the table prints them', () => {
+    const doc = makeDocument({
+      date: '2025-01-02T03:04:05.678Z',
+      command: 'kluis bench',
+      machine,
+      versions: {},
+      card: { path: '/tmp/c', bytes: 1000e6, files: 12, jpegs: 10, videos: 1, sidecars: 1, cached: false },
+      runs: [cp, floor],
+      notes: [],
+    });
+    expect(doc.checks.map((c) => c.id)).toEqual(['proof-floor-vs-e2e-vs-cp', 'proof-floor-vs-e2e-vs-rclone']);
+    const text = formatTable(doc);
+    expect(text).toMatch(/photo proof floor within the CPU the 0\.5x cp\+sha256sum goal allows\s+photo decodes alone need 12\.0 CPU s; .*allows 16\.0 CPU s .* PASS/);
+    expect(text).toMatch(/the 2x rclone-crypt goal allows - \(no rclone-crypt run\) for the whole card on 2 cores\s+NOT MEASURED/);
   });
 });
 
