@@ -41,7 +41,7 @@ export async function deliverOne(station: Station, d: DeliveryRow, emit: EventSi
     if (d.state === 'pending') {
       crashPoint('before-put');
       try {
-        await t.put(d.object_key, () => createReadStream(d.local_path), { size: d.size, sha256: d.sha256 });
+        await t.put(d.object_key, () => createReadStream(d.local_path, { highWaterMark: 1 << 20 }), { size: d.size, sha256: d.sha256 });
       } catch (err) {
         // Already there from an attempt that crashed after the put: the read-back decides.
         if (!(err instanceof KluisError && err.code === 'E_TARGET_EXISTS')) throw err;
@@ -115,6 +115,62 @@ export async function drainOutbox(station: Station, emit: EventSink, opts: { bat
     if (next > deadline) return;
     await new Promise((r) => setTimeout(r, Math.max(50, next - Date.now())));
   }
+}
+
+/**
+ * Delivers a batch's objects while the batch is still being acquired, sanitized and sealed, so
+ * writing to the targets and reading back overlap the proofs instead of following them. Each due
+ * delivery gets the same one attempt as in drainOutbox (deliverOne: journaled, crash-safe); no
+ * delivery is attempted twice at once. `kick()` says a new object was queued. `stop()` starts no
+ * more attempts, waits for those under way, and rethrows an error that escaped deliverOne;
+ * drainOutbox then takes over whatever is left, with its waiting and retries.
+ */
+export function deliverAlongside(station: Station, emit: EventSink, batchId: string, concurrency = 1): { kick(): void; stop(): Promise<void> } {
+  let stopped = false;
+  let escaped: unknown;
+  let waiters: Array<() => void> = [];
+  const inFlight = new Set<string>();
+  const kick = (): void => {
+    const ws = waiters;
+    waiters = [];
+    for (const w of ws) w();
+  };
+  const worker = async (): Promise<void> => {
+    while (!stopped && escaped === undefined) {
+      const now = Date.now();
+      const d = openDeliveries(station, batchId).find((x) => x.next_attempt_at <= now && !inFlight.has(`${x.object_key}\0${x.target}`));
+      if (!d) {
+        // Woken by a newly sealed object, or after a while for a retry that has come due.
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 500);
+          waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+        continue;
+      }
+      const id = `${d.object_key}\0${d.target}`;
+      inFlight.add(id);
+      try {
+        await deliverOne(station, d, emit);
+      } catch (e) {
+        escaped ??= e;
+      } finally {
+        inFlight.delete(id);
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    kick,
+    async stop(): Promise<void> {
+      stopped = true;
+      kick();
+      await Promise.all(workers);
+      if (escaped !== undefined) throw escaped;
+    },
+  };
 }
 
 export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {

@@ -18,7 +18,7 @@ import type { SanitizeResult } from '../sanitize/types.js';
 import { sealFile } from '../seal/index.js';
 import { formatPublicKey } from '../seal/keys.js';
 import { crashPoint } from './crash.js';
-import { drainOutbox, pool } from './deliver.js';
+import { deliverAlongside, drainOutbox, pool } from './deliver.js';
 import { fanOut, type EventSink, type PipelineEvent } from './events.js';
 import type { BatchRow, FileRow } from './journal.js';
 import type { Station } from './station.js';
@@ -114,7 +114,7 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
 
   await reportRejections(station, batchId, previous.length === 0);
   await checkSpace(station, batchId);
-  await acquireAndProcess(station, batch, cardRoot, emit, opts.concurrency ?? 2);
+  await withDeliveryAlongside(station, batchId, emit, (e) => acquireAndProcess(station, batch, cardRoot, e, opts.concurrency ?? 2));
   await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
   await finalizeBatch(station, batchId, emit);
   await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
@@ -126,13 +126,33 @@ export async function resumeAll(station: Station, opts: { onEvent?: EventSink; d
   const emit = sinkFor(station, opts.onEvent);
   const out: BatchOutcome[] = [];
   for (const b of station.journal.unfinishedBatches()) {
-    await processAcquired(station, b.id, emit, 2);
+    await withDeliveryAlongside(station, b.id, emit, (e) => processAcquired(station, b.id, e, 2));
     await drainOutbox(station, emit, { batchId: b.id, waitMs: opts.deliveryWaitMs ?? 0 });
     await finalizeBatch(station, b.id, emit);
     await drainOutbox(station, emit, { batchId: b.id, waitMs: opts.deliveryWaitMs ?? 0 });
     out.push(await recordBatchStatus(station, b.id, emit));
   }
   return out;
+}
+
+/**
+ * Runs `work` (acquire/sanitize/seal of one batch) with the batch's deliveries going out alongside
+ * it (deliverAlongside), woken by each newly sealed file. An error of `work` wins over one of the
+ * deliveries; deliveries never outlive this call.
+ */
+async function withDeliveryAlongside(station: Station, batchId: string, emit: EventSink, work: (emit: EventSink) => Promise<void>): Promise<void> {
+  const deliveries = deliverAlongside(station, emit, batchId);
+  const kicking: EventSink = (e) => {
+    emit(e);
+    if (e.type === 'file-state' && e.state === 'sealed') deliveries.kick();
+  };
+  try {
+    await work(kicking);
+  } catch (err) {
+    await deliveries.stop().catch(() => undefined);
+    throw err;
+  }
+  await deliveries.stop();
 }
 
 function addEntry(station: Station, batchId: string, e: CardEntry): void {

@@ -139,7 +139,7 @@ export class FsTarget implements Target {
     const p = this.pathOf(key);
     const info = await this.head(key);
     if (!info) throw new KluisError('E_TARGET_MISSING', `target ${this.name}: object ${key} does not exist`, { details: { retryable: false } });
-    const s = createReadStream(p);
+    const s = createReadStream(p, { highWaterMark: 1 << 20 });
     await new Promise<void>((resolve, reject) => {
       s.once('open', () => resolve());
       s.once('error', (err) => reject(this.ioError(err, `opening ${key}`)));
