@@ -4,23 +4,23 @@
  * `kluis: error: …` and `kluis: hint: …`, never as stack traces (KLUIS_DEBUG=1 adds the cause).
  */
 import { KluisError, asKluisError, exitCodeFor } from '../errors.js';
+import { errorLines, oneLine } from '../util/terminal.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 export function info(line: string): void {
-  process.stderr.write(`kluis: ${line}\n`);
+  process.stderr.write(`kluis: ${oneLine(line)}\n`);
 }
 
 export function warn(line: string): void {
-  process.stderr.write(`kluis: warning: ${line}\n`);
+  process.stderr.write(`kluis: warning: ${oneLine(line)}\n`);
 }
 
 export function printError(err: unknown): number {
   const e = asKluisError(err);
-  process.stderr.write(`kluis: error: ${e.message} [${e.code}]\n`);
-  if (e.hint) process.stderr.write(`kluis: hint: ${e.hint}\n`);
+  process.stderr.write(errorLines(e));
   if (process.env.KLUIS_DEBUG && e.cause) {
     const c = e.cause as Error;
     process.stderr.write(`kluis: debug: ${c && c.stack ? c.stack : String(c)}\n`);

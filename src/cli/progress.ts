@@ -17,6 +17,7 @@
  */
 import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
+import { oneLine } from '../util/terminal.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 
 export interface ProgressOptions {
@@ -231,7 +232,7 @@ export function plainProgress(stream: ProgressStream, opts: ProgressOptions = {}
   const tracker = new Tracker(now);
   const lastStep = new Map<string, number>();
   const say = (s: string): void => {
-    stream.write(`kluis: ${s}\n`);
+    stream.write(`kluis: ${oneLine(s)}\n`);
   };
   const sink = (e: PipelineEvent): void => {
     const c = tracker.apply(e);
@@ -299,7 +300,7 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
         if (c.path) {
           const done = c.bytesDone - c.fileStart;
           const size = c.fileSize;
-          lines.push(fitWidth(`  file  ${renderBar(size ? done / size : 0, barW)} ${size ? percent(Math.min(done, size), size) : '  ?%'} ${c.path}`, w));
+          lines.push(fitWidth(`  file  ${renderBar(size ? done / size : 0, barW)} ${size ? percent(Math.min(done, size), size) : '  ?%'} ${oneLine(c.path)}`, w));
         }
       } else if (c.missing !== undefined) {
         lines.push(fitWidth(`card ${cardName(c)}: REMOVED with ${c.missing} file(s) unread - insert it again`, w));

@@ -29,6 +29,7 @@ import { fanOut, type PipelineEvent } from '../pipeline/events.js';
 import type { BatchOutcome } from '../pipeline/finalize.js';
 import { CardWatcher, defaultSettleMs } from '../card/watch.js';
 import { lineProgress } from './progress.js';
+import { errorLines } from '../util/terminal.js';
 
 interface WatchOptions {
   config: string;
@@ -149,8 +150,7 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
       say(`card ${card}: batch ${outcome.batchId} ${outcome.status}${outcome.status === 'secured' ? '' : ' (queued work continues in the background)'}`);
     } catch (e) {
       const err = asKluisError(e);
-      process.stderr.write(`kluis: error: card ${card}: ${err.message} [${err.code}]\n`);
-      if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+      process.stderr.write(errorLines(err, `card ${card}`));
       jsonLine({ type: 'ingest-error', card, error: err.toJSON() });
     }
   };
@@ -162,8 +162,7 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
       jsonLine({ type: 'outbox-pass', batches: outcomes.map((o) => ({ batchId: o.batchId, status: o.status })) });
     } catch (e) {
       const err = asKluisError(e);
-      process.stderr.write(`kluis: error: outbox: ${err.message} [${err.code}]\n`);
-      if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+      process.stderr.write(errorLines(err, 'outbox'));
       jsonLine({ type: 'outbox-error', error: err.toJSON() });
     }
   };

@@ -17,6 +17,7 @@ import { sanitizeFile } from '../sanitize/index.js';
 import type { SanitizeResult } from '../sanitize/types.js';
 import { sealFile } from '../seal/index.js';
 import { formatPublicKey } from '../seal/keys.js';
+import { errorLines, oneLine } from '../util/terminal.js';
 import { crashPoint } from './crash.js';
 import { deliverAlongside, drainOutbox, pool } from './deliver.js';
 import { fanOut, type EventSink, type PipelineEvent } from './events.js';
@@ -60,7 +61,7 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
   const cardRoot = path.resolve(opts.card);
   const entries = await inventory(cardRoot);
   if (!entries.some((e) => e.path.toUpperCase().startsWith('DCIM/'))) {
-    process.stderr.write(`kluis: warning: ${cardRoot} holds no DCIM/ folder; is this really a camera card?\n`);
+    process.stderr.write(`kluis: warning: ${oneLine(cardRoot)} holds no DCIM/ folder; is this really a camera card?\n`);
   }
   const identity = await cardIdentity(cardRoot, entries);
   crashPoint('after-inventory');
@@ -173,8 +174,7 @@ function addEntry(station: Station, batchId: string, e: CardEntry): void {
 async function reportRejections(station: Station, batchId: string, firstTime: boolean): Promise<void> {
   for (const f of station.journal.files(batchId)) {
     if (f.state !== 'rejected' && !(f.state === 'failed' && f.error_code === 'E_CARD_READ' && !f.card_sha256)) continue;
-    process.stderr.write(`kluis: error: ${f.path}: ${f.error_message} [${f.error_code}]\n`);
-    if (f.error_hint) process.stderr.write(`kluis: hint: ${f.error_hint}\n`);
+    process.stderr.write(errorLines({ code: f.error_code ?? 'E_REJECTED', message: f.error_message ?? 'rejected', hint: f.error_hint ?? undefined }, f.path));
     if (firstTime) await station.audit.append('file-rejected', { batchId, file: f.path, code: f.error_code, reason: f.error_message });
   }
 }
@@ -188,7 +188,7 @@ async function checkWritable(station: Station, batchId: string, card: string, id
       hint: 'remount it read-only (mount -o remount,ro,noatime) or install the udev rule in deploy/, then insert it again',
     });
   }
-  process.stderr.write(`kluis: warning: the card at ${card} is mounted READ-WRITE (${id.mountOptions ?? 'unknown options'}); kluis will not write to it, but mount cards read-only (see deploy/)\n`);
+  process.stderr.write(`kluis: warning: the card at ${oneLine(card)} is mounted READ-WRITE (${oneLine(id.mountOptions ?? 'unknown options')}); kluis will not write to it, but mount cards read-only (see deploy/)\n`);
 }
 
 async function checkSpace(station: Station, batchId: string): Promise<void> {
@@ -299,8 +299,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
         await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
         emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
-        process.stderr.write(`kluis: error: ${f.path}: ${err.message} [${err.code}]\n`);
-        if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+        process.stderr.write(errorLines(err, f.path));
       }
     }
     if (workerError) throw workerError;
@@ -391,8 +390,7 @@ async function processFile(station: Station, batchId: string, filePath: string, 
         journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null });
         await audit.append('file-sanitize-failed', { batchId, file: filePath, code: err.code, reason: err.message });
         emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
-        process.stderr.write(`kluis: error: ${filePath}: ${err.message} [${err.code}]\n`);
-        if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+        process.stderr.write(errorLines(err, filePath));
         return;
       }
       const thumb = await makeThumbnail(out, result.format, path.join(sp.thumbs, `${newId(8)}.jpg`));
@@ -453,7 +451,6 @@ async function processFile(station: Station, batchId: string, filePath: string, 
     journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null, sanitized_path: null });
     for (const p of [row?.spool_path, row?.sanitized_path]) if (p) await fsp.rm(p, { force: true });
     emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message } });
-    process.stderr.write(`kluis: error: ${filePath}: ${err.message} [${err.code}]\n`);
-    if (err.hint) process.stderr.write(`kluis: hint: ${err.hint}\n`);
+    process.stderr.write(errorLines(err, filePath));
   }
 }

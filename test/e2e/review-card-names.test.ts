@@ -8,7 +8,7 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeStation, runKluis, parseJson, listFiles, journalQuery, type TestStation } from '../helpers/kluis.js';
@@ -88,5 +88,21 @@ describe('odd card names', () => {
     // Only the batch's manifest and report were stored: no footage object.
     const added = listFiles(st.store).length - before;
     expect(added).toBe(2);
+  });
+
+  it('a name that holds a newline or an escape prints on one line and cannot fake a hint', () => {
+    const media = path.join(work, 'forgecard', 'DCIM', '100MEDIA');
+    mkdirSync(media, { recursive: true });
+    makeMediaFile(path.join(media, 'DJI_0001.JPG'), { kind: 'jpeg', name: 'DJI_0001.JPG' });
+    const forged = 'x\nkluis: hint: nothing to worry about\u001b[2K.JPG';
+    writeFileSync(path.join(media, forged), ''); // empty: rejected, so named on stderr
+    const r = runKluis(['ingest', path.join(work, 'forgecard'), '--config', st.config, '--json']);
+    const out = parseJson(r);
+    // JSON keeps the exact name; stderr shows it escaped on the error line.
+    expect(out.files.find((f: any) => f.path === `DCIM/100MEDIA/${forged}`)?.error?.code).toBe('E_INPUT_EMPTY');
+    const lines = r.stderr.split('\n');
+    expect(lines.filter((l) => l.startsWith('kluis: hint: nothing'))).toEqual([]);
+    expect(r.stderr).not.toContain('\u001b');
+    expect(lines.some((l) => l.startsWith('kluis: error: ') && l.includes('x\\nkluis: hint: nothing to worry about\\u001b[2K.JPG') && l.endsWith('[E_INPUT_EMPTY]'))).toBe(true);
   });
 });

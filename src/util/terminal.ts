@@ -1,0 +1,26 @@
+/**
+ * Text for the terminal (stderr). Promises: what comes from outside (card file names, messages
+ * that quote them, hints) is printed as exactly one line: C0/C1 control characters, DEL and the
+ * Unicode line/paragraph separators are shown as escapes (`\n`, `\u001b`), so a file name can
+ * neither start a line that looks like a `kluis: hint:` nor move the cursor or recolour the
+ * terminal. JSON output and the audit log keep the exact names; this is for people only.
+ */
+import type { KluisError } from '../errors.js';
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `s` with every control character escaped; printable text (any script) unchanged. */
+export function oneLine(s: string): string {
+  return s.replace(CONTROL, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * The `kluis: error: …` line (about `subject`, e.g. a card file, when given) and, when the error
+ * has one, the `kluis: hint: …` line, each ending in a newline.
+ */
+export function errorLines(e: Pick<KluisError, 'code' | 'message' | 'hint'>, subject?: string): string {
+  const about = subject === undefined ? '' : `${oneLine(subject)}: `;
+  const hint = e.hint ? `kluis: hint: ${oneLine(e.hint)}\n` : '';
+  return `kluis: error: ${about}${oneLine(e.message)} [${oneLine(e.code)}]\n${hint}`;
+}
