@@ -7,7 +7,8 @@
  *
  * Never: listens on a non-loopback address without --allow-remote-bind.
  */
-import { Command } from 'commander';
+import type { Command } from 'commander';
+import * as os from 'node:os';
 import { action, info } from './output.js';
 import { KluisError } from '../errors.js';
 import { openStation } from '../pipeline/station.js';
@@ -75,22 +76,18 @@ async function runServe(opts: ServeOptions): Promise<number> {
   }
 }
 
-/** Runs `kluis watch` with the same options in this process; resolves when it stops. */
+/** Runs the watch service (src/cli/watch.ts) with the serve options in this process; resolves when it stops. */
 async function runWatchInProcess(opts: ServeOptions): Promise<number> {
-  const watch = await import('./watch.js');
-  const program = new Command().exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `kluis: ${s}` : s) });
-  watch.register(program);
-  const args = ['node', 'kluis', 'watch', '--config', opts.config];
-  if (opts.roots?.length) args.push('--roots', ...opts.roots);
-  if (opts.settle) args.push('--settle', opts.settle);
-  if (opts.operator) args.push('--operator', opts.operator);
-  if (opts.case) args.push('--case', opts.case);
-  if (opts.quiet) args.push('--quiet');
-  if (opts.verbose) args.push('--verbose');
-  // The watch command sets process.exitCode itself (its errors are printed as kluis: error).
-  await program.parseAsync(args);
-  return Number(process.exitCode ?? 0);
+  const { runWatch } = await import('./watch.js');
+  return runWatch({
+    config: opts.config,
+    operator: opts.operator ?? os.userInfo().username,
+    ...(opts.roots?.length ? { roots: opts.roots } : {}),
+    ...(opts.settle !== undefined ? { settle: opts.settle } : {}),
+    ...(opts.case !== undefined ? { case: opts.case } : {}),
+    ...(opts.quiet ? { quiet: true } : {}),
+    ...(opts.verbose ? { verbose: true } : {}),
+  });
 }
 
 function untilSignal(): Promise<void> {

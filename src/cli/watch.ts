@@ -31,7 +31,7 @@ import { CardWatcher, defaultSettleMs } from '../card/watch.js';
 import { lineProgress } from './progress.js';
 import { errorLines } from '../util/terminal.js';
 
-interface WatchOptions {
+export interface WatchOptions {
   config: string;
   roots?: string[];
   json?: boolean;
@@ -69,7 +69,8 @@ export function register(program: Command): void {
     .action(action(async (opts: WatchOptions) => runWatch(opts)));
 }
 
-async function runWatch(opts: WatchOptions): Promise<number> {
+/** The watch service with these options until it stops (SIGTERM/SIGINT, or --once); its exit code. */
+export async function runWatch(opts: WatchOptions): Promise<number> {
   const station = await openStation(opts.config, { operator: opts.operator, ...(opts.case ? { caseRef: opts.case } : {}) });
   let unlock: (() => Promise<void>) | undefined;
   try {
