@@ -1,13 +1,16 @@
 /**
- * Helpers every target shares: key validation and the checking pass-through stream.
+ * Helpers every target shares: key validation, the checking pass-through stream, and the temp
+ * names that let a target find the uploads its dead writers left behind.
  *
  * `checkedBody` passes the body through unchanged while counting and hashing it; if the stream
  * ends with a different size or SHA-256 than promised, it fails BEFORE signalling its end, so no
  * target ever completes (renames, MOVEs, completes a multipart upload) a short or wrong object.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import * as os from 'node:os';
 import { KluisError } from '../errors.js';
+import { pidAlive } from '../util/pid.js';
 import type { TargetConfig } from '../config/schema.js';
 import type { EgressGuard } from './egress.js';
 
@@ -133,4 +136,36 @@ export interface NetworkTargetDeps {
   env: NodeJS.ProcessEnv;
   guard: EgressGuard;
   ca?: Buffer;
+}
+
+/**
+ * Temp names: `.kluis-tmp-<host>-<pid>-<16 hex>`. Keys never start with '.', so a temp name can
+ * never be a key. The host is the hostname with everything but letters, digits and '.' made '_'
+ * (so it holds no '-' and the name splits unambiguously); host and pid say whose upload it is, so
+ * a later put can remove the temps of this host's writers that died (kill -9, power loss).
+ */
+export const TEMP_PREFIX = '.kluis-tmp-';
+export const TEMP_HOST = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
+const TEMP_RE = /^\.kluis-tmp-([A-Za-z0-9._]+)-([1-9][0-9]{0,9})-([0-9a-f]{16})$/;
+
+/** A fresh temp name owned by this process on this host. */
+export function tempName(): string {
+  return `${TEMP_PREFIX}${TEMP_HOST}-${process.pid}-${randomBytes(8).toString('hex')}`;
+}
+
+/** Whose temp `name` is, or null when it is not exactly a name `tempName()` makes. */
+export function parseTempName(name: string): { host: string; pid: number } | null {
+  const m = TEMP_RE.exec(name);
+  if (!m || m[1] === undefined || m[2] === undefined) return null;
+  return { host: m[1], pid: Number(m[2]) };
+}
+
+/**
+ * True only for a temp name of THIS host whose writer is certainly gone: not this process, and
+ * `alive(pid)` false (pidAlive: only ESRCH counts as dead). Anything else (another host, a name
+ * that merely looks like a temp, a live or doubtful pid) is false: never removed.
+ */
+export function isDeadTemp(name: string, alive: (pid: number) => boolean = pidAlive): boolean {
+  const o = parseTempName(name);
+  return o !== null && o.host === TEMP_HOST && o.pid !== process.pid && !alive(o.pid);
 }

@@ -15,18 +15,12 @@
  */
 import { createReadStream, createWriteStream, promises as fsp, constants as C } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import * as os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
-import { pidAlive } from '../util/pid.js';
-import { checkedBody, validateKey, validatePrefix } from './common.js';
+import { checkedBody, isDeadTemp, tempName, validateKey, validatePrefix } from './common.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
-
-const TMP_PREFIX = '.kluis-tmp-';
-const HOST = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
 
 /** Removes temp files in `dir` that this host's dead writers left behind (best effort). */
 async function sweepDeadTemps(dir: string): Promise<void> {
@@ -37,9 +31,7 @@ async function sweepDeadTemps(dir: string): Promise<void> {
     return;
   }
   for (const n of names) {
-    if (!n.startsWith(`${TMP_PREFIX}${HOST}-`)) continue;
-    const pid = Number(n.slice(TMP_PREFIX.length + HOST.length + 1).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) await fsp.unlink(path.join(dir, n)).catch(() => undefined);
+    if (isDeadTemp(n)) await fsp.unlink(path.join(dir, n)).catch(() => undefined);
   }
 }
 
@@ -97,7 +89,7 @@ export class FsTarget implements Target {
       throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
     }
     await sweepDeadTemps(dir);
-    const tmp = path.join(dir, `${TMP_PREFIX}${HOST}-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const tmp = path.join(dir, tempName());
     try {
       const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
       await pipeline(checkedBody(body(), opts.size, opts.sha256, this.name), out);
