@@ -3,21 +3,27 @@
  * paths below it ('/' makes sub-collections, created with MKCOL).
  *
  * Promises:
- * - a put goes to a hidden temp name in the destination collection (".kluis-tmp-…"), is checked
- *   (PROPFIND size), and only then MOVEd to its key with `Overwrite: F`, so a partial upload is
- *   never visible under the key, and an existing key is never replaced (412 → E_TARGET_EXISTS);
+ * - a put goes to a hidden temp name in the destination collection (".kluis-tmp-<host>-<pid>-…"),
+ *   is checked (PROPFIND size), and only then MOVEd to its key with `Overwrite: F`, so a partial
+ *   upload is never visible under the key, and an existing key is never replaced (412 →
+ *   E_TARGET_EXISTS);
+ * - the first put into a collection (per target instance) lists it (PROPFIND Depth 1) and
+ *   DELETEs the temps this host's dead writers left (kill -9, power loss): only plain resources
+ *   whose whole name is a temp name of this host with a pid that is certainly gone (common.ts
+ *   isDeadTemp). Another host's temps, live writers' temps, collections and every other name are
+ *   never touched. The sweep is best effort: its failure never fails the put, and the put's own
+ *   requests report the put's errors;
  * - every request goes through the guarded agents (egress guard at connect time); redirects are
  *   refused; basic auth is sent only over TLS, or over plain http to a loopback address;
  * - list/head use PROPFIND (Depth 0/1); hidden names (temp files) are never listed;
  * - bodies are streamed, never held in memory.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import type { TargetConfig } from '../config/schema.js';
 import { resolveCredentials } from '../config/credentials.js';
-import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
+import { LazyReady, checkedBody, isDeadTemp, tempName, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import {
   createGuardedAgents,
@@ -47,7 +53,8 @@ interface DavEntry {
   size: number;
 }
 
-const TMP_PREFIX = '.kluis-tmp-';
+/** Collections swept per target instance before the set is forgotten (bounds a daemon's memory). */
+const SWEPT_MAX = 10_000;
 
 /** Minimal, namespace-prefix-tolerant reading of a PROPFIND multistatus. */
 export function parseMultistatus(xml: string): DavEntry[] {
@@ -80,6 +87,8 @@ export class WebDavTarget implements Target {
   private readonly deps: WebDavDeps;
   private readonly lazy = new LazyReady<Ready>(() => this.init());
   private agents: GuardedAgents | undefined;
+  /** Collections (key prefix, '' = base) already swept, or being swept, by this instance. */
+  private readonly swept = new Set<string>();
 
   constructor(deps: WebDavDeps) {
     this.deps = deps;
@@ -208,7 +217,8 @@ export class WebDavTarget implements Target {
       throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
     }
     await this.mkcols(r, dir);
-    const tmpKey = `${dir ? `${dir}/` : ''}${TMP_PREFIX}${randomBytes(8).toString('hex')}`;
+    await this.sweepDeadTemps(r, dir);
+    const tmpKey = `${dir ? `${dir}/` : ''}${tempName()}`;
     const tmpUrl = this.urlOf(r.base, tmpKey);
     let uploaded = false;
     try {
@@ -249,6 +259,39 @@ export class WebDavTarget implements Target {
         await this.deleteUrl(r, tmpUrl, 'removing a temp upload').catch(() => undefined);
       }
       throw err;
+    }
+  }
+
+  /**
+   * DELETEs the temps in collection `dir` that this host's dead writers left behind. Once per
+   * collection per instance: a dead writer's temps do not come back, and a listing per put would
+   * cost a batch folder's whole listing for every object. Never throws; a failed listing is
+   * tried again by the next put into the folder.
+   */
+  private async sweepDeadTemps(r: Ready, dir: string): Promise<void> {
+    if (this.swept.has(dir)) return;
+    if (this.swept.size >= SWEPT_MAX) this.swept.clear();
+    this.swept.add(dir);
+    try {
+      const url = this.urlOf(r.base, dir, true);
+      const entries = await this.propfind(r, url, 1, `listing ${dir || '/'} for dead temp uploads`);
+      const parent = decodeURIComponent(url.pathname).replace(/\/$/, '');
+      for (const e of entries ?? []) {
+        if (e.collection) continue;
+        let p: string;
+        try {
+          p = decodeURIComponent(new URL(e.href, r.base).pathname);
+        } catch {
+          continue; // an href we cannot read names nothing we would remove
+        }
+        const cut = p.lastIndexOf('/');
+        // Only a direct child of this collection, named exactly as a dead temp of this host.
+        if (cut < 0 || p.slice(0, cut) !== parent || !isDeadTemp(p.slice(cut + 1))) continue;
+        const name = p.slice(cut + 1);
+        await this.deleteUrl(r, this.urlOf(r.base, dir ? `${dir}/${name}` : name), `removing a dead temp upload ${name}`).catch(() => undefined);
+      }
+    } catch {
+      this.swept.delete(dir);
     }
   }
 
