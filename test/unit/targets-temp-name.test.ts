@@ -1,11 +1,17 @@
 /**
  * The temp names fs and WebDAV share (src/targets/common.ts): what `tempName` makes, what
  * `parseTempName` reads back, and that `isDeadTemp` says yes only for this host's names whose
- * pid is certainly gone. The "dead" pid is a real child process that has exited.
+ * pid is certainly gone. The "dead" pid is a real child process that has exited. And that the fs
+ * target, which now takes its names from there, still sweeps exactly those in a real folder.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { FsTarget } from '../../src/targets/fs.js';
 import { TEMP_HOST, TEMP_PREFIX, isDeadTemp, parseTempName, tempName, validateKey } from '../../src/targets/common.js';
 import { pidAlive } from '../../src/util/pid.js';
 import { KluisError } from '../../src/errors.js';
@@ -90,5 +96,31 @@ describe('isDeadTemp', () => {
     expect(isDeadTemp(`${TEMP_PREFIX}${TEMP_HOST}-77-${hex}`, alive)).toBe(true);
     expect(isDeadTemp(`${TEMP_PREFIX}${TEMP_HOST}-78-${hex}`, () => true)).toBe(false);
     expect(asked).toEqual([77]);
+  });
+});
+
+describe('fs target sweep (names from common.ts)', () => {
+  it('a put removes this host\'s dead temps in its folder and nothing else', async () => {
+    const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-fs-sweep-'));
+    try {
+      const folder = path.join(root, 'b1');
+      await fsp.mkdir(folder, { recursive: true });
+      const dead = `${TEMP_PREFIX}${TEMP_HOST}-${deadPid}-${hex}`;
+      const keep = [
+        `${TEMP_PREFIX}${TEMP_HOST}-${process.ppid}-${hex}`,
+        `${TEMP_PREFIX}other${TEMP_HOST}-${deadPid}-${hex}`,
+        `${TEMP_PREFIX}${TEMP_HOST}-${deadPid}`,
+        `x${TEMP_PREFIX}${TEMP_HOST}-${deadPid}-${hex}`,
+      ];
+      for (const n of [dead, ...keep]) await fsp.writeFile(path.join(folder, n), n);
+      await fsp.writeFile(path.join(root, dead), 'in another folder');
+      const t = new FsTarget('nas', root);
+      const buf = Buffer.from('evidence');
+      await t.put('b1/obj-1', () => Readable.from([buf]), { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') });
+      expect((await fsp.readdir(folder)).sort()).toEqual([...keep, 'obj-1'].sort());
+      expect(await fsp.readFile(path.join(root, dead), 'utf8')).toBe('in another folder');
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
+    }
   });
 });
