@@ -28,8 +28,49 @@ export async function readBackSha256(station: Station, target: string, key: stri
   return { sha256: h.digest('hex'), size };
 }
 
-/** One attempt at one delivery: put (unless already delivered), then read back and verify. */
-export async function deliverOne(station: Station, d: DeliveryRow, emit: EventSink): Promise<DeliveryRow['state']> {
+/**
+ * Deliveries an attempt is under way for, per station, in this process. Ingest's deliveries
+ * alongside, the watcher's outbox pass and a dashboard retry can reach the same delivery at once
+ * (other processes are kept out by the station lock); one attempt at a time keeps the audit log
+ * free of repeated `delivered`/`verified` lines and the target free of a second upload.
+ */
+const underWay = new WeakMap<Station, Set<string>>();
+
+function claimsOf(station: Station): Set<string> {
+  let set = underWay.get(station);
+  if (!set) underWay.set(station, (set = new Set()));
+  return set;
+}
+
+function idOf(d: Pick<DeliveryRow, 'batch_id' | 'object_key' | 'target'>): string {
+  return `${d.batch_id}\0${d.object_key}\0${d.target}`;
+}
+
+/** Whether an attempt at this delivery is under way in this process. */
+export function attemptUnderWay(station: Station, d: Pick<DeliveryRow, 'batch_id' | 'object_key' | 'target'>): boolean {
+  return claimsOf(station).has(idOf(d));
+}
+
+/**
+ * One attempt at one delivery: put (unless already delivered), then read back and verify. When
+ * another attempt at it is under way in this process, returns at once with the state as it is;
+ * otherwise works from the journal's current row (an attempt that just ended may have moved it on).
+ */
+export async function deliverOne(station: Station, row: DeliveryRow, emit: EventSink): Promise<DeliveryRow['state']> {
+  const claims = claimsOf(station);
+  const id = idOf(row);
+  if (claims.has(id)) return row.state;
+  claims.add(id);
+  try {
+    const d = station.journal.delivery(row.batch_id, row.object_key, row.target) ?? row;
+    if (d.state !== 'pending' && d.state !== 'delivered') return d.state;
+    return await attempt(station, d, emit);
+  } finally {
+    claims.delete(id);
+  }
+}
+
+async function attempt(station: Station, d: DeliveryRow, emit: EventSink): Promise<DeliveryRow['state']> {
   const { journal, audit } = station;
   const t = station.targets.get(d.target);
   const base = { batchId: d.batch_id, object: d.object_key, target: d.target };
@@ -106,12 +147,15 @@ export async function drainOutbox(station: Station, emit: EventSink, opts: { bat
   for (;;) {
     const open = openDeliveries(station, opts.batchId);
     if (open.length === 0) return;
-    const due = open.filter((d) => d.next_attempt_at <= Date.now());
+    const free = open.filter((d) => !attemptUnderWay(station, d));
+    const due = free.filter((d) => d.next_attempt_at <= Date.now());
     if (due.length > 0) {
       await pool(due, opts.concurrency ?? 2, (d) => deliverOne(station, d, emit));
       continue;
     }
-    const next = Math.min(...open.map((d) => d.next_attempt_at));
+    // What another attempt of this process holds is looked at again shortly.
+    const busy = free.length < open.length ? Date.now() + 200 : Infinity;
+    const next = Math.min(busy, ...free.map((d) => d.next_attempt_at));
     if (next > deadline) return;
     await new Promise((r) => setTimeout(r, Math.max(50, next - Date.now())));
   }
@@ -120,8 +164,8 @@ export async function drainOutbox(station: Station, emit: EventSink, opts: { bat
 /**
  * Delivers a batch's objects while the batch is still being acquired, sanitized and sealed, so
  * writing to the targets and reading back overlap the proofs instead of following them. Each due
- * delivery gets the same one attempt as in drainOutbox (deliverOne: journaled, crash-safe); no
- * delivery is attempted twice at once. `kick()` says a new object was queued. `stop()` starts no
+ * delivery gets the same one attempt as in drainOutbox (deliverOne: journaled, crash-safe, never
+ * two at once for one delivery). `kick()` says a new object was queued. `stop()` starts no
  * more attempts, waits for those under way, and rethrows an error that escaped deliverOne;
  * drainOutbox then takes over whatever is left, with its waiting and retries.
  */
@@ -129,7 +173,6 @@ export function deliverAlongside(station: Station, emit: EventSink, batchId: str
   let stopped = false;
   let escaped: unknown;
   let waiters: Array<() => void> = [];
-  const inFlight = new Set<string>();
   const kick = (): void => {
     const ws = waiters;
     waiters = [];
@@ -138,7 +181,7 @@ export function deliverAlongside(station: Station, emit: EventSink, batchId: str
   const worker = async (): Promise<void> => {
     while (!stopped && escaped === undefined) {
       const now = Date.now();
-      const d = openDeliveries(station, batchId).find((x) => x.next_attempt_at <= now && !inFlight.has(`${x.object_key}\0${x.target}`));
+      const d = openDeliveries(station, batchId).find((x) => x.next_attempt_at <= now && !attemptUnderWay(station, x));
       if (!d) {
         // Woken by a newly sealed object, or after a while for a retry that has come due.
         await new Promise<void>((r) => {
@@ -150,14 +193,10 @@ export function deliverAlongside(station: Station, emit: EventSink, batchId: str
         });
         continue;
       }
-      const id = `${d.object_key}\0${d.target}`;
-      inFlight.add(id);
       try {
         await deliverOne(station, d, emit);
       } catch (e) {
         escaped ??= e;
-      } finally {
-        inFlight.delete(id);
       }
     }
   };

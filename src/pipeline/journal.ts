@@ -248,6 +248,10 @@ export class Journal {
     return this.db.prepare('SELECT * FROM deliveries WHERE batch_id = ? ORDER BY object_key, target').all(batchId) as DeliveryRow[];
   }
 
+  delivery(batchId: string, objectKey: string, target: string): DeliveryRow | undefined {
+    return this.db.prepare('SELECT * FROM deliveries WHERE batch_id = ? AND object_key = ? AND target = ?').get(batchId, objectKey, target) as DeliveryRow | undefined;
+  }
+
   allDeliveries(): DeliveryRow[] {
     return this.db.prepare('SELECT * FROM deliveries').all() as DeliveryRow[];
   }
