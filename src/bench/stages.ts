@@ -12,7 +12,7 @@
  * against the CPU the speed goals leave for the whole card.
  *
  * These are measurements only: no journal, no audit log, no station; never used to secure
- * anything. Stages run one file at a time (ingest overlaps them over 2 workers).
+ * anything. Stages run one file at a time (ingest overlaps them over cores + 1 workers).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -126,7 +126,7 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
     await fsp.rm(acquired, { recursive: true, force: true });
 
     // The photo proof floor: the two decodes per JPEG and nothing else, one photo at a time and
-    // then over 2 workers (ingest's worker count), which changes wall time, not CPU time.
+    // then over 2 workers (one per core here), which changes wall time, not CPU time.
     const jpegs = full ? footage.filter((f) => f.kind === 'jpeg') : [];
     for (const workers of jpegs.length > 0 ? [1, 2] : []) {
       const id = workers === 1 ? PROOF_FLOOR_RUN : `${PROOF_FLOOR_RUN}-2w`;
