@@ -134,8 +134,8 @@ async function attempt(station: Station, d: DeliveryRow, emit: EventSink): Promi
 }
 
 export function openDeliveries(station: Station, batchId?: string): DeliveryRow[] {
-  const rows = batchId ? station.journal.deliveries(batchId) : station.journal.allDeliveries();
-  return rows.filter((d) => d.state === 'pending' || d.state === 'delivered');
+  // Asked every half second while a batch is processed: the journal filters, not a copy of every row.
+  return station.journal.openDeliveries(batchId || undefined);
 }
 
 /**

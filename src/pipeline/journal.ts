@@ -252,6 +252,14 @@ export class Journal {
     return this.db.prepare('SELECT * FROM deliveries WHERE batch_id = ? AND object_key = ? AND target = ?').get(batchId, objectKey, target) as DeliveryRow | undefined;
   }
 
+  /** Deliveries still to put or to verify ('pending', 'delivered'), of one batch or of all. */
+  openDeliveries(batchId?: string): DeliveryRow[] {
+    const open = "state IN ('pending', 'delivered')";
+    return batchId === undefined
+      ? (this.db.prepare(`SELECT * FROM deliveries WHERE ${open}`).all() as DeliveryRow[])
+      : (this.db.prepare(`SELECT * FROM deliveries WHERE batch_id = ? AND ${open} ORDER BY object_key, target`).all(batchId) as DeliveryRow[]);
+  }
+
   allDeliveries(): DeliveryRow[] {
     return this.db.prepare('SELECT * FROM deliveries').all() as DeliveryRow[];
   }
