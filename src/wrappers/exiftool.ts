@@ -22,6 +22,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError } from '../errors.js';
+import { asBackgroundWork } from './priority.js';
 
 export interface ExiftoolOutput {
   /** Stdout as ExifTool printed it (the first `maxStdoutBytes` bytes when `truncated`). */
@@ -81,6 +82,7 @@ export function exiftoolOneShot(options: readonly string[], file: string, limits
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT;
   return new Promise((resolve, reject) => {
     const child = spawn('exiftool', [...options, '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    asBackgroundWork(child);
     const out: Buffer[] = [];
     let bytes = 0;
     let stderr = '';
@@ -158,6 +160,7 @@ class StayOpen {
       ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', 'exiftool', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
       : spawn('exiftool', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
+    asBackgroundWork(child);
     child.stdout.on('data', (c: Buffer) => this.onStdout(child, c));
     child.stderr.on('data', (c: Buffer) => this.onStderr(child, c));
     child.stdin.on('error', () => {}); // EPIPE when it died: reported through 'close' below

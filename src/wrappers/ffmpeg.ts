@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createAdler32, type IHasher } from 'hash-wasm';
 import { KluisError } from '../errors.js';
+import { asBackgroundWork } from './priority.js';
 
 export interface RunOptions {
   /** Which binary; default ffmpeg. */
@@ -66,6 +67,7 @@ export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promi
       stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)],
       windowsHide: true,
     });
+    asBackgroundWork(child);
 
     const extraPipes = (): Readable[] =>
       Array.from({ length: extra }, (_, n) => child.stdio[3 + n] as Readable | null | undefined).filter(

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { KluisError } from '../../errors.js';
 import { exiftool } from '../../wrappers/exiftool.js';
+import { asBackgroundWork } from '../../wrappers/priority.js';
 
 const INSTALL_HINT: Record<string, string> = {
   ffmpeg: 'install ffmpeg (apt-get install ffmpeg); kluis needs it to prove pictures are unchanged',
@@ -23,6 +24,7 @@ interface RunResult {
 function run(cmd: string, args: string[], onData: (chunk: Buffer) => void): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    asBackgroundWork(child);
     let stderr = '';
     child.stdout.on('data', onData);
     child.stderr.on('data', (c: Buffer) => {
@@ -111,6 +113,7 @@ export async function pairRun(a: string, b: string): Promise<[PixelHash, PixelHa
       ['-nostdin', '-v', 'error', '-noautorotate', ...inA, '-i', a, '-noautorotate', ...inB, '-i', b, ...out(0), ...out(1)],
       { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
     );
+    asBackgroundWork(child);
     const hashes = [createHash('sha256'), createHash('sha256')];
     const bytes = [0, 0];
     const ended = [0, 1].map(
