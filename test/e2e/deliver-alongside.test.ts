@@ -1,21 +1,25 @@
 /**
- * Deliveries go out while the card is still being read (src/pipeline/deliver.ts,
- * deliverAlongside): the first file is stored and read back before the last file has left the
- * card, instead of everything waiting for the slowest proof. Seen in the journal: a `verified`
- * delivery while another footage file is still only `seen`. KLUIS_TEST_ACQUIRE_DELAY_MS (test
- * only, src/card/acquire.ts) pauses before each file is opened, which leaves the first file
- * seconds to be sealed and delivered; without the overlap no delivery starts before every file
- * is read, and the test fails when the process exits without the state ever having been seen.
- * Then the usual end: secured, one delivery and one read-back per object and target.
+ * When deliveries go out (src/pipeline/ingest.ts withDeliveryAlongside, src/pipeline/deliver.ts
+ * deliverAlongside):
+ * - during an ingest, not before the card is read: the card read comes first, so the operator
+ *   gets the card back sooner. Seen in the journal of a slow card (KLUIS_TEST_ACQUIRE_DELAY_MS,
+ *   test only, pauses before each file is opened): never a verified delivery while a footage
+ *   file is still unread; at the end everything secured, each object delivered and verified once.
+ * - then alongside the rest of the processing: deliverAlongside works queued deliveries as they
+ *   are kicked, without waiting to be stopped (the test waits for the delivery to be verified
+ *   before it calls stop(); without the overlap it would wait for ever and time out).
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { auditEntries, journalQuery, makeStation, parseJson, spawnKluis, storeObjects } from '../helpers/kluis.js';
+import { auditEntries, journalQuery, makeStation, parseJson, spawnKluis, storeObjects, until } from '../helpers/kluis.js';
 import { makeCard } from '../helpers/card.js';
+import { openStation } from '../../src/pipeline/station.js';
+import { ingestCard } from '../../src/pipeline/ingest.js';
+import { deliverAlongside } from '../../src/pipeline/deliver.js';
 
-function overlapSeen(st: ReturnType<typeof makeStation>): boolean {
+function deliveredWhileUnread(st: ReturnType<typeof makeStation>): boolean {
   try {
     const verified = journalQuery(st, "SELECT 1 FROM deliveries WHERE state = 'verified'").length > 0;
     const unread = journalQuery(st, "SELECT 1 FROM files WHERE state = 'seen' AND class = 'footage'").length > 0;
@@ -25,8 +29,8 @@ function overlapSeen(st: ReturnType<typeof makeStation>): boolean {
   }
 }
 
-describe('delivery alongside processing', () => {
-  it('stores and verifies the first file before the last one is read from the card', async () => {
+describe('deliveries during an ingest', () => {
+  it('wait for the card to be read, then secure everything once', async () => {
     const work = mkdtempSync(path.join(os.tmpdir(), 'kluis-alongside-'));
     const st = makeStation(path.join(work, 'station'));
     const card = makeCard(path.join(work, 'card'), [
@@ -34,18 +38,28 @@ describe('delivery alongside processing', () => {
       { kind: 'jpeg', name: 'DJI_0002.JPG' },
       { kind: 'jpeg', name: 'DJI_0003.JPG' },
     ]);
-    const proc = spawnKluis(['ingest', card, '--config', st.config, '--json', '--quiet'], { KLUIS_TEST_ACQUIRE_DELAY_MS: '4000' });
+    // 2.5 s before each file: the first file is sealed long before the last one is read.
+    const proc = spawnKluis(['ingest', card, '--config', st.config, '--json', '--quiet'], { KLUIS_TEST_ACQUIRE_DELAY_MS: '2500' });
     let exited = false;
     const done = proc.exited.finally(() => {
       exited = true;
     });
-    let seen = false;
-    while (!exited && !seen) {
-      seen = overlapSeen(st);
+    let early = false;
+    let sealedWhileUnread = false;
+    while (!exited) {
+      early ||= deliveredWhileUnread(st);
+      try {
+        sealedWhileUnread ||=
+          journalQuery(st, "SELECT 1 FROM files WHERE state = 'sealed'").length > 0 &&
+          journalQuery(st, "SELECT 1 FROM files WHERE state = 'seen' AND class = 'footage'").length > 0;
+      } catch {
+        // the journal is not created yet
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     const r = await done;
-    expect(seen, 'a verified delivery while a footage file was still unread').toBe(true);
+    expect(sealedWhileUnread, 'the scenario: a file was sealed while another was still unread').toBe(true);
+    expect(early, 'a verified delivery while a footage file was still unread').toBe(false);
     expect(r.code, r.stderr).toBe(0);
     const out = parseJson<{ status: string; files: Array<{ status: string }> }>(r);
     expect(out.status).toBe('secured');
@@ -59,5 +73,35 @@ describe('delivery alongside processing', () => {
     const deliveries = journalQuery<{ n: number }>(st, 'SELECT COUNT(*) AS n FROM deliveries')[0]!.n;
     expect(auditEntries(st, 'verified')).toHaveLength(deliveries);
     expect(storeObjects(st).length).toBe(deliveries);
+  });
+});
+
+describe('deliverAlongside', () => {
+  it('delivers a kicked delivery while its caller is still working, before stop()', async () => {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'kluis-alongside-unit-'));
+    const st = makeStation(path.join(work, 'station'));
+    const card = makeCard(path.join(work, 'card'), [{ kind: 'jpeg', name: 'DJI_0001.JPG' }]);
+    const station = await openStation(st.config);
+    try {
+      const outcome = await ingestCard(station, { card, deliveryWaitMs: 10_000 });
+      expect(outcome.status).toBe('secured');
+      const d = station.journal.deliveries(outcome.batchId)[0]!;
+      // Queued again as if the store had lost it, the sealed bytes back where the outbox reads them.
+      const stored = path.join(st.store, ...d.object_key.split('/'));
+      if (!existsSync(d.local_path)) {
+        mkdirSync(path.dirname(d.local_path), { recursive: true });
+        copyFileSync(stored, d.local_path);
+      }
+      rmSync(stored);
+      station.journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'pending', next_attempt_at: 0 });
+
+      const alongside = deliverAlongside(station, () => undefined, d.batch_id);
+      alongside.kick();
+      await until(() => station.journal.delivery(d.batch_id, d.object_key, d.target)!.state === 'verified');
+      await alongside.stop();
+      expect(existsSync(stored)).toBe(true);
+    } finally {
+      await station.close();
+    }
   });
 });
