@@ -35,6 +35,8 @@ export interface RunResult {
   ok: boolean;
   error?: string;
   note?: string;
+  /** kluis runs: from the start of the batch to "safe to remove" (the card read), from its journal. */
+  cardFreeMs?: number;
 }
 
 export interface RatioSpec {
@@ -231,6 +233,7 @@ export function makeDocument(parts: Omit<BenchDocument, 'schema' | 'ratios' | 'c
   return {
     schema: 'kluis-bench/1',
     ...parts,
+    notes: [...cardFreeNotes(parts.runs), ...parts.notes],
     ratios: computeRatios(parts.runs),
     checks: [...memoryChecks(parts.runs), ...proofBudgetChecks(parts.runs, parts.card?.bytes ?? null, parts.machine.cores)],
   };
@@ -331,4 +334,21 @@ export async function writeResultFile(dir: string, doc: BenchDocument): Promise<
     }
   }
   throw new KluisError('E_BENCH_WRITE', `too many bench results named ${base} in ${dir}`, { hint: 'choose another --out folder' });
+}
+
+/**
+ * What the operator waits for: per kluis run that recorded it, the time until the card was safe to
+ * remove and the rate the card was read at, set against cp+sha256sum (read, hash, write) when that
+ * ran. No goal: issue 10's goals are about the whole run; this says how soon the card is free.
+ */
+export function cardFreeNotes(runs: RunResult[]): string[] {
+  const cp = runs.find((r) => r.id === 'cp+sha256sum' && r.ok && r.wallMs > 0);
+  const out: string[] = [];
+  for (const r of runs) {
+    if (r.group !== 'kluis' || !r.ok || !r.cardFreeMs || r.cardFreeMs <= 0) continue;
+    const rate = r.bytes / 1e6 / (r.cardFreeMs / 1000);
+    const vs = cp ? `, ${(rate / (cp.bytes / 1e6 / (cp.wallMs / 1000))).toFixed(2)}x cp+sha256sum` : '';
+    out.push(`${r.label}: card free (safe to remove) after ${(r.cardFreeMs / 1000).toFixed(1)} s, read at ${rate.toFixed(1)} MB/s${vs}`);
+  }
+  return out;
 }

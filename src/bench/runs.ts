@@ -13,6 +13,7 @@ import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { KluisError } from '../errors.js';
 import { readSecretKeyFile } from '../seal/keys.js';
 import { writeSignedConfig, readConfigFile } from '../config/load.js';
@@ -169,6 +170,23 @@ export function readServicesEnv(repoRoot: string): S3Settings | null {
   return { endpoint, accessKeyId, secretAccessKey, region: env.KLUIS_S3_REGION ?? 'us-east-1' };
 }
 
+/**
+ * From a station's journal: milliseconds from the start of its (one) batch to "safe to remove",
+ * or null when there is no such batch or the card was never fully read.
+ */
+export function cardFreeMs(journalFile: string): number | null {
+  if (!existsSync(journalFile)) return null;
+  const db = new Database(journalFile, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT created_at, safe_to_remove_at FROM batches').all() as Array<{ created_at: string; safe_to_remove_at: string | null }>;
+    if (rows.length !== 1 || !rows[0]!.safe_to_remove_at) return null;
+    const ms = Date.parse(rows[0]!.safe_to_remove_at) - Date.parse(rows[0]!.created_at);
+    return Number.isFinite(ms) && ms >= 0 ? ms : null;
+  } finally {
+    db.close();
+  }
+}
+
 /** Creates a fresh station (`kluis init`) in `dir`; returns its config file. */
 export async function initStation(dir: string): Promise<string> {
   await fsp.rm(dir, { recursive: true, force: true });
@@ -286,6 +304,8 @@ export async function runKluisIngest(ctx: RunContext, s3?: S3Settings, card: Car
       timeoutMs: ingestTimeoutMs(card.bytes),
     });
     const run = toRun(id, label, 'kluis', card.bytes, card.files, r, note);
+    const free = cardFreeMs(path.join(dir, 'state', 'journal.db'));
+    if (free !== null) run.cardFreeMs = free;
     const problem = r.exitCode === 0 || r.stdout ? ingestProblem(r.stdout) : null;
     if (problem) {
       run.ok = false;

@@ -5,6 +5,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  cardFreeNotes,
   computeRatios,
   filesPerSecond,
   formatTable,
@@ -20,7 +21,8 @@ import {
 import { parseSize, planCard, jpegVariant } from '../../src/bench/card.js';
 import { parseTimeOutput } from '../../src/bench/measure.js';
 import { selector } from '../../src/bench/select.js';
-import { ingestProblem } from '../../src/bench/runs.js';
+import { cardFreeMs, ingestProblem } from '../../src/bench/runs.js';
+import Database from 'better-sqlite3';
 
 function run(id: string, bytes: number, wallMs: number, extra: Partial<RunResult> = {}): RunResult {
   return {
@@ -260,5 +262,39 @@ describe('bench inputs', () => {
     const bad = { status: 'partial', files: [{ path: 'a', class: 'footage', status: 'failed', error: { code: 'E_X', message: 'nope' } }] };
     expect(ingestProblem(JSON.stringify(bad))).toMatch(/batch partial; 1\/1 footage files not secured \(first: a E_X nope\)/);
     expect(ingestProblem('not json')).toBe('ingest printed no JSON');
+  });
+});
+
+describe('card free after (what the operator waits for)', () => {
+  it('gives the card-read rate of each kluis run, against cp+sha256sum when it ran', () => {
+    const runs = [
+      run('cp+sha256sum', 1000e6, 4000), // 250 MB/s
+      run('kluis-ingest-fs', 1000e6, 50_000, { group: 'kluis', label: 'kluis fs', cardFreeMs: 8000 }), // card at 125 MB/s
+      run('kluis-ingest-s3', 1000e6, 60_000, { group: 'kluis', label: 'kluis s3' }), // none recorded
+    ];
+    expect(cardFreeNotes(runs)).toEqual(['kluis fs: card free (safe to remove) after 8.0 s, read at 125.0 MB/s, 0.50x cp+sha256sum']);
+    expect(cardFreeNotes(runs.slice(1))).toEqual(['kluis fs: card free (safe to remove) after 8.0 s, read at 125.0 MB/s']);
+    expect(cardFreeNotes([run('kluis-ingest-fs', 1e9, 1, { group: 'kluis', cardFreeMs: 5, ok: false })])).toEqual([]);
+    const doc = makeDocument({ date: '2025-01-02T03:04:05.678Z', command: 'x', machine, versions: {}, runs, notes: ['load'] });
+    expect(doc.notes).toEqual([cardFreeNotes(runs)[0], 'load']);
+  });
+
+  it('reads the time to safe-to-remove from a journal with one batch, and null otherwise', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-bench-journal-'));
+    try {
+      const file = path.join(dir, 'journal.db');
+      expect(cardFreeMs(file)).toBeNull();
+      const db = new Database(file);
+      db.exec('CREATE TABLE batches (id TEXT, created_at TEXT NOT NULL, safe_to_remove_at TEXT)');
+      db.prepare('INSERT INTO batches VALUES (?, ?, ?)').run('a', '2026-11-30T10:00:00.000Z', null);
+      expect(cardFreeMs(file)).toBeNull(); // card never fully read
+      db.prepare("UPDATE batches SET safe_to_remove_at = '2026-11-30T10:00:15.250Z'").run();
+      expect(cardFreeMs(file)).toBe(15_250);
+      db.prepare('INSERT INTO batches VALUES (?, ?, ?)').run('b', '2026-11-30T11:00:00.000Z', '2026-11-30T11:00:01.000Z');
+      expect(cardFreeMs(file)).toBeNull(); // which batch? none is guessed
+      db.close();
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
