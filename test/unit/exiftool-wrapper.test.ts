@@ -169,11 +169,15 @@ describe('persistent exiftool', () => {
   });
 
   it('does not keep node alive, and does not outlive it (normal end, and SIGKILL of node)', async () => {
-    // Plain JS of the wrapper and its one import, so a separate node can load it.
+    // Plain JS of the wrapper and its imports, so a separate node can load it.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-js-'));
     try {
       mkdirSync(path.join(dir, 'wrappers'));
-      for (const [src, out] of [['src/errors.ts', 'errors.js'], ['src/wrappers/exiftool.ts', 'wrappers/exiftool.js']] as const) {
+      for (const [src, out] of [
+        ['src/errors.ts', 'errors.js'],
+        ['src/wrappers/priority.ts', 'wrappers/priority.js'],
+        ['src/wrappers/exiftool.ts', 'wrappers/exiftool.js'],
+      ] as const) {
         const js = ts.transpileModule(require('node:fs').readFileSync(path.join(root, src), 'utf8'), {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
         }).outputText;
@@ -214,6 +218,7 @@ describe('persistent exiftool', () => {
       await until(() => b.out().includes('\n'));
       const rb = JSON.parse(b.out().trim());
       expect(alive(rb.pid)).toBe(true);
+      expect(os.getPriority(rb.pid)).toBeGreaterThanOrEqual(10); // proof tools yield to the card read (wrappers/priority.ts)
       b.child.kill('SIGKILL');
       await b.exited;
       await until(() => !alive(rb.pid));
