@@ -10,14 +10,13 @@
  *   before it calls stop(); without the overlap it would wait for ever and time out).
  */
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { auditEntries, journalQuery, makeStation, parseJson, spawnKluis, storeObjects, until } from '../helpers/kluis.js';
 import { makeCard } from '../helpers/card.js';
-import { openStation } from '../../src/pipeline/station.js';
-import { ingestCard } from '../../src/pipeline/ingest.js';
 import { deliverAlongside } from '../../src/pipeline/deliver.js';
+import { stationWithRequeuedDelivery } from '../helpers/outbox.js';
 
 function deliveredWhileUnread(st: ReturnType<typeof makeStation>): boolean {
   try {
@@ -78,23 +77,8 @@ describe('deliveries during an ingest', () => {
 
 describe('deliverAlongside', () => {
   it('delivers a kicked delivery while its caller is still working, before stop()', async () => {
-    const work = mkdtempSync(path.join(os.tmpdir(), 'kluis-alongside-unit-'));
-    const st = makeStation(path.join(work, 'station'));
-    const card = makeCard(path.join(work, 'card'), [{ kind: 'jpeg', name: 'DJI_0001.JPG' }]);
-    const station = await openStation(st.config);
+    const { station, delivery: d, stored } = await stationWithRequeuedDelivery('kluis-alongside-unit-');
     try {
-      const outcome = await ingestCard(station, { card, deliveryWaitMs: 10_000 });
-      expect(outcome.status).toBe('secured');
-      const d = station.journal.deliveries(outcome.batchId)[0]!;
-      // Queued again as if the store had lost it, the sealed bytes back where the outbox reads them.
-      const stored = path.join(st.store, ...d.object_key.split('/'));
-      if (!existsSync(d.local_path)) {
-        mkdirSync(path.dirname(d.local_path), { recursive: true });
-        copyFileSync(stored, d.local_path);
-      }
-      rmSync(stored);
-      station.journal.setDelivery(d.batch_id, d.object_key, d.target, { state: 'pending', next_attempt_at: 0 });
-
       const alongside = deliverAlongside(station, () => undefined, d.batch_id);
       alongside.kick();
       await until(() => station.journal.delivery(d.batch_id, d.object_key, d.target)!.state === 'verified');
