@@ -346,8 +346,8 @@ export function cardFreeNotes(runs: RunResult[]): string[] {
   const out: string[] = [];
   for (const r of runs) {
     if (r.group !== 'kluis' || !r.ok || !r.cardFreeMs || r.cardFreeMs <= 0) continue;
-    const rate = r.bytes / 1e6 / (r.cardFreeMs / 1000);
-    const vs = cp ? `, ${(rate / (cp.bytes / 1e6 / (cp.wallMs / 1000))).toFixed(2)}x cp+sha256sum` : '';
+    const rate = mbPerSecond({ bytes: r.bytes, wallMs: r.cardFreeMs });
+    const vs = cp ? `, ${(rate / mbPerSecond(cp)).toFixed(2)}x cp+sha256sum` : '';
     out.push(`${r.label}: card free (safe to remove) after ${(r.cardFreeMs / 1000).toFixed(1)} s, read at ${rate.toFixed(1)} MB/s${vs}`);
   }
   return out;
