@@ -185,11 +185,15 @@ export function deliverAlongside(station: Station, emit: EventSink, batchId: str
       if (!d) {
         // Woken by a newly sealed object, or after a while for a retry that has come due.
         await new Promise<void>((r) => {
-          const t = setTimeout(r, 500);
-          waiters.push(() => {
+          const wake = (): void => {
             clearTimeout(t);
             r();
-          });
+          };
+          const t = setTimeout(() => {
+            waiters = waiters.filter((w) => w !== wake);
+            r();
+          }, 500);
+          waiters.push(wake);
         });
         continue;
       }
