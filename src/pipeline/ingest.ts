@@ -329,7 +329,13 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
     if (cardGone || remaining > 0) {
       journal.setBatch(batchId, { status: 'acquiring' });
       emit({ type: 'card-missing', batchId, card: cardRoot, remaining });
-      process.stderr.write(`kluis: error: the card was removed before ${remaining} file(s) were read [E_CARD_REMOVED]\nkluis: hint: insert the card again and run the same command; files already read are kept and are not read again\n`);
+      process.stderr.write(
+        errorLines({
+          code: 'E_CARD_REMOVED',
+          message: `the card was removed before ${remaining} file(s) were read`,
+          hint: 'insert the card again and run the same command; files already read are kept and are not read again',
+        }),
+      );
     } else {
       const t = new Date().toISOString();
       if (!journal.batch(batchId)!.safe_to_remove_at) {
