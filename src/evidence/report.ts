@@ -15,11 +15,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import sharp from 'sharp';
+import { KluisError } from '../errors.js';
+import { runFfmpeg, inputArgs } from '../wrappers/ffmpeg.js';
 
 // Every thumbnail is of a different file: libvips's operation cache would only hold memory.
 sharp.cache(false);
-import { KluisError } from '../errors.js';
-import { runFfmpeg, inputArgs } from '../wrappers/ffmpeg.js';
 
 export type VerifyOutcome = 'verified' | 'mismatch' | 'missing' | 'unchecked';
 
