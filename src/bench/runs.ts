@@ -13,7 +13,7 @@ import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
+import { Sqlite } from '../util/sqlite.js';
 import { KluisError } from '../errors.js';
 import { readSecretKeyFile } from '../seal/keys.js';
 import { writeSignedConfig, readConfigFile } from '../config/load.js';
@@ -176,7 +176,7 @@ export function readServicesEnv(repoRoot: string): S3Settings | null {
  */
 export function cardFreeMs(journalFile: string): number | null {
   if (!existsSync(journalFile)) return null;
-  const db = new Database(journalFile, { readonly: true });
+  const db = new Sqlite(journalFile, { readOnly: true });
   try {
     const rows = db.prepare('SELECT created_at, safe_to_remove_at FROM batches').all() as Array<{ created_at: string; safe_to_remove_at: string | null }>;
     if (rows.length !== 1 || !rows[0]!.safe_to_remove_at) return null;

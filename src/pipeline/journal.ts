@@ -1,5 +1,5 @@
 /**
- * The journal: where every batch, file and delivery stands, durably. SQLite (better-sqlite3) in
+ * The journal: where every batch, file and delivery stands, durably. SQLite (node:sqlite) in
  * WAL mode with synchronous=FULL, so a committed state survives power loss. The pipeline
  * writes a file's state only after the work behind it is itself durable (spool file fsynced,
  * sealed object fsynced, target acknowledged), so a restart resumes from the last state and
@@ -7,9 +7,9 @@
  *
  * It also keeps an event table that other processes (the dashboard) tail.
  */
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { Sqlite } from '../util/sqlite.js';
 
 export type FileState = 'seen' | 'acquired' | 'sanitized' | 'sealed' | 'withheld' | 'rejected' | 'failed' | 'missing';
 export type DeliveryState = 'pending' | 'delivered' | 'verified' | 'refused' | 'failed';
@@ -135,15 +135,15 @@ CREATE TABLE IF NOT EXISTS events (
 `;
 
 export class Journal {
-  readonly db: Database.Database;
+  readonly db: Sqlite;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Sqlite) {
     this.db = db;
   }
 
   static open(file: string): Journal {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const db = new Database(file);
+    const db = new Sqlite(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 10000');

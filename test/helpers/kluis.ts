@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Database from 'better-sqlite3';
+import { Sqlite } from '../../src/util/sqlite.js';
 import { readSecretKeyFile } from '../../src/seal/keys.js';
 import { writeSignedConfig } from '../../src/config/load.js';
 
@@ -131,9 +131,9 @@ export function spoolPlaintext(st: TestStation): string[] {
 
 /** Runs a read-only query on the station's journal (a separate connection; WAL allows it). */
 export function journalQuery<T = Record<string, unknown>>(st: TestStation, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(st.journal, { readonly: true, fileMustExist: true });
+  const db = new Sqlite(st.journal, { readOnly: true, mustExist: true });
   try {
-    return db.prepare(sql).all(...params) as T[];
+    return db.prepare(sql).all(...(params as [])) as T[];
   } finally {
     db.close();
   }

@@ -22,7 +22,7 @@ import { parseSize, planCard, jpegVariant } from '../../src/bench/card.js';
 import { parseTimeOutput } from '../../src/bench/measure.js';
 import { selector } from '../../src/bench/select.js';
 import { cardFreeMs, ingestProblem } from '../../src/bench/runs.js';
-import Database from 'better-sqlite3';
+import { Sqlite } from '../../src/util/sqlite.js';
 
 function run(id: string, bytes: number, wallMs: number, extra: Partial<RunResult> = {}): RunResult {
   return {
@@ -284,7 +284,7 @@ describe('card free after (what the operator waits for)', () => {
     try {
       const file = path.join(dir, 'journal.db');
       expect(cardFreeMs(file)).toBeNull();
-      const db = new Database(file);
+      const db = new Sqlite(file);
       db.exec('CREATE TABLE batches (id TEXT, created_at TEXT NOT NULL, safe_to_remove_at TEXT)');
       db.prepare('INSERT INTO batches VALUES (?, ?, ?)').run('a', '2026-11-30T10:00:00.000Z', null);
       expect(cardFreeMs(file)).toBeNull(); // card never fully read

@@ -30,8 +30,8 @@ afterEach(() => j.close());
 
 describe('Journal', () => {
   it('runs in WAL mode with synchronous=FULL', () => {
-    expect(j.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(j.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(j.db.pragma('journal_mode')).toBe('wal');
+    expect(j.db.pragma('synchronous')).toBe(2); // FULL
   });
 
   it('adds a file once: a second addFile after a crash-and-rerun does not reset its state', () => {
@@ -98,9 +98,9 @@ describe('Journal', () => {
     // The child opens the db with the journal's own pragmas, commits, and kills itself at once.
     const script = path.join(dir, 'child.cjs');
     writeFileSync(script, `
-      const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
-      const db = new Database(process.argv[2]);
-      db.pragma('journal_mode = WAL'); db.pragma('synchronous = FULL');
+      const { DatabaseSync } = require('node:sqlite');
+      const db = new DatabaseSync(process.argv[2]);
+      db.exec('PRAGMA journal_mode = WAL'); db.exec('PRAGMA synchronous = FULL');
       db.prepare("UPDATE batches SET status = 'delivering' WHERE id = 'b0'").run();
       process.kill(process.pid, 'SIGKILL');
     `);
