@@ -4,7 +4,7 @@
 // The directory schema imports ASCMHL.xsd by its https URL; an XML catalog maps that URL to the
 // local copy so xmllint never touches the network (--nonet).
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { promises as fsp, existsSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -14,9 +14,8 @@ import { c4OfBytes, hashFile } from '../../src/evidence/mhl/hash.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(__dirname, '..', '..');
-const XSD_DIR = [path.resolve(repoRoot, '..', 'shared', 'ascmhl-xsd'), '/work/shared/ascmhl-xsd'].find((d) =>
-  existsSync(path.join(d, 'ASCMHL.xsd')),
-)!;
+/** The official schemas, kept in the repository with their licence (test/fixtures/ascmhl-xsd/README.md). */
+const XSD_DIR = path.join(repoRoot, 'test', 'fixtures', 'ascmhl-xsd');
 
 let dir: string;
 let root: string;

@@ -3,7 +3,7 @@
  * videos are, independent readers of a result (ExifTool JSON, ffprobe JSON), and a scratch folder.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,11 +11,9 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '..', '..');
 
-/** A file of the real vendor set: test/fixtures/real/video, or /work/shared/samples-real/video before the copy exists. */
+/** A file of the real vendor set in test/fixtures/real/video (sources in test/fixtures/real/SOURCES.md). */
 export function realVideo(name: string): string {
-  const inRepo = path.join(REPO, 'test', 'fixtures', 'real', 'video', name);
-  if (existsSync(inRepo)) return inRepo;
-  return path.join('/work/shared/samples-real/video', name);
+  return path.join(REPO, 'test', 'fixtures', 'real', 'video', name);
 }
 
 export function generatedVideo(name: string): string {

@@ -93,7 +93,7 @@ export async function decodedPixelSha256(file: string): Promise<PixelHash> {
  * decodedPixelSha256 of two files with one ffmpeg start-up: each file's first picture goes, as
  * rawvideo in the decoder's native pixel format (exactly the bytes decodedPixelSha256 hashes), to
  * its own pipe and is hashed here with OpenSSL's SHA-256 (ffmpeg's own `-hash sha256` runs at a
- * sixth of the speed). test/unit/decoded-pixels-pair.test.ts holds the values equal on every real
+ * sixth of the speed). test/integration/decoded-pixels-pair.test.ts holds the values equal on every real
  * fixture. When this run fails, both files are hashed by decodedPixelSha256 itself, so the values
  * and the errors are exactly what it gives.
  */

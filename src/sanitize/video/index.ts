@@ -278,7 +278,7 @@ export interface StreamEssence {
  * Exported for src/sanitize/essence.ts, which recomputes the `after` value from a sanitized file.
  * The packet SHA-256 runs in node (packetHashesInNode); a stream with packet side data is taken
  * whole from ffmpeg's framehash instead (essenceFramehash), as only that gives the side data's
- * SHA-256. Both give the same values (test/unit/packet-hash.test.ts).
+ * SHA-256. Both give the same values (test/integration/packet-hash.test.ts).
  */
 export async function essence(file: string, maps: string[], timeoutMs: number): Promise<StreamEssence[]> {
   const acc = maps.map(() => newAcc());

@@ -1,5 +1,5 @@
 /**
- * Review: `kluis export` decrypts evidence into plaintext; who did that, when, and to where must be
+ * `kluis export` decrypts evidence into plaintext; who did that, when, and to where must be
  * in the audit log. The command opened the audit log only after the export, and with
  * `.catch(() => null)`: when the log could not be opened, the plaintext was written and nothing
  * was recorded, silently. Now the log is opened first and an export that cannot be recorded does

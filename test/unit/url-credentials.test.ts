@@ -1,5 +1,5 @@
 /**
- * Review: a target URL that carries a user name and password (`http://user:pass@host/dav/`).
+ * a target URL that carries a user name and password (`http://user:pass@host/dav/`).
  * Credentials belong in credentials.env / credentials.file, never in the config; but the schema
  * takes any string, and Node's http client turns URL userinfo into a Basic Authorization header
  * by itself. So the WebDAV target sent that password in clear over plain http to any onprem

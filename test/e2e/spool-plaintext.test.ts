@@ -1,5 +1,5 @@
 /**
- * Review: plaintext of a file that failed for good must not stay in the spool. When sealing a
+ * plaintext of a file that failed for good must not stay in the spool. When sealing a
  * sanitized file failed (an I/O error on the spool disk, not a full disk), the file was marked
  * failed but its card copy and its sanitized copy (both plaintext footage, GPS and all in the
  * card copy) stayed in the spool until some later kluis run happened to clean it; after a one-off

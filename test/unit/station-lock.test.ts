@@ -1,5 +1,5 @@
 /**
- * Review: the station lock (one working kluis process per station). Two holders at once means
+ * the station lock (one working kluis process per station). Two holders at once means
  * two start-up clean-ups, each removing the other's in-flight spool files, and two ingests on one
  * journal. A lock file that is empty is what a live writer leaves between creating the file and
  * writing its pid; taking it over gave two holders. Only a lock whose owner is gone may be taken.

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { KluisError } from '../../src/errors.js';
 import { BufferSource, allBoxes, walkBoxes, type Box } from '../../src/sanitize/video/boxes.js';
 import { sanitizeVideo, sniffVideo } from '../../src/sanitize/video/index.js';
-import { generatedVideo, realVideo, scratch } from '../integration/sanitize-video-helpers.js';
+import { generatedVideo, realVideo, scratch } from './sanitize-video-helpers.js';
 
 const SEED = 0x6b6c7569; // "klui"
 const WALKER_CASES = 1000;

@@ -1,5 +1,5 @@
 /**
- * Review: card file names a camera would not write, but a card (or a copy of one) can hold:
+ * card file names a camera would not write, but a card (or a copy of one) can hold:
  * spaces, unicode in NFC and NFD (two different names on Linux), a newline, a name of 255 bytes
  * (the longest a Linux file system allows), a file named `..foo`, a backslash. Each must be
  * secured by `kluis ingest` and come back out of `kluis export` under exactly its card name with

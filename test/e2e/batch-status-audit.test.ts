@@ -1,5 +1,5 @@
 /**
- * Review: the batch's final status and its audit line. The journal called a batch "secured"
+ * the batch's final status and its audit line. The journal called a batch "secured"
  * first and appended the `batch-secured` audit line afterwards without waiting for it: when that
  * append failed (a full disk, a lock held too long) the failure became an unhandled rejection
  * (a stack trace, the process killed) or went unnoticed, and the journal already said secured, so
