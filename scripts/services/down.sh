@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # scripts/services/down.sh - stop what scripts/services/up.sh started (Apache by its pid file,
-# only if that process runs our private httpd.conf; Ceph via ../shared/ceph-rgw/down.sh) and
+# only if that process runs our private httpd.conf; Ceph via scripts/services/ceph-rgw.sh down) and
 # remove the env file and the Apache temp folder. Never kills anything by name.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SHARED=${KLUIS_SHARED:-$ROOT/../shared}
 ENV_FILE=${KLUIS_SERVICES_ENV:-$ROOT/.services.env}
 log() { echo "services: $*" >&2; }
 [ -f "$ENV_FILE" ] || { log "no $ENV_FILE; nothing to stop"; exit 0; }
@@ -22,7 +21,7 @@ if [ -n "${KLUIS_APACHE_DIR:-}" ] && [ -f "$KLUIS_APACHE_DIR/httpd.conf" ]; then
   rm -rf "$KLUIS_APACHE_DIR"
 fi
 if [ -n "${CEPH_RGW_DIR:-}" ]; then
-  CEPH_RGW_DIR=$CEPH_RGW_DIR bash "$SHARED/ceph-rgw/down.sh" "$CEPH_RGW_DIR" || rc=1
+  bash "$HERE/ceph-rgw.sh" down "$CEPH_RGW_DIR" || rc=1
 fi
 rm -f "$ENV_FILE"
 log "stopped"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/services/up.sh - start the test servers the conformance suite runs against, all on
 # loopback, and write their connection settings to an env file (KEY=VALUE lines):
-#   - Ceph RADOS Gateway (S3) via ../shared/ceph-rgw/up.sh (plain http on 127.0.0.1:$RGW_PORT);
+#   - Ceph RADOS Gateway (S3) via scripts/services/ceph-rgw.sh (plain http on 127.0.0.1:$RGW_PORT);
 #   - Apache httpd with mod_dav over TLS (self-signed certificate made here) and basic auth, on
 #     127.0.0.1:$KLUIS_WEBDAV_PORT (default 8443), from a private ServerRoot in a temp folder;
 #     never the system apache config.
@@ -11,7 +11,6 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-SHARED=${KLUIS_SHARED:-$ROOT/../shared}
 ENV_FILE=${KLUIS_SERVICES_ENV:-$ROOT/.services.env}
 WEBDAV_PORT=${KLUIS_WEBDAV_PORT:-8443}
 log() { echo "services: $*" >&2; }
@@ -29,25 +28,25 @@ if [ -f "$ENV_FILE" ]; then
   log "stale $ENV_FILE; run scripts/services/down.sh first"; exit 1
 fi
 
-[ -f "$SHARED/ceph-rgw/up.sh" ] || die "cannot find $SHARED/ceph-rgw/up.sh (set KLUIS_SHARED)"
-command -v apache2 >/dev/null || {
-  log "installing apache2"; export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends apache2 apache2-utils >&2 || { apt-get update >&2 && apt-get install -y --no-install-recommends apache2 apache2-utils >&2; }
-}
-command -v htpasswd >/dev/null || die "htpasswd missing (apt-get install apache2-utils)"
+command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || die "apache2 is not installed; run: bash scripts/setup-system.sh --test"
+command -v htpasswd >/dev/null || die "htpasswd is not installed; run: bash scripts/setup-system.sh --test"
 port_open "$WEBDAV_PORT" && die "127.0.0.1:$WEBDAV_PORT is already in use (set KLUIS_WEBDAV_PORT)"
 
 # --- Ceph -------------------------------------------------------------------------------------
 # The OSD keeps objects in RAM (memstore); the default 2 GB fills up under `kluis bench`'s 2 GB
 # card, after which Ceph blocks writes instead of failing them. 6 GB leaves room on a 24 GB machine.
 export CEPH_OSD_SIZE_GB=${CEPH_OSD_SIZE_GB:-6}
-CEPH_OUT=$(bash "$SHARED/ceph-rgw/up.sh") || die "ceph-rgw/up.sh failed"
-eval "$CEPH_OUT"
+CEPH_RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kluis-ceph.XXXXXX")
+CEPH_OUT=$(bash "$HERE/ceph-rgw.sh" up "$CEPH_RGW_DIR") || { rmdir "$CEPH_RGW_DIR" 2>/dev/null; die "Ceph did not start (see the lines above)"; }
+S3_ENDPOINT=$(sed -n 's/^S3_ENDPOINT=//p' <<<"$CEPH_OUT")
+S3_ACCESS_KEY_ID=$(sed -n 's/^S3_ACCESS_KEY_ID=//p' <<<"$CEPH_OUT")
+S3_SECRET_ACCESS_KEY=$(sed -n 's/^S3_SECRET_ACCESS_KEY=//p' <<<"$CEPH_OUT")
+S3_REGION=$(sed -n 's/^S3_REGION=//p' <<<"$CEPH_OUT")
 log "ceph rgw up at $S3_ENDPOINT ($CEPH_RGW_DIR)"
 
 # --- Apache WebDAV ------------------------------------------------------------------------------
 AD=$(mktemp -d "${TMPDIR:-/tmp}/kluis-webdav.XXXXXX")
-cleanup_fail() { log "FAILED; apache log tail:"; tail -n 20 "$AD/error.log" >&2 2>/dev/null || true; }
+cleanup_fail() { log "FAILED; apache log tail:"; tail -n 20 "$AD/error.log" >&2 2>/dev/null || true; bash "$HERE/ceph-rgw.sh" down "$CEPH_RGW_DIR" || true; }
 trap 'cleanup_fail' ERR
 chmod 711 "$AD"   # the server's worker user must traverse it; key.pem stays 0600
 mkdir -p "$AD/dav" "$AD/lock"

@@ -130,7 +130,7 @@ async function startProxy(): Promise<Proxy> {
       });
       return;
     }
-    const headers = { ...req.headers, host: base.host };
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: base.host };
     delete headers.connection;
     if (typeof headers.destination === 'string') headers.destination = headers.destination.replace(p.url.replace(/\/$/, ''), base.origin);
     const up = https.request({ host: base.hostname, port: base.port, method, path: req.url, headers, agent: upstream }, (ur) => {
