@@ -5,7 +5,8 @@
  * 1. Tools: `scripts/setup-system.sh --test` installs the missing Debian packages (as root, or
  *    through sudo). When it cannot, the run stops here with what is missing and how to get it.
  * 2. Services (Ceph RGW for S3, Apache WebDAV, both on loopback): when KLUIS_SERVICES_ENV names
- *    an env file of services that are up, those are used and left running (a developer's own);
+ *    an env file of services that are up, those are used and left running (a developer's own;
+ *    when they do not answer, the run stops with that, and nothing of theirs is touched);
  *    otherwise `scripts/services/up.sh` starts them for this run, writing <repo>/.services.env,
  *    and the teardown stops them again with down.sh, so the next `npm test` can start at once.
  *    A stale .services.env left by a killed run is cleared with down.sh first.
@@ -55,6 +56,10 @@ export default function setup(): () => void {
   if (given && servicesLive(given)) {
     say(`using the running services of ${given}`);
     return () => undefined;
+  }
+  if (given && existsSync(given)) {
+    // Someone else's services (a developer's, shared by several checkouts): never stopped from here.
+    throw new Error(`KLUIS_SERVICES_ENV names ${given}, but its services do not answer; start them again (scripts/services/down.sh, then up.sh) or unset KLUIS_SERVICES_ENV to let the tests start their own`);
   }
   const envFile = given ?? path.join(repoRoot, '.services.env');
   const env = { ...process.env, KLUIS_SERVICES_ENV: envFile };
