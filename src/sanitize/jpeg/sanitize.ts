@@ -139,7 +139,7 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
             body.push(segmentBytes(m, r.payload));
             for (const b of r.blanked) {
               blankedStrings.push(b.text);
-              removed.push({ where: `APP4/DJI thermal device header +0x${b.offset.toString(16)}`, what: 'serial', bytes: b.text.length });
+              removed.push({ where: `APP4/DJI thermal ${b.field} +0x${b.offset.toString(16)}`, what: 'serial', bytes: b.text.length });
             }
             continue;
           }
