@@ -13,7 +13,7 @@ import { isExifPayload, minimalOrientationApp1 } from '../jpeg/exif-orientation.
 import { isIccChunk } from '../jpeg/icc.js';
 import { hasAsciiIdentifier, serialLikeStrings, textLikeRuns } from '../jpeg/thermal.js';
 import { M, SOF_MARKERS, markerName, payload, startsWithAscii, walkJpeg } from '../jpeg/walker.js';
-import { readTiff, TIFF_KEEP_TAGS } from '../tiff/ifd.js';
+import { readTiff, TIFF_KEEP, TIFF_KEEP_TAGS } from '../tiff/ifd.js';
 import { exiftoolRead } from './tools.js';
 
 const DECODE = new Set<number>([M.DQT, M.DHT, M.DAC, M.DRI, M.DNL, M.SOS, ...SOF_MARKERS]);
@@ -100,6 +100,8 @@ const TIFF_ALLOWED_NAMES = new Set([
   'YCbCrCoefficients', 'YCbCrSubSampling', 'YCbCrPositioning', 'ReferenceBlackWhite', 'FillOrder', 'NewSubfileType',
   'SubfileType', 'Threshholding', 'CellWidth', 'CellLength', 'GrayResponseUnit', 'GrayResponseCurve', 'TransferFunction',
   'WhitePoint', 'PrimaryChromaticities', 'SubIFDs', 'DNGVersion', 'DNGBackwardVersion',
+  // Every kept decoding tag under the name exifr gives it (the same as TIFF_KEEP's for the DNG tags).
+  ...TIFF_KEEP.values(),
 ]);
 
 export async function exifrCheck(file: string): Promise<IndependentCheck> {
@@ -131,7 +133,8 @@ export async function exifrCheck(file: string): Promise<IndependentCheck> {
 
 /** ExifTool groups a clean output may show. IFD0 (TIFF) tags are checked by name. */
 const EXIFTOOL_GROUPS = new Set(['SourceFile', 'ExifTool', 'System', 'File', 'JFIF', 'Composite', 'Adobe', 'APP14', 'DJI']);
-const COMPOSITE_ALLOWED = new Set(['ImageSize', 'Megapixels']);
+/** CFAPattern is ExifTool's reading of the kept CFARepeatPatternDim + CFAPattern2 (DNG). */
+const COMPOSITE_ALLOWED = new Set(['ImageSize', 'Megapixels', 'CFAPattern']);
 const DJI_THERMAL = new Set([
   'K1', 'K2', 'K3', 'K4', 'KF', 'B1', 'B2', 'ObjectDistance', 'RelativeHumidity', 'Emissivity', 'Reflection',
   'AmbientTemperature', 'D2', 'KJ', 'DB', 'KK', 'ThermalData', 'ThermalCalibration',
