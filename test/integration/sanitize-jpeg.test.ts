@@ -159,6 +159,25 @@ describe('pieces', () => {
     expect(scrubThermalApp4(p).kind).toBe('refuse');
   });
 
+  test('untyped APP3/APP4 are kept as thermal data only beside a DJI thermal parameter block', () => {
+    const base = readFileSync(path.join(GEN, 'base.jpg'));
+    const seg = (m: number, body: Uint8Array): Buffer => Buffer.concat([Buffer.from([0xff, m, (body.length + 2) >> 8, (body.length + 2) & 0xff]), body]);
+    const raw = new Uint8Array(512).map((_, i) => (i * 37) & 0xff); // binary, no text runs
+    const unknownParams = new Uint8Array(256).fill(7);
+    const iirp = new Uint8Array(256);
+    iirp.set([0xff, 0xd2, 0xd1, 0xff, 0x69, 0x69, 0x72, 0x70], 0);
+    const withParams = (params: Uint8Array): Buffer => Buffer.concat([base.subarray(0, 2), seg(0xe3, raw), seg(0xe4, params), base.subarray(2)]);
+
+    const unknown = sanitizeJpegBytes(withParams(unknownParams), { thermal: 'keep' });
+    expect(Buffer.from(unknown.bytes).includes(Buffer.from(raw))).toBe(false);
+    expect(unknown.removed.filter((r) => r.what === 'thermal').map((r) => r.where.slice(0, 4))).toEqual(['APP3', 'APP4']);
+    expect(unknown.kept.filter((k) => k.includes('thermal'))).toEqual([]);
+
+    const dji = sanitizeJpegBytes(withParams(iirp), { thermal: 'keep' });
+    expect(Buffer.from(dji.bytes).includes(Buffer.from(raw))).toBe(true);
+    expect(dji.kept.filter((k) => k.includes('thermal'))).toHaveLength(2);
+  });
+
   test('typed APP3 segments (ASCII identifier) are never kept as thermal data', () => {
     const base = readFileSync(path.join(GEN, 'base.jpg'));
     const app3 = Buffer.concat([Buffer.from([0xff, 0xe3, 0x00, 0x0e]), Buffer.from('Meta\0\0serial')]);

@@ -143,6 +143,13 @@ const STILLS: StillCase[] = [
     keys: ['FLIR:CameraSerialNumber', 'FLIR:RawThermalImage', 'ExifIFD:ImageUniqueID'],
     removed: ['exif', 'other'],
   },
+  {
+    file: 'image/infiray_p2_dummy.jpg',
+    vendor: 'InfiRay P2 Pro (ExifTool test file, thermal data replaced by text)',
+    gone: ['P200019B15656148', 'P2_B_V2.0_2080100019B15656148', 'infisense', 'IJPEG', '<dummy imaging data>', '2.07.01.00'],
+    keys: ['InfiRay:IRSensorSerialNumber', 'InfiRay:IJPEGVersion', 'IFD0:Make', 'GPS:GPSLatitudeRef'],
+    removed: ['exif', 'thermal', 'other'],
+  },
 ];
 
 describe.each(STILLS)('$vendor: $file', (c) => {
@@ -177,7 +184,7 @@ describe.each(STILLS)('$vendor: $file', (c) => {
     for (const k of c.keys) expect(Object.keys(after), k).not.toContain(k);
   });
 
-  test('thermal data is kept under policy keep and gone under remove', async () => {
+  test('thermal data is kept under policy keep (DJI layouts only) and gone under remove', async () => {
     const kept = appMarkers(readFileSync(output));
     for (const m of c.thermal ?? []) expect(kept, `APP${m}`).toContain(m);
     if (!c.thermal) {
@@ -308,25 +315,6 @@ describe('real files that must fail closed, naming the structure', () => {
     return err as KluisError;
   }
 
-  test('InfiRay P2 (ExifTool test file): its APP3 holds "<dummy imaging data>" instead of temperatures, so thermal=keep refuses it as residue', async () => {
-    const e = await refusal('infiray_p2_dummy.jpg', 'keep');
-    expect(e.code).toBe('E_SANITIZE_RESIDUE');
-    expect(e.message).toContain('APP3');
-    expect(e.message).toContain('<dummy imaging data>');
-  });
-
-  test('InfiRay P2 with thermal=remove comes out clean: no sensor serial, no IJPEG blocks', async () => {
-    const input = path.join(REAL, 'refused', 'infiray_p2_dummy.jpg');
-    const output = path.join(out, 'infiray-nothermal.jpg');
-    expect(readFileSync(input).includes(Buffer.from('P200019B15656148'))).toBe(true);
-    const res = await sanitizeFile(input, output, { thermal: 'remove' });
-    for (const k of res.checks) expect(k.found, k.tool).toEqual([]);
-    const bytes = readFileSync(output);
-    for (const s of ['P200019B15656148', 'infisense', 'IJPEG', 'P2_USB_IR']) expect(bytes.includes(Buffer.from(s)), s).toBe(false);
-    expect(appMarkers(bytes).filter((m) => m >= 2 && m <= 9)).toEqual([]);
-    expect(pixels(output)).toBe(pixels(input));
-  });
-
   test('ExifTool DNG.dng: its raw tile holds "<Dummy raw image data>", refused with the tile and the reason', async () => {
     const e = await refusal('exiftool_dng_dummy.dng', 'keep');
     expect(e.code).toBe('E_SANITIZE_PARSE');
@@ -337,5 +325,13 @@ describe('real files that must fail closed, naming the structure', () => {
 
   test('no output file name is left behind anywhere', () => {
     expect(existsSync(path.join(out, 'exiftool_dng_dummy.dng'))).toBe(false);
+  });
+});
+
+describe('thermal segments of a maker without a known DJI parameter block are removed, not kept', () => {
+  test('InfiRay: APP3/APP4/APP5 are listed as removed thermal data even under thermal=keep', async () => {
+    const res = await sanitizeFile(path.join(REAL, 'image', 'infiray_p2_dummy.jpg'), path.join(out, 'infiray-again.jpg'), { thermal: 'keep' });
+    expect(res.removed.filter((r) => r.what === 'thermal').map((r) => r.where.slice(0, 4))).toEqual(['APP3', 'APP4', 'APP5']);
+    expect(res.kept.filter((k) => k.includes('thermal'))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Thermal (radiometric) APP3/APP4/APP5 segments of DJI R-JPEGs. Promises: decides per segment
+ * Thermal (radiometric) APP3/APP4/APP5 segments of DJI R-JPEGs. Promises: names the DJI thermal
+ * parameter layouts it knows (a file without one keeps no thermal segment), decides per segment
  * whether it is thermal data (binary, kept under policy thermal=keep) or a typed vendor segment
  * (starts with an ASCII identifier such as "Meta\0", "SCALADO\0", "RMETA\0": removed), and blanks
  * the identifiers DJI writes into the device header of the ThermalParams APP4 (sensor serial,
@@ -14,6 +15,10 @@ const DEVICE_MAGIC = [0x55, 0xaa, 0x12, 0x06];
 export const DEVICE_HEADER_OFFSET = 0x500;
 /** "ff d2 d1 ff iirp": DJI thermal parameters of the M30T, M3T, M4T, H20N and H30T (256 or 1280 bytes). */
 const IIRP_MAGIC = [0xff, 0xd2, 0xd1, 0xff, 0x69, 0x69, 0x72, 0x70];
+/** "ff d2 d1 ff hirp": DJI thermal parameters of the Matrice 3TD (floats only). */
+const HIRP_MAGIC = [0xff, 0xd2, 0xd1, 0xff, 0x68, 0x69, 0x72, 0x70];
+/** ExifTool's ThermalParams3 (some M30T files): "aa 55 38 00" at 0x20. */
+const PARAMS3_SIGNATURE = [0xaa, 0x55, 0x38, 0x00];
 /** ExifTool's ThermalParams2 signature at 0x20 of a block without the iirp prefix (M2EA). */
 const PARAMS2_SIGNATURE = [0x2c, 0x01, 0x20, 0x00];
 /** The 16-byte IDString (ExifTool's name) of those blocks: "Mini_640" on the M2EA/M30T/M3T, "G1280S_24D010SWR" on the H30T. */
@@ -41,6 +46,20 @@ export type ScrubResult =
   | { kind: 'unchanged' }
   | { kind: 'scrubbed'; payload: Uint8Array; blanked: Blanked[] }
   | { kind: 'refuse'; reason: string };
+
+/**
+ * The name of the DJI thermal parameter layout an APP4 payload has, or undefined. Untyped
+ * APP3/APP4/APP5 are kept as radiometric data only in a file that has one of these blocks:
+ * another maker's thermal segments are structures kluis does not know, and are removed.
+ */
+export function knownThermalParams(p: Uint8Array): string | undefined {
+  if (at(p, 0, PARAMS_MAGIC)) return 'ThermalParams';
+  if (at(p, 0, IIRP_MAGIC)) return 'iirp';
+  if (at(p, 0, HIRP_MAGIC)) return 'hirp';
+  if (at(p, 0x20, PARAMS2_SIGNATURE)) return 'ThermalParams2';
+  if (at(p, 0x20, PARAMS3_SIGNATURE)) return 'ThermalParams3';
+  return undefined;
+}
 
 /** Offset of the IDString in a DJI iirp/ThermalParams2 APP4, or undefined for other layouts. */
 function idStringOffset(p: Uint8Array): number | undefined {

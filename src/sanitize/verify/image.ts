@@ -11,7 +11,7 @@ import { KluisError } from '../../errors.js';
 import type { IndependentCheck, SanitizePolicy } from '../types.js';
 import { isExifPayload, minimalOrientationApp1 } from '../jpeg/exif-orientation.js';
 import { isIccChunk } from '../jpeg/icc.js';
-import { hasAsciiIdentifier, serialLikeStrings, textLikeRuns } from '../jpeg/thermal.js';
+import { hasAsciiIdentifier, knownThermalParams, serialLikeStrings, textLikeRuns } from '../jpeg/thermal.js';
 import { M, SOF_MARKERS, markerName, payload, startsWithAscii, walkJpeg } from '../jpeg/walker.js';
 import { readTiff, TIFF_KEEP, TIFF_KEEP_TAGS } from '../tiff/ifd.js';
 import { exiftoolRead } from './tools.js';
@@ -28,6 +28,7 @@ export function walkCheckJpeg(bytes: Uint8Array, policy: SanitizePolicy): Indepe
     return { tool: 'segment-walker', found: [`output does not parse: ${(err as Error).message}`] };
   }
   if (layout.trailing) found.push(`${layout.trailing} bytes after EOI`);
+  const knownThermal = layout.segments.some((s) => s.marker === M.APP4 && knownThermalParams(payload(bytes, s)) !== undefined);
   for (const s of layout.segments) {
     const p = payload(bytes, s);
     const m = s.marker;
@@ -43,7 +44,7 @@ export function walkCheckJpeg(bytes: Uint8Array, policy: SanitizePolicy): Indepe
     }
     if (m === M.APP2 && isIccChunk(p)) continue;
     if (m === M.APP14 && startsWithAscii(p, 'Adobe') && p.length === 12) continue;
-    if ((m === M.APP3 || m === M.APP4 || m === M.APP5) && policy.thermal === 'keep' && !hasAsciiIdentifier(p)) {
+    if ((m === M.APP3 || m === M.APP4 || m === M.APP5) && policy.thermal === 'keep' && !hasAsciiIdentifier(p) && knownThermal) {
       if (m !== M.APP3) for (const x of serialLikeStrings(p)) found.push(`${where}+${x.offset}: serial-like text "${x.text}" in thermal segment`);
       for (const x of textLikeRuns(p)) found.push(`${where}+${x.offset}: text "${x.text}" in thermal segment`);
       continue;
