@@ -126,10 +126,56 @@ describe('pieces', () => {
     expect(serialLikeStrings(p).map((x) => x.text)).toEqual(['1WADH7R0000217']);
   });
 
+  test('DJI iirp thermal APP4 (H30T layout): the IDString at 0x85 is blanked, every other byte kept', () => {
+    const p = new Uint8Array(1280);
+    p.set([0xff, 0xd2, 0xd1, 0xff, 0x69, 0x69, 0x72, 0x70], 0);
+    p.set([0x00, 0x00, 0xa2, 0x41, 0x00, 0x00, 0x80, 0x3f], 0x20); // ambient 20.25 C, emissivity 1.0
+    p.set(Buffer.from('G1280S_24D010SWR'), 0x85);
+    p.set([0x03, 0x1d, 0x00, 0x36], 0x95);
+    const r = scrubThermalApp4(p);
+    expect(r.kind).toBe('scrubbed');
+    if (r.kind !== 'scrubbed') return;
+    expect(r.blanked).toEqual([{ field: 'IDString', offset: 0x85, text: 'G1280S_24D010SWR' }]);
+    expect(Buffer.from(r.payload.subarray(0x85, 0x95))).toEqual(Buffer.alloc(16));
+    expect(Buffer.from(r.payload.subarray(0, 0x85))).toEqual(Buffer.from(p.subarray(0, 0x85)));
+    expect(Buffer.from(r.payload.subarray(0x95))).toEqual(Buffer.from(p.subarray(0x95)));
+  });
+
+  test('DJI ThermalParams2 without the iirp prefix (M2EA layout): the IDString at 0x65 is blanked', () => {
+    const p = new Uint8Array(224);
+    p.set([0x2c, 0x01, 0x20, 0x00], 0x20);
+    p.set(Buffer.from('Mini_640'), 0x65);
+    const r = scrubThermalApp4(p);
+    expect(r.kind === 'scrubbed' && r.blanked.map((b) => [b.offset, b.text])).toEqual([[0x65, 'Mini_640']]);
+    // An all-NUL IDString (M4T) leaves the segment as it is.
+    const empty = new Uint8Array(1280);
+    empty.set([0xff, 0xd2, 0xd1, 0xff, 0x69, 0x69, 0x72, 0x70], 0);
+    expect(scrubThermalApp4(empty).kind).toBe('unchanged');
+  });
+
   test('thermal APP4 with unknown data after 0x500 is refused', () => {
     const p = new Uint8Array(0x600);
     p.set([0xaa, 0x55, 0x12, 0x06], 0);
     expect(scrubThermalApp4(p).kind).toBe('refuse');
+  });
+
+  test('untyped APP3/APP4 are kept as thermal data only beside a DJI thermal parameter block', () => {
+    const base = readFileSync(path.join(GEN, 'base.jpg'));
+    const seg = (m: number, body: Uint8Array): Buffer => Buffer.concat([Buffer.from([0xff, m, (body.length + 2) >> 8, (body.length + 2) & 0xff]), body]);
+    const raw = new Uint8Array(512).map((_, i) => (i * 37) & 0xff); // binary, no text runs
+    const unknownParams = new Uint8Array(256).fill(7);
+    const iirp = new Uint8Array(256);
+    iirp.set([0xff, 0xd2, 0xd1, 0xff, 0x69, 0x69, 0x72, 0x70], 0);
+    const withParams = (params: Uint8Array): Buffer => Buffer.concat([base.subarray(0, 2), seg(0xe3, raw), seg(0xe4, params), base.subarray(2)]);
+
+    const unknown = sanitizeJpegBytes(withParams(unknownParams), { thermal: 'keep' });
+    expect(Buffer.from(unknown.bytes).includes(Buffer.from(raw))).toBe(false);
+    expect(unknown.removed.filter((r) => r.what === 'thermal').map((r) => r.where.slice(0, 4))).toEqual(['APP3', 'APP4']);
+    expect(unknown.kept.filter((k) => k.includes('thermal'))).toEqual([]);
+
+    const dji = sanitizeJpegBytes(withParams(iirp), { thermal: 'keep' });
+    expect(Buffer.from(dji.bytes).includes(Buffer.from(raw))).toBe(true);
+    expect(dji.kept.filter((k) => k.includes('thermal'))).toHaveLength(2);
   });
 
   test('typed APP3 segments (ASCII identifier) are never kept as thermal data', () => {

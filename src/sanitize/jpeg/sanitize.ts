@@ -2,9 +2,9 @@
  * JPEG sanitizer (allow-list). Promises: the output holds SOI, the structures needed to decode the
  * picture (DQT, DHT, DAC, SOFn, DRI, DNL, SOS with its entropy-coded data, copied byte for byte),
  * a JFIF header rewritten without thumbnail, an Adobe APP14 rewritten from its five fields, an
- * ICC profile when it holds only colour tags, thermal APP3/4/5 under policy thermal=keep (with the
- * DJI device identifiers blanked), a freshly written EXIF carrying only Orientation when it is not
- * 1, and EOI. Everything else is dropped and listed. It never copies an EXIF, XMP, IPTC, comment,
+ * ICC profile when it holds only colour tags, thermal APP3/4/5 under policy thermal=keep when the
+ * file has a DJI thermal parameter block kluis knows (with the DJI device identifiers blanked), a
+ * freshly written EXIF carrying only Orientation when it is not 1, and EOI. Everything else is dropped and listed. It never copies an EXIF, XMP, IPTC, comment,
  * MPF or vendor segment, and never keeps a byte after the first EOI.
  */
 import { createHash } from 'node:crypto';
@@ -12,7 +12,7 @@ import { KluisError } from '../../errors.js';
 import type { RemovedItem, SanitizePolicy } from '../types.js';
 import { minimalOrientationApp1, isExifPayload, readOrientation } from './exif-orientation.js';
 import { isIccChunk, judgeIcc, reassembleIcc } from './icc.js';
-import { hasAsciiIdentifier, scrubThermalApp4, textLikeRuns } from './thermal.js';
+import { hasAsciiIdentifier, knownThermalParams, scrubThermalApp4, textLikeRuns } from './thermal.js';
 import { M, SOF_MARKERS, markerName, payload, startsWithAscii, walkJpeg, type JpegSegment } from './walker.js';
 
 export interface JpegSanitizeOutput {
@@ -74,6 +74,9 @@ function refuse(message: string): KluisError {
 
 export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): JpegSanitizeOutput {
   const layout = walkJpeg(buf);
+  // Untyped APP3/4/5 are radiometric data only beside a DJI thermal parameter block kluis knows;
+  // in any other file they are another maker's structures, which the allow-list does not keep.
+  const knownThermal = layout.segments.some((s) => s.marker === M.APP4 && knownThermalParams(payload(buf, s)) !== undefined);
   const removed: RemovedItem[] = [];
   const kept: string[] = [];
   const blankedStrings: string[] = [];
@@ -119,6 +122,10 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
     }
     if (m === M.APP3 || m === M.APP4 || m === M.APP5) {
       const typed = hasAsciiIdentifier(p);
+      if (policy.thermal === 'keep' && !typed && !knownThermal) {
+        removed.push({ where: `${markerName(m)}/thermal-like data without a known thermal parameter block`, what: 'thermal', bytes: s.end - s.offset });
+        continue;
+      }
       if (policy.thermal === 'keep' && !typed) {
         const prev = thermalDecision.get(m);
         if (prev === 'drop') throw refuse(`${markerName(m)} mixes thermal data with typed vendor segments`);
@@ -139,7 +146,7 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
             body.push(segmentBytes(m, r.payload));
             for (const b of r.blanked) {
               blankedStrings.push(b.text);
-              removed.push({ where: `APP4/DJI thermal device header +0x${b.offset.toString(16)}`, what: 'serial', bytes: b.text.length });
+              removed.push({ where: `APP4/DJI thermal ${b.field} +0x${b.offset.toString(16)}`, what: 'serial', bytes: b.text.length });
             }
             continue;
           }

@@ -156,13 +156,14 @@ export function sanitizeTiffBytes(buf: Uint8Array): TiffSanitizeOutput {
     if (c === 6) throw new KluisError('E_SANITIZE_UNSUPPORTED', `TIFF: ${ifd.path} uses old-style JPEG compression (6)`, { hint: 'the file is withheld' });
     if (c === 7) {
       // Each strip/tile is a JPEG stream: it must carry nothing but decoding segments.
-      for (const b of dataBlocks(r, ifd).blocks) {
+      for (const [i, b] of dataBlocks(r, ifd).blocks.entries()) {
         let layout;
         try {
           layout = walkJpeg(buf.subarray(b.offset, b.offset + b.length));
-        } catch {
+        } catch (err) {
           // JPEG-in-TIFF strips may legitimately lack SOI/EOI framing variants kluis does not model.
-          throw refuse(`${ifd.path}: an embedded JPEG strip/tile could not be walked`);
+          // The walker's reason is named, so an admin can tell a damaged raw from an unknown variant.
+          throw refuse(`${ifd.path}: embedded JPEG strip/tile ${i} (${b.length} bytes at byte ${b.offset}) could not be walked: ${(err as Error).message}`);
         }
         if (layout.trailing || layout.segments.some((s) => (s.marker >= 0xe0 && s.marker <= 0xef) || s.marker === M.COM)) {
           throw refuse(`${ifd.path}: an embedded JPEG strip/tile carries APP/COM segments or trailing bytes`);

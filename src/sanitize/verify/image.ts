@@ -11,9 +11,9 @@ import { KluisError } from '../../errors.js';
 import type { IndependentCheck, SanitizePolicy } from '../types.js';
 import { isExifPayload, minimalOrientationApp1 } from '../jpeg/exif-orientation.js';
 import { isIccChunk } from '../jpeg/icc.js';
-import { hasAsciiIdentifier, serialLikeStrings, textLikeRuns } from '../jpeg/thermal.js';
+import { hasAsciiIdentifier, knownThermalParams, serialLikeStrings, textLikeRuns } from '../jpeg/thermal.js';
 import { M, SOF_MARKERS, markerName, payload, startsWithAscii, walkJpeg } from '../jpeg/walker.js';
-import { readTiff, TIFF_KEEP_TAGS } from '../tiff/ifd.js';
+import { readTiff, TIFF_KEEP, TIFF_KEEP_TAGS } from '../tiff/ifd.js';
 import { exiftoolRead } from './tools.js';
 
 const DECODE = new Set<number>([M.DQT, M.DHT, M.DAC, M.DRI, M.DNL, M.SOS, ...SOF_MARKERS]);
@@ -28,6 +28,7 @@ export function walkCheckJpeg(bytes: Uint8Array, policy: SanitizePolicy): Indepe
     return { tool: 'segment-walker', found: [`output does not parse: ${(err as Error).message}`] };
   }
   if (layout.trailing) found.push(`${layout.trailing} bytes after EOI`);
+  const knownThermal = layout.segments.some((s) => s.marker === M.APP4 && knownThermalParams(payload(bytes, s)) !== undefined);
   for (const s of layout.segments) {
     const p = payload(bytes, s);
     const m = s.marker;
@@ -43,7 +44,7 @@ export function walkCheckJpeg(bytes: Uint8Array, policy: SanitizePolicy): Indepe
     }
     if (m === M.APP2 && isIccChunk(p)) continue;
     if (m === M.APP14 && startsWithAscii(p, 'Adobe') && p.length === 12) continue;
-    if ((m === M.APP3 || m === M.APP4 || m === M.APP5) && policy.thermal === 'keep' && !hasAsciiIdentifier(p)) {
+    if ((m === M.APP3 || m === M.APP4 || m === M.APP5) && policy.thermal === 'keep' && !hasAsciiIdentifier(p) && knownThermal) {
       if (m !== M.APP3) for (const x of serialLikeStrings(p)) found.push(`${where}+${x.offset}: serial-like text "${x.text}" in thermal segment`);
       for (const x of textLikeRuns(p)) found.push(`${where}+${x.offset}: text "${x.text}" in thermal segment`);
       continue;
@@ -100,6 +101,8 @@ const TIFF_ALLOWED_NAMES = new Set([
   'YCbCrCoefficients', 'YCbCrSubSampling', 'YCbCrPositioning', 'ReferenceBlackWhite', 'FillOrder', 'NewSubfileType',
   'SubfileType', 'Threshholding', 'CellWidth', 'CellLength', 'GrayResponseUnit', 'GrayResponseCurve', 'TransferFunction',
   'WhitePoint', 'PrimaryChromaticities', 'SubIFDs', 'DNGVersion', 'DNGBackwardVersion',
+  // Every kept decoding tag under the name exifr gives it (the same as TIFF_KEEP's for the DNG tags).
+  ...TIFF_KEEP.values(),
 ]);
 
 export async function exifrCheck(file: string): Promise<IndependentCheck> {
@@ -131,7 +134,8 @@ export async function exifrCheck(file: string): Promise<IndependentCheck> {
 
 /** ExifTool groups a clean output may show. IFD0 (TIFF) tags are checked by name. */
 const EXIFTOOL_GROUPS = new Set(['SourceFile', 'ExifTool', 'System', 'File', 'JFIF', 'Composite', 'Adobe', 'APP14', 'DJI']);
-const COMPOSITE_ALLOWED = new Set(['ImageSize', 'Megapixels']);
+/** CFAPattern is ExifTool's reading of the kept CFARepeatPatternDim + CFAPattern2 (DNG). */
+const COMPOSITE_ALLOWED = new Set(['ImageSize', 'Megapixels', 'CFAPattern']);
 const DJI_THERMAL = new Set([
   'K1', 'K2', 'K3', 'K4', 'KF', 'B1', 'B2', 'ObjectDistance', 'RelativeHumidity', 'Emissivity', 'Reflection',
   'AmbientTemperature', 'D2', 'KJ', 'DB', 'KK', 'ThermalData', 'ThermalCalibration',
