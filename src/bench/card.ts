@@ -288,6 +288,11 @@ async function cachedCard(id: string, dir: string, make: (card: string, media: s
   return { ...made, id, cached: false };
 }
 
+/** "1 clip", "3 clips". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 async function mediaSize(media: string): Promise<{ bytes: number; files: number }> {
   let bytes = 0;
   let files = 0;
@@ -335,8 +340,8 @@ export async function buildCard(id: string, totalBytes: number, opts: BuildOptio
     await writeJpegs(media, jpeg, plan.jpegs);
     const { bytes, files } = await mediaSize(media);
     const description =
-      `${plan.jpegs.length} JPEGs of ${jpegSpec.width}x${jpegSpec.height} with GPS and a serial + ${plan.videos.length} ` +
-      `${clipSpec.width}x${clipSpec.height} H.264/AAC videos with SRT sidecars`;
+      `${count(plan.jpegs.length, 'JPEG')} of ${jpegSpec.width}x${jpegSpec.height} with GPS and a serial + ` +
+      `${count(plan.videos.length, `${clipSpec.width}x${clipSpec.height} H.264/AAC video`)} with SRT sidecars`;
     return { path: card, description, bytes, files, jpegs: plan.jpegs.length, videos: plan.videos.length, sidecars: plan.videos.length };
   });
 }
@@ -357,8 +362,8 @@ export async function buildClipsCard(id: string, scale = 1, opts: BuildOptions =
     const { bytes, files } = await mediaSize(media);
     const seconds = spec.base.seconds * (plan.loops + 1);
     const description =
-      `${plan.clips.length} clips of ${seconds} s ${spec.base.width}x${spec.base.height} H.264/AAC + ` +
-      `${plan.jpegs.length} JPEGs of ${jpegSpec.width}x${jpegSpec.height} with GPS and a serial`;
+      `${count(plan.clips.length, 'clip')} of ${seconds} s ${spec.base.width}x${spec.base.height} H.264/AAC + ` +
+      `${count(plan.jpegs.length, 'JPEG')} of ${jpegSpec.width}x${jpegSpec.height} with GPS and a serial`;
     return { path: card, description, bytes, files, jpegs: plan.jpegs.length, videos: plan.clips.length, sidecars: 0 };
   });
 }
