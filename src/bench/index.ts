@@ -87,6 +87,9 @@ async function ensureSpace(dir: string, need: number, what: string): Promise<voi
   }
 }
 
+/** About the size of the video-heavy card at scale 1 (for the disk-space check before it is built). */
+const VIDEO_CARD_BYTES = 1.6e9;
+
 /** Per-card run ids: a card is built only when one of them is wanted. */
 const CARD_RUNS = ['cp+sha256sum', 'diy', 'rclone-crypt', 'age-card', 'kluis-ingest-fs', 'kluis-ingest-s3', 'stages', 'seal-sodium', 'seal-tweetnacl', 'seal-node-chacha20', 'age-file'];
 
@@ -110,7 +113,7 @@ async function cardRuns(ctx: RunContext, want: (id: string) => boolean, sealComp
   if (want('kluis-ingest-s3')) {
     const s3 = readServicesEnv(REPO_ROOT);
     if (s3) await guard('kluis-ingest-s3', 'kluis ingest → Ceph S3', () => runKluisIngest(ctx, s3));
-    else notes.push(`${card}: Ceph S3 run skipped: no .services.env (start the services with scripts/services/up.sh)`);
+    else notes.push(`${card}: Ceph S3 run skipped: no test services (set KLUIS_SERVICES_ENV, or start them with scripts/services/up.sh)`);
   }
   const seal = (id: string): boolean => sealCompare && want(id);
   if (want('stages') || ['seal-sodium', 'seal-tweetnacl', 'seal-node-chacha20', 'age-file'].some(seal)) {
@@ -133,10 +136,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
     if (!opts.memory && CARD_RUNS.some(want)) {
       for (const [i, kind] of opts.cards.entries()) {
         const id = CARD_KINDS[kind];
+        // About the card's size to build it (when not cached), 3.5 times that for the runs.
+        const about = kind === 'photo' ? opts.size * opts.scale : VIDEO_CARD_BYTES * opts.scale;
+        await ensureSpace(work, about * 4.5 + 1e9, `the ${sizeText(about)} ${id} card and its runs`);
         const card =
           kind === 'photo' ? await buildCard(id, Math.round(opts.size * opts.scale), build) : await buildClipsCard(id, opts.scale, build);
         cards.push(card);
-        await ensureSpace(work, card.bytes * 3.5 + 1e9, `the runs on the ${(card.bytes / 1e9).toFixed(1)} GB ${id} card`);
         const ctx: RunContext = { card, work, keep: opts.keep, log: opts.log };
         // The single-file seal comparisons are about the seal, not the card: once, on the first card.
         runs.push(...(await cardRuns(ctx, want, i === 0, notes, opts.log)));
