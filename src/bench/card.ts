@@ -1,13 +1,19 @@
 /**
- * The synthetic card the benchmark reads: `DCIM/100MEDIA/` with a few large H.264/AAC MP4s that
- * carry DJI-like telemetry in udta (location, serial number in a comment), one small SRT sidecar
- * per video, and many 4000×3000 JPEGs with DJI-like EXIF (make, model, serial, GPS).
+ * The synthetic cards the benchmark reads, each `DCIM/100MEDIA/` like a DJI card:
+ * - the photo-heavy card (buildCard): a few large 4K H.264/AAC MP4s that carry DJI-like telemetry
+ *   in udta (location, serial number in a comment), one small SRT sidecar per video, and many
+ *   4000×3000 JPEGs with DJI-like EXIF (make, model, serial, GPS), about half the bytes each;
+ * - the video-heavy card (buildClipsCard): many short 1080p H.264/AAC clips with the same udta
+ *   telemetry, plus 12 MP JPEGs like the above;
+ * - a single-video card (buildVideoCard) for the memory runs.
  *
- * Fast to make: one short clip is encoded once, larger videos repeat its packets with
- * `ffmpeg -stream_loop N -c copy` (no re-encode); one large JPEG is encoded once and copied with a
+ * Fast to make and deterministic: one short clip per clip spec is encoded once (fixed test
+ * pattern, fixed tone), longer videos repeat its packets with `ffmpeg -stream_loop N -c copy` (no
+ * re-encode) and carry their own name in udta; one large JPEG is encoded once and copied with a
  * distinct COM segment after SOI, so every file has its own bytes and hash. Cards are cached
- * under os.tmpdir()/kluis-bench-cache keyed by size and generator version; a card is used only
- * when its completion marker exists, so an interrupted build is never taken for a card.
+ * under os.tmpdir()/kluis-bench-cache keyed by what they hold and the generator version; a card
+ * is used only when its completion marker exists, so an interrupted build is never taken for a
+ * card, and a cached card needs no base media at all.
  *
  * Never touches anything outside its cache folder; never writes into a finished card.
  */
@@ -16,10 +22,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { KluisError } from '../errors.js';
-import type { CardInfo } from './report.js';
+import type { CardInfo } from './result.js';
 
 /** Bump when the generated content changes, so old caches are not reused. */
-export const CARD_GENERATOR_VERSION = 1;
+export const CARD_GENERATOR_VERSION = 2;
 
 export interface ClipSpec {
   width: number;
@@ -37,6 +43,30 @@ export interface JpegSpec {
 
 /** DJI Mini/Air class 4K at roughly 100 Mbit/s. */
 export const DEFAULT_CLIP: ClipSpec = { width: 3840, height: 2160, seconds: 4, fps: 30 };
+
+/**
+ * What the video-heavy card holds. The clip is encoded once for `baseSeconds` and repeated to
+ * `clipSeconds`; each clip gets its own name in udta, so every file differs.
+ */
+export interface ClipsCardSpec {
+  clips: number;
+  clipSeconds: number;
+  jpegs: number;
+  /** The encoded base; `videoKbps` is the x264 target (ABR, capped by maxrate). */
+  base: ClipSpec & { videoKbps: number };
+}
+
+/**
+ * The video-heavy card of issue 14: 58 clips of 20 s 1080p30 H.264/AAC and 60 12 MP JPEGs, about
+ * 1.5 GB. Issue 14's table gives that card as 1.56 GB, which at 58 × 20 s is about 8 Mbit/s per
+ * clip (its "40 Mbit/s" would make 5.8 GB of clips alone), so the bitrate follows the size here.
+ */
+export const VIDEO_CARD: ClipsCardSpec = {
+  clips: 58,
+  clipSeconds: 20,
+  jpegs: 60,
+  base: { width: 1920, height: 1080, seconds: 2, fps: 30, videoKbps: 6500 },
+};
 /** A 12 MP still. */
 export const DEFAULT_JPEG: JpegSpec = { width: 4000, height: 3000, noise: 30 };
 
@@ -77,6 +107,22 @@ export function planCard(totalBytes: number, clipBytes: number, jpegBytes: numbe
   return { videos, jpegs };
 }
 
+/**
+ * The video-heavy card at `scale` (0.1 = a tenth of the clips and of the JPEGs, at least one of
+ * each): clip names DJI_0001.MP4…, then the JPEGs after them. Pure.
+ */
+export function planClipsCard(spec: ClipsCardSpec, scale = 1): { clips: string[]; jpegs: string[]; loops: number } {
+  if (!(scale > 0)) throw new KluisError('E_USAGE', `the card scale must be more than 0 (got ${scale})`, { hint: 'give a scale like 0.1 or 1' });
+  const nClips = Math.max(1, Math.round(spec.clips * scale));
+  const nJpegs = Math.max(1, Math.round(spec.jpegs * scale));
+  const name = (i: number): string => `DJI_${String(i).padStart(4, '0')}`;
+  return {
+    clips: Array.from({ length: nClips }, (_, i) => `${name(i + 1)}.MP4`),
+    jpegs: Array.from({ length: nJpegs }, (_, i) => `${name(nClips + i + 1)}.JPG`),
+    loops: Math.max(0, Math.round(spec.clipSeconds / spec.base.seconds) - 1),
+  };
+}
+
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -100,13 +146,17 @@ export const TELEMETRY = {
   comment: 'DJI FC3582 SN:1581F4XFC22A1234 GPS(52.3676,4.9041,12.3) F-PY:0.1,2.3,-4.5',
 };
 
-/** Encodes the short clip every video repeats: testsrc2 picture, 440 Hz sine, DJI-like udta. */
-export async function makeClip(file: string, spec: ClipSpec = DEFAULT_CLIP): Promise<void> {
+/**
+ * Encodes the short clip every video repeats: testsrc2 picture, 440 Hz sine, DJI-like udta. At
+ * constant quality (crf 14), or at `videoKbps` when given.
+ */
+export async function makeClip(file: string, spec: ClipSpec & { videoKbps?: number } = DEFAULT_CLIP): Promise<void> {
+  const rate = spec.videoKbps ? ['-b:v', `${spec.videoKbps}k`, '-maxrate', `${spec.videoKbps}k`, '-bufsize', `${spec.videoKbps}k`] : ['-crf', '14'];
   await run('ffmpeg', [
     '-v', 'error', '-y',
     '-f', 'lavfi', '-i', `testsrc2=s=${spec.width}x${spec.height}:r=${spec.fps}:d=${spec.seconds}`,
     '-f', 'lavfi', '-i', `sine=f=440:r=48000:d=${spec.seconds}`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '14', '-pix_fmt', 'yuv420p', '-g', String(spec.fps),
+    '-c:v', 'libx264', '-preset', 'ultrafast', ...rate, '-pix_fmt', 'yuv420p', '-g', String(spec.fps),
     '-c:a', 'aac', '-b:a', '128k',
     '-metadata', `location=${TELEMETRY.location}`,
     '-metadata', `comment=${TELEMETRY.comment}`,
@@ -116,12 +166,16 @@ export async function makeClip(file: string, spec: ClipSpec = DEFAULT_CLIP): Pro
   ]);
 }
 
-/** Repeats the clip's packets `loops` more times without re-encoding; keeps its udta. */
-export async function loopClip(clip: string, loops: number, file: string): Promise<void> {
+/**
+ * Repeats the clip's packets `loops` more times without re-encoding; keeps its udta, with
+ * `title` (the clip's own name, which makes its bytes its own) when given.
+ */
+export async function loopClip(clip: string, loops: number, file: string, title?: string): Promise<void> {
   await run('ffmpeg', [
     '-v', 'error', '-y', '-stream_loop', String(loops), '-i', clip,
     '-map', '0', '-c', 'copy', '-map_metadata', '0',
     '-metadata', `location=${TELEMETRY.location}`, '-metadata', `comment=${TELEMETRY.comment}`,
+    ...(title ? ['-metadata', `title=${title}`] : []),
     file,
   ]);
 }
@@ -163,8 +217,11 @@ function srtFor(name: string, seconds: number): string {
 export interface BuildOptions {
   /** Cache folder (default os.tmpdir()/kluis-bench-cache). */
   cacheDir?: string;
+  /** The base clip of the photo-heavy card and the memory videos. */
   clip?: ClipSpec;
   jpeg?: JpegSpec;
+  /** The video-heavy card (default VIDEO_CARD). */
+  clips?: ClipsCardSpec;
   log?: (line: string) => void;
 }
 
@@ -172,25 +229,36 @@ export function cacheDirDefault(): string {
   return path.join(os.tmpdir(), 'kluis-bench-cache');
 }
 
-function specKey(clip: ClipSpec, jpeg: JpegSpec): string {
-  return `v${CARD_GENERATOR_VERSION}-${clip.width}x${clip.height}x${clip.seconds}s-${jpeg.width}x${jpeg.height}n${jpeg.noise}`;
+function clipKey(clip: ClipSpec & { videoKbps?: number }): string {
+  return `${clip.width}x${clip.height}x${clip.seconds}s${clip.fps}${clip.videoKbps ? `b${clip.videoKbps}` : ''}`;
 }
 
-/** Makes (or reuses) the base clip and JPEG; returns their paths. */
-export async function baseMedia(opts: BuildOptions = {}): Promise<{ clip: string; jpeg: string }> {
-  const clipSpec = opts.clip ?? DEFAULT_CLIP;
-  const jpegSpec = opts.jpeg ?? DEFAULT_JPEG;
-  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `base-${specKey(clipSpec, jpegSpec)}`);
-  await fsp.mkdir(dir, { recursive: true });
-  const clip = path.join(dir, 'clip.mp4');
-  const jpeg = path.join(dir, 'still.jpg');
+function jpegKey(jpeg: JpegSpec): string {
+  return `${jpeg.width}x${jpeg.height}n${jpeg.noise}`;
+}
+
+/** Makes (or reuses) one base file in the cache: `make` writes it, a marker says it is whole. */
+async function cachedBase(opts: BuildOptions, key: string, name: string, what: string, make: (file: string) => Promise<void>): Promise<string> {
+  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `base-v${CARD_GENERATOR_VERSION}-${key}`);
+  const file = path.join(dir, name);
   if (!(await isFile(path.join(dir, '.complete')))) {
-    opts.log?.(`encoding the base clip (${clipSpec.width}x${clipSpec.height}, ${clipSpec.seconds} s) and JPEG (${jpegSpec.width}x${jpegSpec.height}) once`);
-    await makeClip(clip, clipSpec);
-    await makeJpeg(jpeg, jpegSpec);
+    await fsp.rm(dir, { recursive: true, force: true });
+    await fsp.mkdir(dir, { recursive: true });
+    opts.log?.(`encoding ${what} once`);
+    await make(file);
     await fsp.writeFile(path.join(dir, '.complete'), 'ok\n');
   }
-  return { clip, jpeg };
+  return file;
+}
+
+/** The base clip every video of a card repeats (made once per spec). */
+export function baseClip(spec: ClipSpec & { videoKbps?: number }, opts: BuildOptions = {}): Promise<string> {
+  return cachedBase(opts, `clip-${clipKey(spec)}`, 'clip.mp4', `the base clip (${spec.width}x${spec.height}, ${spec.seconds} s)`, (f) => makeClip(f, spec));
+}
+
+/** The base JPEG every photo of a card is a variant of (made once per spec). */
+export function baseJpeg(spec: JpegSpec, opts: BuildOptions = {}): Promise<string> {
+  return cachedBase(opts, `jpeg-${jpegKey(spec)}`, 'still.jpg', `the base JPEG (${spec.width}x${spec.height})`, (f) => makeJpeg(f, spec));
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -201,60 +269,102 @@ async function isFile(p: string): Promise<boolean> {
   }
 }
 
-/** A single-video card (for --memory): `DCIM/100MEDIA/DJI_0001.MP4` of about `bytes`. */
-export async function buildVideoCard(bytes: number, opts: BuildOptions = {}): Promise<CardInfo> {
-  const { clip } = await baseMedia(opts);
-  const clipBytes = (await fsp.stat(clip)).size;
-  const loops = Math.max(0, Math.round(bytes / clipBytes) - 1);
-  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `video-${bytes}-${specKey(opts.clip ?? DEFAULT_CLIP, opts.jpeg ?? DEFAULT_JPEG)}`);
-  return cachedCard(dir, async (card, media) => {
-    opts.log?.(`making a ${(bytes / 1e9).toFixed(1)} GB video card (${loops + 1} clip repeats, stream copy)`);
-    await loopClip(clip, loops, path.join(media, 'DJI_0001.MP4'));
-    const size = (await fsp.stat(path.join(media, 'DJI_0001.MP4'))).size;
-    return { path: card, bytes: size, files: 1, jpegs: 0, videos: 1, sidecars: 0 };
-  });
-}
+/** What a builder reports; `id` is the caller's name for the card. */
+type Made = Omit<CardInfo, 'cached' | 'id'>;
 
 /**
  * A card in the cache folder `dir`: the one made before when its completion marker is there, or
  * a fresh one made by `make` into DIR/card/DCIM/100MEDIA, marked complete only when it is whole.
  */
-async function cachedCard(dir: string, make: (card: string, media: string) => Promise<Omit<CardInfo, 'cached'>>): Promise<CardInfo> {
+async function cachedCard(id: string, dir: string, make: (card: string, media: string) => Promise<Made>): Promise<CardInfo> {
   const card = path.join(dir, 'card');
   const marker = path.join(dir, '.complete');
-  if (await isFile(marker)) return { ...(JSON.parse(await fsp.readFile(marker, 'utf8')) as CardInfo), cached: true };
+  if (await isFile(marker)) return { ...(JSON.parse(await fsp.readFile(marker, 'utf8')) as Made), id, cached: true };
   await fsp.rm(dir, { recursive: true, force: true });
   const media = path.join(card, 'DCIM', '100MEDIA');
   await fsp.mkdir(media, { recursive: true });
-  const info: CardInfo = { ...(await make(card, media)), cached: false };
-  await fsp.writeFile(marker, JSON.stringify(info));
-  return info;
+  const made = await make(card, media);
+  await fsp.writeFile(marker, JSON.stringify(made));
+  return { ...made, id, cached: false };
 }
 
-/** The mixed card of about `totalBytes` (see the module comment). */
-export async function buildCard(totalBytes: number, opts: BuildOptions = {}): Promise<CardInfo> {
+/** "1 clip", "3 clips". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+async function mediaSize(media: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  for (const name of await fsp.readdir(media)) {
+    bytes += (await fsp.stat(path.join(media, name))).size;
+    files++;
+  }
+  return { bytes, files };
+}
+
+async function writeJpegs(media: string, base: string, names: string[]): Promise<void> {
+  const bytes = await fsp.readFile(base);
+  for (const [i, name] of names.entries()) await fsp.writeFile(path.join(media, name), jpegVariant(bytes, i + 1));
+}
+
+/** A single-video card (for the memory runs): `DCIM/100MEDIA/DJI_0001.MP4` of about `bytes`. */
+export async function buildVideoCard(id: string, bytes: number, opts: BuildOptions = {}): Promise<CardInfo> {
+  const spec = opts.clip ?? DEFAULT_CLIP;
+  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `video-v${CARD_GENERATOR_VERSION}-${bytes}-${clipKey(spec)}`);
+  return cachedCard(id, dir, async (card, media) => {
+    const clip = await baseClip(spec, opts);
+    const loops = Math.max(0, Math.round(bytes / (await fsp.stat(clip)).size) - 1);
+    opts.log?.(`making a ${(bytes / 1e9).toFixed(2)} GB video card (${loops + 1} clip repeats, stream copy)`);
+    await loopClip(clip, loops, path.join(media, 'DJI_0001.MP4'));
+    const size = (await fsp.stat(path.join(media, 'DJI_0001.MP4'))).size;
+    const description = `one ${spec.width}x${spec.height} H.264/AAC video of ${(size / 1e9).toFixed(2)} GB`;
+    return { path: card, description, bytes: size, files: 1, jpegs: 0, videos: 1, sidecars: 0 };
+  });
+}
+
+/** The photo-heavy card of about `totalBytes` (see the module comment). */
+export async function buildCard(id: string, totalBytes: number, opts: BuildOptions = {}): Promise<CardInfo> {
   const clipSpec = opts.clip ?? DEFAULT_CLIP;
-  const { clip, jpeg } = await baseMedia(opts);
-  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `card-${totalBytes}-${specKey(clipSpec, opts.jpeg ?? DEFAULT_JPEG)}`);
-  return cachedCard(dir, async (card, media) => {
-    const clipBytes = (await fsp.stat(clip)).size;
-    const base = await fsp.readFile(jpeg);
-    const plan = planCard(totalBytes, clipBytes, base.length);
-    opts.log?.(`making a ${(totalBytes / 1e9).toFixed(2)} GB card: ${plan.videos.length} videos, ${plan.jpegs.length} JPEGs in ${card}`);
+  const jpegSpec = opts.jpeg ?? DEFAULT_JPEG;
+  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `card-v${CARD_GENERATOR_VERSION}-${totalBytes}-${clipKey(clipSpec)}-${jpegKey(jpegSpec)}`);
+  return cachedCard(id, dir, async (card, media) => {
+    const clip = await baseClip(clipSpec, opts);
+    const jpeg = await baseJpeg(jpegSpec, opts);
+    const plan = planCard(totalBytes, (await fsp.stat(clip)).size, (await fsp.stat(jpeg)).size);
+    opts.log?.(`making a ${(totalBytes / 1e9).toFixed(2)} GB photo-heavy card: ${plan.videos.length} videos, ${plan.jpegs.length} JPEGs in ${card}`);
     for (const v of plan.videos) {
       await loopClip(clip, v.loops, path.join(media, v.name));
       await fsp.writeFile(path.join(media, v.srt), srtFor(v.name, clipSpec.seconds * (v.loops + 1)));
     }
-    for (let i = 0; i < plan.jpegs.length; i++) {
-      await fsp.writeFile(path.join(media, plan.jpegs[i]!), jpegVariant(base, i + 1));
-    }
-    let bytes = 0;
-    let files = 0;
-    for (const name of await fsp.readdir(media)) {
-      bytes += (await fsp.stat(path.join(media, name))).size;
-      files++;
-    }
-    return { path: card, bytes, files, jpegs: plan.jpegs.length, videos: plan.videos.length, sidecars: plan.videos.length };
+    await writeJpegs(media, jpeg, plan.jpegs);
+    const { bytes, files } = await mediaSize(media);
+    const description =
+      `${count(plan.jpegs.length, 'JPEG')} of ${jpegSpec.width}x${jpegSpec.height} with GPS and a serial + ` +
+      `${count(plan.videos.length, `${clipSpec.width}x${clipSpec.height} H.264/AAC video`)} with SRT sidecars`;
+    return { path: card, description, bytes, files, jpegs: plan.jpegs.length, videos: plan.videos.length, sidecars: plan.videos.length };
+  });
+}
+
+/** The video-heavy card (VIDEO_CARD unless `opts.clips`) at `scale` (see planClipsCard). */
+export async function buildClipsCard(id: string, scale = 1, opts: BuildOptions = {}): Promise<CardInfo> {
+  const spec = opts.clips ?? VIDEO_CARD;
+  const jpegSpec = opts.jpeg ?? DEFAULT_JPEG;
+  const plan = planClipsCard(spec, scale);
+  const key = `${plan.clips.length}x${spec.clipSeconds}s-${clipKey(spec.base)}-${plan.jpegs.length}x${jpegKey(jpegSpec)}`;
+  const dir = path.join(opts.cacheDir ?? cacheDirDefault(), `clips-v${CARD_GENERATOR_VERSION}-${key}`);
+  return cachedCard(id, dir, async (card, media) => {
+    const clip = await baseClip(spec.base, opts);
+    const jpeg = await baseJpeg(jpegSpec, opts);
+    opts.log?.(`making a video-heavy card: ${plan.clips.length} clips of ${spec.clipSeconds} s, ${plan.jpegs.length} JPEGs in ${card}`);
+    for (const name of plan.clips) await loopClip(clip, plan.loops, path.join(media, name), path.basename(name, '.MP4'));
+    await writeJpegs(media, jpeg, plan.jpegs);
+    const { bytes, files } = await mediaSize(media);
+    const seconds = spec.base.seconds * (plan.loops + 1);
+    const description =
+      `${count(plan.clips.length, 'clip')} of ${seconds} s ${spec.base.width}x${spec.base.height} H.264/AAC + ` +
+      `${count(plan.jpegs.length, 'JPEG')} of ${jpegSpec.width}x${jpegSpec.height} with GPS and a serial`;
+    return { path: card, description, bytes, files, jpegs: plan.jpegs.length, videos: plan.clips.length, sidecars: 0 };
   });
 }
 

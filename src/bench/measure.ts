@@ -4,7 +4,9 @@
  *
  * - child commands run under GNU `/usr/bin/time` (its wait4 rusage gives CPU of the whole tree and
  *   the largest max-RSS of any one process in it); while they run, /proc is sampled to record the
- *   peak RSS (VmHWM) per process name (e.g. the kluis node process apart from ffmpeg).
+ *   peak RSS (VmHWM) per process name (ffmpeg, exiftool, …) and of the command's own process (the
+ *   kluis process, whatever its name: Node 24 names its main thread, and with it the process,
+ *   "MainThread").
  * - in-process work: CPU from /proc/self/stat (utime+stime plus cutime+cstime, so tools spawned
  *   and reaped meanwhile count); peak RSS by resetting the high-water mark (clear_refs 5) before
  *   and reading VmHWM after, falling back to sampling process.memoryUsage().rss.
@@ -26,6 +28,8 @@ export interface Measured {
   peakRssBytes: number | null;
   rssMethod: string;
   rssByProcess: Record<string, number>;
+  /** Peak RSS of the command's own process (not its children); null where not sampled. */
+  commandPeakRssBytes: number | null;
 }
 
 export interface CommandResult extends Measured {
@@ -72,9 +76,14 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-/** Samples the peak RSS (VmHWM) of every process below `root`, keyed by process name. */
+/**
+ * Samples the peak RSS (VmHWM) of every process below `root`, keyed by process name, and apart
+ * from that of the command itself: the direct children of `root` (the measuring wrapper).
+ */
 export class TreeSampler {
   readonly peaks: Record<string, number> = {};
+  /** Peak of the direct children of `root`, null until one was seen. */
+  commandPeak: number | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -100,6 +109,7 @@ export class TreeSampler {
   sample(): void {
     const todo = [this.root];
     const seen = new Set<number>();
+    const direct = new Set(childrenOf(this.root));
     while (todo.length > 0) {
       const pid = todo.pop()!;
       if (seen.has(pid)) continue;
@@ -107,6 +117,7 @@ export class TreeSampler {
       const comm = commOf(pid);
       const hwm = statusField(pid, 'VmHWM');
       if (comm && hwm !== null && !this.ignore.has(comm)) this.peaks[comm] = Math.max(this.peaks[comm] ?? 0, hwm);
+      if (hwm !== null && direct.has(pid)) this.commandPeak = Math.max(this.commandPeak ?? 0, hwm);
       todo.push(...childrenOf(pid));
     }
   }
@@ -201,6 +212,7 @@ export async function runCommand(cmd: string, args: string[], opts: CommandOptio
     peakRssBytes: t ? t.maxRssKb * 1024 : null,
     rssMethod: 'GNU time: largest max-RSS of any one process in the run',
     rssByProcess: peaks,
+    commandPeakRssBytes: sampler.commandPeak,
   };
 }
 
@@ -248,6 +260,7 @@ export async function measureInProcess<T>(fn: () => Promise<T>): Promise<{ value
         peakRssBytes: peak,
         rssMethod: hwm !== null ? 'VmHWM of the bench process (reset before the stage)' : 'sampled rss of the bench process',
         rssByProcess: { node: peak },
+        commandPeakRssBytes: peak,
       },
     };
   } finally {

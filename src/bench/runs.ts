@@ -1,8 +1,8 @@
 /**
  * Whole-card runs, each a child process measured by measure.ts: the baselines a user would pick
- * instead of kluis (cp + sha256sum; rclone copy to a crypt remote; age) and `kluis ingest` itself
- * into a fresh station with a local fs store, and into Ceph S3 when scripts/services/up.sh has
- * written its settings.
+ * instead of kluis (cp + sha256sum; rclone copy to a crypt remote; age; the do-it-yourself
+ * pipeline is in diy.ts) and `kluis ingest` itself into a fresh station with a local fs store, and
+ * into Ceph S3 when scripts/services/up.sh has written its settings.
  *
  * Every run ends with its output durable (fsync of every written file: `sync FILE…`, as kluis
  * fsyncs what it writes), starts with the card warm in the page cache (read once beforehand, not
@@ -18,7 +18,7 @@ import { KluisError } from '../errors.js';
 import { readSecretKeyFile } from '../seal/keys.js';
 import { writeSignedConfig, readConfigFile } from '../config/load.js';
 import { runCommand, type CommandResult } from './measure.js';
-import type { CardInfo, RunResult, RunGroup } from './report.js';
+import type { CardInfo, RunResult, RunGroup } from './result.js';
 
 /** bin/kluis.js of this installation (dist/bench/runs.js → ../../bin/kluis.js). */
 export const KLUIS_BIN = fileURLToPath(new URL('../../bin/kluis.js', import.meta.url));
@@ -31,32 +31,34 @@ export interface RunContext {
   log: (line: string) => void;
 }
 
-function toRun(id: string, label: string, group: RunGroup, bytes: number, files: number, r: CommandResult, note?: string): RunResult {
+export function toRun(id: string, label: string, group: RunGroup, card: CardInfo, r: CommandResult, note?: string): RunResult {
   const ok = r.exitCode === 0;
   return {
     id,
     label,
     group,
-    bytes,
-    files,
+    card: card.id,
+    bytes: card.bytes,
+    files: card.files,
     wallMs: r.wallMs,
     cpuUserMs: r.cpuUserMs,
     cpuSysMs: r.cpuSysMs,
     peakRssBytes: r.peakRssBytes,
     rssMethod: r.rssMethod,
     rssByProcess: r.rssByProcess,
+    ...(r.commandPeakRssBytes !== null ? { commandPeakRssBytes: r.commandPeakRssBytes } : {}),
     ok,
     ...(ok ? {} : { error: `exit ${r.exitCode}: ${lastLine(r.stderrTail)}` }),
     ...(note ? { note } : {}),
   };
 }
 
-export function failedRun(id: string, label: string, group: RunGroup, err: unknown): RunResult {
+export function failedRun(id: string, label: string, group: RunGroup, err: unknown, card?: string): RunResult {
   const message = err instanceof Error ? err.message : String(err);
-  return { id, label, group, bytes: 0, files: 0, wallMs: 0, cpuUserMs: 0, cpuSysMs: 0, peakRssBytes: null, ok: false, error: message };
+  return { id, label, group, ...(card !== undefined ? { card } : {}), bytes: 0, files: 0, wallMs: 0, cpuUserMs: 0, cpuSysMs: 0, peakRssBytes: null, ok: false, error: message };
 }
 
-function lastLine(text: string): string {
+export function lastLine(text: string): string {
   const lines = text.trim().split('\n').filter((l) => l.trim() !== '');
   return (lines.slice(-2).join(' | ') || 'no message').slice(0, 300);
 }
@@ -71,11 +73,11 @@ export async function warmFile(file: string): Promise<void> {
   await runCommand('bash', ['-c', 'cat "$1" > /dev/null', 'warm', file]);
 }
 
-async function cleanup(ctx: RunContext, dir: string): Promise<void> {
+export async function cleanup(ctx: RunContext, dir: string): Promise<void> {
   if (!ctx.keep) await fsp.rm(dir, { recursive: true, force: true });
 }
 
-/** Baseline 1: `cp -r` the card, `sha256sum` every copied file, fsync every copy. */
+/** Baseline 1: `cp -r` the card, `sha256sum` every copied file, fsync every copy. The card is free at its end. */
 export async function runCpSha256(ctx: RunContext): Promise<RunResult> {
   const dst = path.join(ctx.work, 'cp');
   await fsp.rm(dst, { recursive: true, force: true });
@@ -84,7 +86,9 @@ export async function runCpSha256(ctx: RunContext): Promise<RunResult> {
   const script = 'cp -r "$1" "$2/card" && (cd "$2/card" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$2/SHA256SUMS" && find "$2" -type f -exec sync {} +';
   const r = await runCommand('bash', ['-c', script, 'cp-sha256', ctx.card.path, dst]);
   await cleanup(ctx, dst);
-  return toRun('cp+sha256sum', 'cp -r + sha256sum (+fsync)', 'baseline', ctx.card.bytes, ctx.card.files, r);
+  const run = toRun('cp+sha256sum', 'cp -r + sha256sum (+fsync)', 'baseline', ctx.card, r);
+  if (run.ok) run.cardFreeMs = run.wallMs;
+  return run;
 }
 
 /** rclone's `obscure` form of a password, as its config file wants. */
@@ -94,24 +98,34 @@ async function rcloneObscure(pw: string): Promise<string> {
   return r.stdout.trim();
 }
 
+/** The remote name in the config cryptRemote writes. */
+export const CRYPT_REMOTE = 'benchcrypt';
+
+/**
+ * An rclone config in `dir`/rclone.conf (mode 0600) with one crypt remote, CRYPT_REMOTE, over
+ * the local folder `dir`/store: random passwords in rclone's obscured form, as `rclone config`
+ * writes them. Returns the config file and the store folder.
+ */
+export async function cryptRemote(dir: string): Promise<{ conf: string; store: string }> {
+  const store = path.join(dir, 'store');
+  await fsp.mkdir(store, { recursive: true });
+  const conf = path.join(dir, 'rclone.conf');
+  const pw1 = await rcloneObscure(randomBytes(18).toString('base64url'));
+  const pw2 = await rcloneObscure(randomBytes(18).toString('base64url'));
+  await fsp.writeFile(conf, [`[${CRYPT_REMOTE}]`, 'type = crypt', `remote = ${store}`, `password = ${pw1}`, `password2 = ${pw2}`, ''].join('\n'), { mode: 0o600 });
+  return { conf, store };
+}
+
 /** Baseline 2a: `rclone copy` of the card to a crypt remote on local disk, then fsync. */
 export async function runRcloneCrypt(ctx: RunContext): Promise<RunResult> {
   const dir = path.join(ctx.work, 'rclone');
   await fsp.rm(dir, { recursive: true, force: true });
-  await fsp.mkdir(path.join(dir, 'store'), { recursive: true });
-  const conf = path.join(dir, 'rclone.conf');
-  const pw1 = await rcloneObscure(randomBytes(18).toString('base64url'));
-  const pw2 = await rcloneObscure(randomBytes(18).toString('base64url'));
-  await fsp.writeFile(
-    conf,
-    ['[benchcrypt]', 'type = crypt', `remote = ${path.join(dir, 'store')}`, `password = ${pw1}`, `password2 = ${pw2}`, ''].join('\n'),
-    { mode: 0o600 },
-  );
+  const { conf, store } = await cryptRemote(dir);
   await warmCard(ctx.card.path);
-  const script = 'rclone --config "$1" copy "$2" benchcrypt: && find "$3" -type f -exec sync {} +';
-  const r = await runCommand('bash', ['-c', script, 'rclone', conf, ctx.card.path, path.join(dir, 'store')]);
+  const script = `rclone --config "$1" copy "$2" ${CRYPT_REMOTE}: && find "$3" -type f -exec sync {} +`;
+  const r = await runCommand('bash', ['-c', script, 'rclone', conf, ctx.card.path, store]);
   await cleanup(ctx, dir);
-  return toRun('rclone-crypt', 'rclone copy → crypt remote (+fsync)', 'baseline', ctx.card.bytes, ctx.card.files, r, 'default transfers (4)');
+  return toRun('rclone-crypt', 'rclone copy → crypt remote (+fsync)', 'baseline', ctx.card, r, 'default transfers (4)');
 }
 
 async function ageRecipient(dir: string): Promise<string> {
@@ -133,7 +147,7 @@ export async function runAgeCard(ctx: RunContext): Promise<RunResult> {
   const script = 'i=0; find "$2" -type f -print0 | while IFS= read -r -d "" f; do i=$((i+1)); age -r "$1" -o "$3/$i.age" "$f" || exit 1; done && find "$3" -type f -exec sync {} +';
   const r = await runCommand('bash', ['-c', script, 'age-card', rcpt, ctx.card.path, path.join(dir, 'out')]);
   await cleanup(ctx, dir);
-  return toRun('age-card', 'age -r, every card file (+fsync)', 'baseline', ctx.card.bytes, ctx.card.files, r);
+  return toRun('age-card', 'age -r, every card file (+fsync)', 'baseline', ctx.card, r);
 }
 
 /** `age -r` of one file (the seal comparison), output fsynced like sealFile's. */
@@ -146,7 +160,7 @@ export async function runAgeFile(ctx: RunContext, file: string): Promise<RunResu
   await warmFile(file);
   const r = await runCommand('bash', ['-c', 'age -r "$1" -o "$3" "$2" && sync "$3"', 'age-file', rcpt, file, path.join(dir, 'out.age')]);
   await cleanup(ctx, dir);
-  return toRun('age-file', `age -r, one ${(size / 1e6).toFixed(0)} MB video (+fsync)`, 'stage', size, 1, r);
+  return { ...toRun('age-file', `age -r, one ${(size / 1e6).toFixed(0)} MB video (+fsync)`, 'stage', ctx.card, r), bytes: size, files: 1 };
 }
 
 export interface S3Settings {
@@ -284,10 +298,11 @@ export function ingestProblem(stdout: string): string | null {
 }
 
 /** `kluis ingest` of the card into a fresh station: local fs store, or Ceph S3 with `s3`. */
-export async function runKluisIngest(ctx: RunContext, s3?: S3Settings, card: CardInfo = ctx.card, idSuffix = ''): Promise<RunResult> {
-  const id = `kluis-ingest-${s3 ? 's3' : 'fs'}${idSuffix}`;
+export async function runKluisIngest(ctx: RunContext, s3?: S3Settings): Promise<RunResult> {
+  const card = ctx.card;
+  const id = `kluis-ingest-${s3 ? 's3' : 'fs'}`;
   const label = s3 ? 'kluis ingest → Ceph S3 (end to end)' : 'kluis ingest → local store (end to end)';
-  const dir = path.join(ctx.work, id);
+  const dir = path.join(ctx.work, `${id}-${card.id}`);
   let bucket: string | undefined;
   try {
     const configFile = await initStation(dir);
@@ -303,7 +318,7 @@ export async function runKluisIngest(ctx: RunContext, s3?: S3Settings, card: Car
       env,
       timeoutMs: ingestTimeoutMs(card.bytes),
     });
-    const run = toRun(id, label, 'kluis', card.bytes, card.files, r, note);
+    const run = toRun(id, label, 'kluis', card, r, note);
     const free = cardFreeMs(path.join(dir, 'state', 'journal.db'));
     if (free !== null) run.cardFreeMs = free;
     const problem = r.exitCode === 0 || r.stdout ? ingestProblem(r.stdout) : null;
@@ -313,7 +328,7 @@ export async function runKluisIngest(ctx: RunContext, s3?: S3Settings, card: Car
     }
     return run;
   } catch (err) {
-    return failedRun(id, label, 'kluis', err);
+    return failedRun(id, label, 'kluis', err, card.id);
   } finally {
     await cleanup(ctx, dir);
     if (s3 && bucket && !ctx.keep) await dropBucket(s3, bucket).catch((err: Error) => ctx.log(`could not remove bench bucket ${bucket}: ${err.message}`));

@@ -1,41 +1,35 @@
 /**
- * Each pipeline stage alone, run in this process over the card one after another, so the time of
- * `kluis ingest` can be split into where it goes: acquire+hash (acquireFile), sanitize JPEG and
- * sanitize video (sanitizeFile, proofs included), seal (benchSeal per implementation on one
- * video; sealFile over every sanitized file), deliver to an fs store (FsTarget.put) and verify
- * (read back + SHA-256). Each stage consumes the files the previous stage wrote, in a scratch
- * folder that is removed afterwards unless kept.
- *
- * One row is not a kluis stage but a floor under one: the photo proof floor runs, for every JPEG,
- * only the two full decodes the decoded-pixel proof needs (input and output), in the one-ffmpeg
- * form sanitize uses, with a null output (no hashing, no pipe). report.ts sets its CPU time
- * against the CPU the speed goals leave for the whole card.
+ * Each pipeline stage alone, run in this process over one card one after another, so the time
+ * and CPU of `kluis ingest` can be split into where they go (CPU seconds per GB per stage, issue
+ * 14): acquire+hash (acquireFile), sanitize image and sanitize video (sanitizeFile, proofs
+ * included), seal (sealFile over every sanitized file), deliver to an fs store (FsTarget.put) and
+ * verify (read back + SHA-256). Each stage consumes the files the previous stage wrote, in a
+ * scratch folder that is removed afterwards unless kept. With `sealCompare`, also each seal
+ * implementation (benchSeal) and age on the card's largest video.
  *
  * These are measurements only: no journal, no audit log, no station; never used to secure
- * anything. Stages run one file at a time (ingest overlaps them over cores + 1 workers).
+ * anything. Stages run one file at a time (ingest overlaps them over its workers).
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { acquireFile } from '../card/acquire.js';
-import { KluisError } from '../errors.js';
 import { sanitizeFile } from '../sanitize/index.js';
-import { pictureInputArgs } from '../sanitize/verify/tools.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
 import { sealFile } from '../seal/index.js';
 import { benchSeal, type BenchImpl } from '../seal/bench.js';
 import { generateKey } from '../seal/keys.js';
 import { FsTarget } from '../targets/fs.js';
 import { measureInProcess, type Measured } from './measure.js';
-import { PROOF_FLOOR_RUN, type RunResult } from './report.js';
+import type { RunResult } from './result.js';
 import { failedRun, runAgeFile, warmFile, type RunContext } from './runs.js';
 
-function stageRun(id: string, label: string, bytes: number, files: number, m: Measured, note?: string): RunResult {
+function stageRun(card: string, id: string, label: string, bytes: number, files: number, m: Measured, note?: string): RunResult {
   return {
     id,
     label,
     group: 'stage',
+    card,
     bytes,
     files,
     wallMs: m.wallMs,
@@ -52,7 +46,7 @@ interface CardFile {
   rel: string;
   abs: string;
   size: number;
-  kind: 'jpeg' | 'video' | 'other';
+  kind: 'image' | 'video' | 'other';
 }
 
 async function listCard(card: string): Promise<CardFile[]> {
@@ -65,17 +59,20 @@ async function listCard(card: string): Promise<CardFile[]> {
       rel: path.relative(card, abs),
       abs,
       size: (await fsp.stat(abs)).size,
-      kind: ext === '.JPG' ? 'jpeg' : ext === '.MP4' || ext === '.MOV' ? 'video' : 'other',
+      kind: ext === '.JPG' || ext === '.JPEG' || ext === '.DNG' || ext === '.TIF' || ext === '.TIFF' ? 'image' : ext === '.MP4' || ext === '.MOV' ? 'video' : 'other',
     });
   }
   return out.sort((a, b) => (a.rel < b.rel ? -1 : 1));
 }
 
-/** Runs every stage alone; returns one RunResult per stage (failed stages are recorded, not thrown). */
-export async function runStages(ctx: RunContext, opts: { only?: (id: string) => boolean } = {}): Promise<RunResult[]> {
-  const want = opts.only ?? (() => true);
-  // Without "stages", only the single-file seal comparisons run (e.g. --only seal).
-  const full = want('stages');
+/**
+ * Runs every stage alone; returns one RunResult per stage (failed stages are recorded, not thrown).
+ * `stages`: the pipeline stages; `sealCompare`: which single-file seal comparisons to run.
+ */
+export async function runStages(ctx: RunContext, opts: { stages: boolean; sealCompare?: (id: string) => boolean }): Promise<RunResult[]> {
+  const want = opts.sealCompare ?? (() => false);
+  const full = opts.stages;
+  const card = ctx.card.id;
   const results: RunResult[] = [];
   const dir = path.join(ctx.work, 'stages');
   await fsp.rm(dir, { recursive: true, force: true });
@@ -99,11 +96,11 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
           acq.set(f.rel, dst);
         }
       });
-      results.push(stageRun('stage-acquire', 'stage: acquire + SHA-256 + xxh128', sum(footage), footage.length, m, 'copy to spool with fsync'));
+      results.push(stageRun(card, 'stage-acquire', 'stage: acquire + SHA-256 + xxh128', sum(footage), footage.length, m, 'copy to spool with fsync'));
     }
-    for (const kind of full ? (['jpeg', 'video'] as const) : []) {
+    for (const kind of full ? (['image', 'video'] as const) : []) {
       const id = `stage-sanitize-${kind}`;
-      const label = `stage: sanitize ${kind === 'jpeg' ? 'JPEG' : 'video'} (with proofs)`;
+      const label = `stage: sanitize ${kind} (with proofs)`;
       const set = footage.filter((f) => f.kind === kind);
       if (set.length === 0) continue;
       try {
@@ -118,31 +115,17 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
           // measurement so its CPU time is counted with the stage that used it.
           await closeExiftool();
         });
-        results.push(stageRun(id, label, sum(set), set.length, m, 'CPU includes ffmpeg/exiftool children'));
+        results.push(stageRun(card, id, label, sum(set), set.length, m, 'CPU includes ffmpeg/exiftool children'));
       } catch (err) {
-        results.push(failedRun(id, label, 'stage', err));
+        results.push(failedRun(id, label, 'stage', err, card));
       }
     }
     await fsp.rm(acquired, { recursive: true, force: true });
 
-    // The photo proof floor: the two decodes per JPEG and nothing else, one photo at a time and
-    // then over 2 workers (one per core here), which changes wall time, not CPU time.
-    const jpegs = full ? footage.filter((f) => f.kind === 'jpeg') : [];
-    for (const workers of jpegs.length > 0 ? [1, 2] : []) {
-      const id = workers === 1 ? PROOF_FLOOR_RUN : `${PROOF_FLOOR_RUN}-2w`;
-      const label = `stage: photo proof floor (2 decodes per JPEG, nothing else${workers === 1 ? '' : `, ${workers} workers`})`;
-      try {
-        ctx.log(label);
-        const { m } = await measureInProcess(() => eachWith(workers, jpegs, (f) => decodeTwice(f.abs)));
-        results.push(stageRun(id, label, sum(jpegs), jpegs.length, m, 'ffmpeg -f null, one process per JPEG; CPU s is the figure'));
-      } catch (err) {
-        results.push(failedRun(id, label, 'stage', err));
-      }
-    }
-
     // seal: each implementation on the largest video, then age on the same file.
-    const biggest = [...footage].sort((a, b) => b.size - a.size)[0];
-    if (biggest) {
+    const videos = footage.filter((f) => f.kind === 'video');
+    const biggest = [...(videos.length > 0 ? videos : footage)].sort((a, b) => b.size - a.size)[0];
+    if (biggest && ['seal-sodium', 'seal-tweetnacl', 'seal-node-chacha20', 'age-file'].some(want)) {
       const impls: Array<[BenchImpl, string]> = [
         ['sodium', 'stage: seal sodium-native (one video)'],
         ['tweetnacl', 'stage: seal tweetnacl (one video)'],
@@ -155,16 +138,16 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
           ctx.log(`stage: seal ${impl}`);
           await warmFile(biggest.abs);
           const { value, m } = await measureInProcess(() => benchSeal(biggest.abs, impl));
-          results.push(stageRun(id, label, value.bytes, 1, { ...m, wallMs: value.seconds * 1000 }, impl === 'node-chacha20' ? 'comparison only, not the kluis format' : undefined));
+          results.push(stageRun(card, id, label, value.bytes, 1, { ...m, wallMs: value.seconds * 1000 }, impl === 'node-chacha20' ? 'comparison only, not the kluis format' : undefined));
         } catch (err) {
-          results.push(failedRun(id, label, 'stage', err));
+          results.push(failedRun(id, label, 'stage', err, card));
         }
       }
       if (want('age-file')) {
         try {
           results.push(await runAgeFile(ctx, biggest.abs));
         } catch (err) {
-          results.push(failedRun('age-file', 'age -r, one video', 'stage', err));
+          results.push(failedRun('age-file', 'age -r, one video', 'stage', err, card));
         }
       }
     }
@@ -182,7 +165,7 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
           sea.set(rel, { path: dst, ...r });
         }
       });
-      results.push(stageRun('stage-seal-card', 'stage: seal (sodium) every sanitized file', bytesIn, sanitizedList.length, m));
+      results.push(stageRun(card, 'stage-seal', 'stage: seal (sodium) every sanitized file', bytesIn, sanitizedList.length, m));
       await fsp.rm(sanitized, { recursive: true, force: true });
 
       const store = new FsTarget('bench', path.join(dir, 'store'));
@@ -197,7 +180,7 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
           keys.push({ key, sha256: o.sha256, size: o.size });
         }
       });
-      results.push(stageRun('stage-deliver-fs', 'stage: deliver to fs store', sealedBytes, objects.length, put.m, 'temp file, checked stream, fsync, link'));
+      results.push(stageRun(card, 'stage-deliver', 'stage: deliver to fs store', sealedBytes, objects.length, put.m, 'temp file, checked stream, fsync, link'));
       ctx.log('stage: verify (read back + SHA-256)');
       const ver = await measureInProcess(async () => {
         for (const k of keys) {
@@ -210,52 +193,14 @@ export async function runStages(ctx: RunContext, opts: { only?: (id: string) => 
           if (h.digest('hex') !== k.sha256 || n !== k.size) throw new Error(`read-back mismatch for ${k.key}`);
         }
       });
-      results.push(stageRun('stage-verify-fs', 'stage: verify (read back + SHA-256)', sealedBytes, keys.length, ver.m));
+      results.push(stageRun(card, 'stage-verify', 'stage: verify (read back + SHA-256)', sealedBytes, keys.length, ver.m));
     }
   } catch (err) {
-    results.push(failedRun('stages', 'stages', 'stage', err));
+    results.push(failedRun('stages', 'stages', 'stage', err, card));
   } finally {
     if (!ctx.keep) await fsp.rm(dir, { recursive: true, force: true });
   }
   return results;
-}
-
-/**
- * Decodes the first picture of `file` fully twice, with the input arguments and the one-ffmpeg
- * two-input form of decodedPixelSha256Pair (src/sanitize/verify/tools.ts), both to `-f null`: the
- * least a decoded-pixel proof of input and output can cost. The file stands in for the output
- * too: sanitizing leaves the entropy-coded scan as it was, so the output decodes the same way.
- */
-async function decodeTwice(file: string): Promise<void> {
-  const input = ['-noautorotate', ...(await pictureInputArgs(file)), '-i', file];
-  const output = (i: number): string[] => ['-map', `${i}:v:0`, '-frames:v', '1', '-f', 'null', '-'];
-  const args = ['-nostdin', '-v', 'error', ...input, ...input, ...output(0), ...output(1)];
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr = (stderr + d).slice(-2048);
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code === 0) resolve();
-      else {
-        const why = stderr.trim().split('\n').slice(-1).join('') || `exit ${code}`;
-        reject(new KluisError('E_BENCH_TOOL', `ffmpeg could not decode ${file}: ${why}`, { hint: 'check that ffmpeg is installed and the bench card is intact' }));
-      }
-    });
-  });
-}
-
-/** Runs `fn` over `items` with at most `workers` at a time; the first failure is thrown after all settle. */
-async function eachWith<T>(workers: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(workers, items.length) }, worker));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 function sum(files: Array<{ size: number }>): number {

@@ -1,34 +1,20 @@
-// The benchmark's arithmetic and output: MB/s and ratios, goals, memory checks, the table and the
-// JSON writer. Synthetic RunResults only; nothing here is timed.
+// The benchmark's arithmetic and verdicts: MB/s, ratios per card (end to end and until the card is
+// free), the goals of issue 14, the memory checks, the text table and the JSON writer. Synthetic
+// RunResults only; nothing here is timed.
 import { describe, expect, it } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  cardFreeNotes,
-  computeRatios,
-  filesPerSecond,
-  formatTable,
-  makeDocument,
-  mbPerSecond,
-  memoryChecks,
-  goalCpuBudgetS,
-  proofBudgetChecks,
-  resultFileName,
-  writeResultFile,
-  type RunResult,
-} from '../../src/bench/report.js';
-import { parseSize, planCard, jpegVariant } from '../../src/bench/card.js';
-import { parseTimeOutput } from '../../src/bench/measure.js';
-import { selector } from '../../src/bench/select.js';
-import { cardFreeMs, ingestProblem } from '../../src/bench/runs.js';
-import { Sqlite } from '../../src/util/sqlite.js';
+import { computeRatios, goalCpuBudgetS, kluisPeakRss, memoryChecks, RATIOS, ratioChecks, ratioOf } from '../../src/bench/goals.js';
+import { formatTable, makeDocument, resultFileName, rssBreakdown, writeResultFile } from '../../src/bench/report.js';
+import { cpuPerGb, filesPerSecond, mbPerSecond, sizeText, type CardInfo, type RunResult } from '../../src/bench/result.js';
 
 function run(id: string, bytes: number, wallMs: number, extra: Partial<RunResult> = {}): RunResult {
   return {
     id,
     label: id,
     group: 'baseline',
+    card: 'photo-heavy',
     bytes,
     files: 10,
     wallMs,
@@ -42,257 +28,226 @@ function run(id: string, bytes: number, wallMs: number, extra: Partial<RunResult
 
 const machine = { host: 'test host/1', cores: 2, cpuModel: 'Test CPU', memTotalBytes: 8e9, os: 'Linux' };
 
+function card(id: string, bytes: number, extra: Partial<CardInfo> = {}): CardInfo {
+  return { id, path: `/tmp/${id}`, description: `${id} things`, bytes, files: 12, jpegs: 10, videos: 2, sidecars: 0, cached: false, ...extra };
+}
+
+// One card of 1000 MB: cp+sha256sum 4 s (250 MB/s, card free at its end), DIY 5 s (card free
+// after its 2 s copy), kluis 10 s end to end with the card free after 5 s.
+function photoRuns(card = 'photo-heavy', extra: Partial<RunResult> = {}): RunResult[] {
+  return [
+    run('cp+sha256sum', 1000e6, 4000, { card, cardFreeMs: 4000 }),
+    run('diy', 1000e6, 5000, { card, cardFreeMs: 2000, phasesMs: { copy: 2000, exiftool: 1000, rclone: 2000 } }),
+    run('rclone-crypt', 1000e6, 3000, { card }),
+    run('kluis-ingest-fs', 1000e6, 10_000, { card, group: 'kluis', cardFreeMs: 5000, cpuUserMs: 15_000, cpuSysMs: 1000, ...extra }),
+  ];
+}
+
 describe('bench figures', () => {
-  it('MB/s counts 10^6 bytes per second, files/s files per second', () => {
+  it('MB/s counts 10^6 bytes per second, files/s files per second, CPU per GB of input', () => {
     expect(mbPerSecond({ bytes: 300e6, wallMs: 2000 })).toBe(150);
     expect(filesPerSecond({ files: 10, wallMs: 4000 })).toBe(2.5);
     expect(mbPerSecond({ bytes: 1, wallMs: 0 })).toBe(0);
+    expect(cpuPerGb(run('x', 500e6, 1000))).toBe(4); // 2 CPU s over 0.5 GB
+    expect(cpuPerGb(run('x', 500e6, 1000, { ok: false }))).toBeNull();
+    expect(cpuPerGb(run('x', 0, 1000))).toBeNull();
+    expect(sizeText(47e6)).toBe('47 MB');
+    expect(sizeText(4e9)).toBe('4.0 GB');
   });
 
-  it('ratios are subject MB/s over baseline MB/s, judged against each goal', () => {
-    const runs = [
-      run('cp+sha256sum', 1000e6, 4000), // 250 MB/s
-      run('rclone-crypt', 1000e6, 10000), // 100 MB/s
-      run('kluis-ingest-fs', 1000e6, 5000, { group: 'kluis' }), // 200 MB/s
-      run('age-file', 500e6, 1000), // 500 MB/s
-      run('seal-sodium', 500e6, 2500, { group: 'stage' }), // 200 MB/s
-    ];
-    const r = Object.fromEntries(computeRatios(runs).map((x) => [x.id, x]));
-    expect(r['e2e-vs-cp']!.ratio).toBeCloseTo(0.8, 10);
-    expect(r['e2e-vs-cp']!.pass).toBe(true);
-    expect(r['e2e-vs-rclone']!.ratio).toBeCloseTo(2, 10);
-    expect(r['e2e-vs-rclone']!.pass).toBe(true);
-    expect(r['seal-vs-age']!.ratio).toBeCloseTo(0.4, 10);
-    expect(r['seal-vs-age']!.pass).toBe(false); // 2.5x slower than age: outside "within 2x"
-    expect(r['s3-vs-cp']!.ratio).toBeNull(); // no S3 run
-    expect(r['s3-vs-cp']!.pass).toBeNull();
+  it('end to end: kluis against cp+sha256sum and the do-it-yourself pipeline, judged against their goals', () => {
+    const r = Object.fromEntries(computeRatios(photoRuns(), ['photo-heavy']).map((x) => [x.id, x]));
+    expect(r['e2e-vs-cp']!.ratio).toBeCloseTo(0.4, 10); // 4 s / 10 s
+    expect(r['e2e-vs-cp']!.pass).toBe(false);
+    expect(r['e2e-vs-diy']!.ratio).toBeCloseTo(0.5, 10);
+    expect(r['e2e-vs-diy']!.pass).toBe(false);
+    const fast = Object.fromEntries(computeRatios(photoRuns('photo-heavy', { wallMs: 4000 }), ['photo-heavy']).map((x) => [x.id, x]));
+    expect(fast['e2e-vs-cp']!.pass).toBe(true); // 1.0x
+    expect(fast['e2e-vs-diy']!.ratio).toBeCloseTo(1.25, 10);
+    expect(fast['e2e-vs-diy']!.pass).toBe(true);
+  });
+
+  it('card free: the time until each could let go of the card, not the whole run', () => {
+    const r = Object.fromEntries(computeRatios(photoRuns(), ['photo-heavy']).map((x) => [x.id, x]));
+    expect(r['free-vs-cp']!.ratio).toBeCloseTo(0.8, 10); // 4 s / 5 s
+    expect(r['free-vs-cp']!.pass).toBe(false);
+    expect(r['free-vs-diy']!.ratio).toBeCloseTo(0.4, 10); // 2 s / 5 s
+    expect(r['free-vs-diy']!.pass).toBeNull(); // reported, no goal
+    const sooner = computeRatios(photoRuns('photo-heavy', { cardFreeMs: 3200 }), ['photo-heavy']).find((x) => x.id === 'free-vs-cp')!;
+    expect(sooner.ratio).toBeCloseTo(1.25, 10);
+    expect(sooner.pass).toBe(true);
+    // A kluis run whose journal gave no card-free time: no ratio, no verdict.
+    const none = photoRuns();
+    delete none[3]!.cardFreeMs;
+    expect(ratioOf(none, RATIOS.find((s) => s.id === 'free-vs-cp')!, 'photo-heavy').ratio).toBeNull();
+  });
+
+  it('compares runs of the same card only', () => {
+    const runs = [...photoRuns('photo-heavy'), run('cp+sha256sum', 500e6, 1000, { card: 'video-heavy' }), run('kluis-ingest-fs', 500e6, 4000, { card: 'video-heavy', group: 'kluis' })];
+    const all = computeRatios(runs, ['photo-heavy', 'video-heavy']);
+    const video = all.filter((x) => x.card === 'video-heavy');
+    expect(video.find((x) => x.id === 'e2e-vs-cp')!.ratio).toBeCloseTo(0.25, 10);
+    expect(video.find((x) => x.id === 'e2e-vs-diy')!.ratio).toBeNull(); // no DIY run on that card
+    expect(video.find((x) => x.id === 'e2e-vs-diy')!.pass).toBeNull();
+    expect(all.find((x) => x.card === 'photo-heavy' && x.id === 'e2e-vs-cp')!.ratio).toBeCloseTo(0.4, 10);
   });
 
   it('a failed run gives no ratio and no verdict', () => {
-    const runs = [run('cp+sha256sum', 1e9, 4000), run('kluis-ingest-fs', 1e9, 1000, { ok: false, error: 'boom' })];
-    const r = computeRatios(runs).find((x) => x.id === 'e2e-vs-cp')!;
+    const runs = photoRuns('photo-heavy', { ok: false, error: 'boom' });
+    const r = computeRatios(runs, ['photo-heavy']).find((x) => x.id === 'e2e-vs-cp')!;
     expect(r.ratio).toBeNull();
     expect(r.pass).toBeNull();
   });
 
-  it('memory checks use the kluis (node) peak, not ffmpeg, and judge growth', () => {
-    const small = run('memory-1g', 1e9, 10000, { group: 'memory', rssByProcess: { node: 120e6, ffmpeg: 400e6 } });
-    const large = run('memory-4g', 4e9, 40000, { group: 'memory', rssByProcess: { node: 140e6, ffmpeg: 420e6 } });
-    const c = Object.fromEntries(memoryChecks([small, large]).map((x) => [x.id, x]));
-    expect(c['memory-1g-rss']!.pass).toBe(true);
-    expect(c['memory-4g-rss']!.pass).toBe(true);
-    expect(c['memory-growth']!.value).toBe('16.7%');
+  it('the goals are those of issue 14: no goal against rclone crypt any more, rclone stays reported', () => {
+    const goals = RATIOS.filter((s) => s.min !== undefined).map((s) => [s.id, s.subject, s.baseline, s.subjectTime ?? 'wall', s.min]);
+    expect(goals).toEqual([
+      ['e2e-vs-cp', 'kluis-ingest-fs', 'cp+sha256sum', 'wall', 0.5],
+      ['e2e-vs-diy', 'kluis-ingest-fs', 'diy', 'wall', 1],
+      ['free-vs-cp', 'kluis-ingest-fs', 'cp+sha256sum', 'cardFree', 1],
+    ]);
+    const ratios = computeRatios(photoRuns(), ['photo-heavy']);
+    const rclone = ratios.find((x) => x.id === 'e2e-vs-rclone')!;
+    expect(rclone.ratio).toBeCloseTo(0.3, 10);
+    expect(rclone.pass).toBeNull();
+  });
+
+  it('goals are listed for every card even when unmeasured; reported-only ratios only where a run exists', () => {
+    const ratios = computeRatios(photoRuns(), ['photo-heavy', 'video-heavy']);
+    const video = ratios.filter((x) => x.card === 'video-heavy').map((x) => x.id);
+    expect(video).toEqual(['e2e-vs-cp', 'e2e-vs-diy', 'free-vs-cp']);
+    expect(ratios.some((x) => x.id === 'seal-vs-age')).toBe(false);
+    const checks = ratioChecks(ratios);
+    expect(checks.map((c) => [c.id, c.value, c.pass])).toEqual([
+      ['photo-heavy:e2e-vs-cp', '0.40x', false],
+      ['photo-heavy:e2e-vs-diy', '0.50x', false],
+      ['photo-heavy:free-vs-cp', '0.80x', false],
+      ['video-heavy:e2e-vs-cp', '-', null],
+      ['video-heavy:e2e-vs-diy', '-', null],
+      ['video-heavy:free-vs-cp', '-', null],
+    ]);
+    expect(checks[0]!.label).toBe('photo-heavy: kluis end to end / cp+sha256sum (goal >= 0.5x)');
+  });
+
+  it('the CPU a goal leaves for a card: card MB / (goal x baseline MB/s) x cores', () => {
+    const cp = run('cp+sha256sum', 1000e6, 4000);
+    expect(goalCpuBudgetS(1000e6, 0.5, cp, 2)).toBeCloseTo(16, 10);
+    expect(goalCpuBudgetS(600e6, 0.5, cp, 3)).toBeCloseTo(14.4, 10);
+    expect(goalCpuBudgetS(1000e6, 0.5, undefined, 2)).toBeNull();
+    expect(goalCpuBudgetS(1000e6, 0.5, { ...cp, ok: false }, 2)).toBeNull();
+    expect(goalCpuBudgetS(1000e6, 0.5, { ...cp, wallMs: 0 }, 2)).toBeNull();
+  });
+});
+
+describe('bench memory goals', () => {
+  const mem = (id: string, bytes: number, peak: number | undefined, extra: Partial<RunResult> = {}): RunResult => {
+    const r = run(id, bytes, 10_000, { group: 'memory', rssByProcess: { MainThread: peak ?? 0, ffmpeg: 400e6 }, ...extra });
+    delete r.card;
+    if (peak !== undefined) r.commandPeakRssBytes = peak;
+    return r;
+  };
+
+  it('the kluis peak is the run\'s own process, not ffmpeg, whatever Node calls it', () => {
+    expect(kluisPeakRss(mem('memory-1g', 1e9, 120e6))).toBe(120e6);
+    // Results written before commandPeakRssBytes: the process was named node.
+    expect(kluisPeakRss(run('kluis-ingest-fs', 1e9, 1, { rssByProcess: { node: 90e6, ffmpeg: 400e6 } }))).toBe(90e6);
+    expect(kluisPeakRss(mem('memory-1g', 1e9, undefined))).toBeNull(); // only names: not guessed
+    expect(kluisPeakRss(mem('memory-1g', 1e9, 120e6, { ok: false }))).toBeNull();
+  });
+
+  it('judges each kluis run under 300 MB and the growth from the 1 GB to the 4 GB video', () => {
+    const whole = run('kluis-ingest-fs', 1e9, 1, { group: 'kluis', commandPeakRssBytes: 250e6 });
+    const c = Object.fromEntries(memoryChecks([whole, mem('memory-1g', 1e9, 120e6), mem('memory-4g', 4e9, 140e6)]).map((x) => [x.id, x]));
+    expect(Object.keys(c)).toEqual(['photo-heavy:kluis-ingest-fs-rss', 'memory-1g-rss', 'memory-4g-rss', 'memory-growth']);
+    expect(c['photo-heavy:kluis-ingest-fs-rss']!.pass).toBe(true);
+    expect(c['photo-heavy:kluis-ingest-fs-rss']!.label).toBe('peak RSS of kluis, photo-heavy, fs store (goal < 300 MB)');
+    expect(c['memory-1g-rss']!.value).toBe('120 MB (ffmpeg 400 MB)');
+    expect(c['memory-4g-rss']!.label).toBe('peak RSS of kluis, one 4.0 GB video (goal < 300 MB)');
+    expect(c['memory-growth']!.value).toBe('16.7% (120 MB -> 140 MB)');
     expect(c['memory-growth']!.pass).toBe(true);
-    const grown = run('memory-4g', 4e9, 40000, { group: 'memory', rssByProcess: { node: 310e6 } });
-    const d = Object.fromEntries(memoryChecks([small, grown]).map((x) => [x.id, x]));
+    const d = Object.fromEntries(memoryChecks([mem('memory-1g', 1e9, 120e6), mem('memory-4g', 4e9, 310e6)]).map((x) => [x.id, x]));
     expect(d['memory-4g-rss']!.pass).toBe(false);
     expect(d['memory-growth']!.pass).toBe(false);
   });
 
-  it('the table shows every run, the ratios with their verdicts and the machine', () => {
-    const doc = makeDocument({
-      date: '2025-01-02T03:04:05.678Z',
-      command: 'kluis bench --size 1G',
-      machine,
-      versions: { node: 'v20', age: '1.1.1' },
-      card: { path: '/tmp/c', bytes: 1e9, files: 12, jpegs: 10, videos: 1, sidecars: 1, cached: true },
-      runs: [
-        run('cp+sha256sum', 1000e6, 4000),
-        run('kluis-ingest-fs', 1000e6, 5000, { group: 'kluis', rssByProcess: { node: 90e6, ffmpeg: 30e6 } }),
-        run('rclone-crypt', 0, 0, { ok: false, error: 'exit 1: rclone missing' }),
-      ],
-      notes: ['a note'],
-    });
+  it('a failed or unsampled run is no verdict, and without both videos there is no growth line', () => {
+    const c = memoryChecks([mem('memory-1g', 1e9, 120e6, { ok: false }), mem('memory-4g', 4e9, undefined)]);
+    expect(c.map((x) => [x.id, x.value, x.pass])).toEqual([
+      ['memory-1g-rss', 'run failed', null],
+      ['memory-4g-rss', 'not sampled', null],
+      ['memory-growth', '-', null],
+    ]);
+    expect(memoryChecks([mem('memory-1g', 1e9, 120e6)]).map((x) => x.id)).toEqual(['memory-1g-rss']);
+  });
+});
+
+describe('bench document and table', () => {
+  const doc = makeDocument({
+    date: '2025-01-02T03:04:05.678Z',
+    command: 'kluis bench --card-scale 0.1',
+    machine,
+    versions: { kluis: '0.1.0 (abc1234)', node: 'v24' },
+    scale: 0.1,
+    loadAverage: 1.5,
+    cards: [card('photo-heavy', 1000e6, { cached: true })],
+    runs: [
+      ...photoRuns('photo-heavy', { commandPeakRssBytes: 90e6, rssByProcess: { MainThread: 90e6, ffmpeg: 30e6, bash: 1e6 } }),
+      run('age-card', 0, 0, { ok: false, error: 'exit 1: age missing' }),
+      { ...run('memory-1g', 1e9, 20_000, { group: 'memory', commandPeakRssBytes: 150e6 }), card: undefined },
+    ],
+    notes: ['a note'],
+  });
+
+  it('carries the ratios, the summary and every goal', () => {
+    expect(doc.schema).toBe('kluis-bench/2');
+    expect(doc.ratios.filter((r) => r.min !== undefined)).toHaveLength(3);
+    expect(doc.summary.cards.map((c) => c.card)).toEqual(['photo-heavy']);
+    expect(doc.summary.goals.map((g) => g.id)).toEqual([
+      'photo-heavy:e2e-vs-cp',
+      'photo-heavy:e2e-vs-diy',
+      'photo-heavy:free-vs-cp',
+      'photo-heavy:kluis-ingest-fs-rss',
+      'memory-1g-rss',
+    ]);
+  });
+
+  it('prints the machine, each card with its runs, the memory runs, the ratios, the notes and the summary last', () => {
     const text = formatTable(doc);
     expect(text).toContain('2 cores, Test CPU');
-    expect(text).toContain('node v20 | age 1.1.1');
-    expect(text).toContain('card: 1000 MB in 12 files (1 videos, 10 JPEGs, 1 sidecars), cached');
-    expect(text).toMatch(/cp\+sha256sum\s+250\.0\s+2\.5\s+4\.00\s+2\.00\s+50/);
-    expect(text).toMatch(/kluis-ingest-fs\s+200\.0/);
-    expect(text).toContain('kluis(node) 90 MB, ffmpeg 30 MB');
-    expect(text).toMatch(/rclone-crypt\s+FAILED.*rclone missing/);
-    expect(text).toMatch(/kluis ingest \(fs\) \/ cp\+sha256sum\s+0\.80x\s+goal >= 0\.5x: PASS/);
-    expect(text).toMatch(/kluis ingest \(fs\) \/ rclone crypt\s+-\s+goal >= 2x: NOT MEASURED/);
+    expect(text).toContain('kluis 0.1.0 (abc1234) | node v24');
+    expect(text).toContain('card photo-heavy: photo-heavy things; 1000 MB in 12 files, cached');
+    expect(text).toMatch(/cp\+sha256sum\s+250\.0\s+2\.5\s+4\.00\s+2\.00\s+2\.0\s+50/);
+    expect(text).toMatch(/diy\s+200\.0.*copy 2\.0 s, exiftool 1\.0 s, rclone 2\.0 s; card free after 2\.0 s/);
+    expect(text).toContain('kluis 90 MB; MainThread 90 MB, ffmpeg 30 MB');
+    expect(text).toMatch(/age-card\s+FAILED.*age missing/);
+    expect(text).toMatch(/memory \(one video per run\)\n.*\n.*\nmemory-1g\s+50\.0/);
+    expect(text).toMatch(/photo-heavy: kluis end to end \/ cp\+sha256sum\s+0\.40x\s+goal >= 0\.5x: FAIL/);
+    expect(text).toMatch(/photo-heavy: kluis end to end \/ rclone crypt\s+0\.30x\n/);
     expect(text).toContain('note: a note');
+    expect(text.indexOf('## Summary')).toBeGreaterThan(text.indexOf('note: a note'));
+  });
+
+  it('lists the kluis process first in the RSS note, then every process by name', () => {
+    expect(rssBreakdown(run('kluis-ingest-fs', 1, 1, { group: 'kluis', rssByProcess: { ffmpeg: 30e6, node: 90e6 } }))).toBe('node 90 MB, ffmpeg 30 MB');
+    expect(rssBreakdown(run('cp+sha256sum', 1, 1, { rssByProcess: { cp: 3e6 } }))).toBe('');
   });
 
   it('writes the JSON document under <date>-<host>.json and never overwrites one', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-bench-test-'));
     try {
-      const doc = makeDocument({ date: '2025-01-02T03:04:05.678Z', command: 'x', machine, versions: {}, runs: [run('cp+sha256sum', 1e9, 4000)], notes: [] });
       expect(resultFileName(doc)).toBe('2025-01-02T030405Z-test_host_1.json');
       const a = await writeResultFile(dir, doc);
       const b = await writeResultFile(dir, doc);
       expect(path.basename(a)).toBe('2025-01-02T030405Z-test_host_1.json');
       expect(path.basename(b)).toBe('2025-01-02T030405Z-test_host_1-1.json');
       const back = JSON.parse(await fsp.readFile(a, 'utf8'));
-      expect(back.schema).toBe('kluis-bench/1');
-      expect(back.runs[0].id).toBe('cp+sha256sum');
-      expect(back.ratios.find((r: { id: string }) => r.id === 'e2e-vs-cp').ratio).toBeNull();
+      expect(back.schema).toBe('kluis-bench/2');
+      expect(back.scale).toBe(0.1);
+      expect(back.cards[0].id).toBe('photo-heavy');
+      expect(back.runs.find((r: RunResult) => r.id === 'diy').phasesMs).toEqual({ copy: 2000, exiftool: 1000, rclone: 2000 });
+      expect(back.summary.cards[0].e2eVsDiy).toBeCloseTo(0.5, 10);
+      expect(back.summary.goals).toHaveLength(5);
       expect(back.machine.cores).toBe(2);
-    } finally {
-      await fsp.rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('bench photo proof floor against the CPU budget of the goals', () => {
-  // 1000 MB card; cp+sha256sum at 250 MB/s and rclone crypt at 100 MB/s. The 0.5x cp goal means
-  // kluis at 125 MB/s: 8 s of wall, 16 CPU s on 2 cores. The 2x rclone goal means 200 MB/s: 5 s,
-  // 10 CPU s. The floor needs 12 CPU s: inside the first budget, outside the second.
-  const floor = run('stage-proof-floor', 500e6, 9000, { group: 'stage', cpuUserMs: 11000, cpuSysMs: 1000 });
-  const cp = run('cp+sha256sum', 1000e6, 4000);
-  const rclone = run('rclone-crypt', 1000e6, 10000);
-
-  it('the budget is card MB / (goal x baseline MB/s) x cores', () => {
-    expect(goalCpuBudgetS(1000e6, 0.5, cp, 2)).toBeCloseTo(16, 10);
-    expect(goalCpuBudgetS(1000e6, 2, rclone, 2)).toBeCloseTo(10, 10);
-    expect(goalCpuBudgetS(600e6, 0.5, cp, 3)).toBeCloseTo(14.4, 10); // 600 MB at 125 MB/s = 4.8 s, x3 cores
-    expect(goalCpuBudgetS(1000e6, 0.5, undefined, 2)).toBeNull();
-    expect(goalCpuBudgetS(1000e6, 0.5, { ...cp, ok: false }, 2)).toBeNull();
-    expect(goalCpuBudgetS(1000e6, 0.5, { ...cp, wallMs: 0 }, 2)).toBeNull();
-  });
-
-  it('compares the floor CPU with each end-to-end goal and says it in one line', () => {
-    const c = Object.fromEntries(proofBudgetChecks([cp, rclone, floor], 1000e6, 2).map((x) => [x.id, x]));
-    expect(Object.keys(c).sort()).toEqual(['proof-floor-vs-e2e-vs-cp', 'proof-floor-vs-e2e-vs-rclone']);
-    const vsCp = c['proof-floor-vs-e2e-vs-cp']!;
-    expect(vsCp.value).toBe('photo decodes alone need 12.0 CPU s; the 0.5x cp+sha256sum goal allows 16.0 CPU s for the whole card on 2 cores');
-    expect(vsCp.pass).toBe(true);
-    expect(vsCp.figures).toEqual({ needCpuS: 12, budgetCpuS: 16, cardBytes: 1000e6, baselineMBps: 250, goal: 0.5, cores: 2 });
-    const vsRclone = c['proof-floor-vs-e2e-vs-rclone']!;
-    expect(vsRclone.value).toContain('the 2x rclone-crypt goal allows 10.0 CPU s');
-    expect(vsRclone.pass).toBe(false);
-  });
-
-  it('a missing or failed row gives "-" and no verdict; no floor row, no line', () => {
-    expect(proofBudgetChecks([cp, rclone], 1000e6, 2)).toEqual([]);
-    const noRclone = proofBudgetChecks([cp, floor], 1000e6, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-rclone')!;
-    expect(noRclone.value).toBe('photo decodes alone need 12.0 CPU s; the 2x rclone-crypt goal allows - (no rclone-crypt run) for the whole card on 2 cores');
-    expect(noRclone.pass).toBeNull();
-    expect(noRclone.figures?.budgetCpuS).toBeNull();
-    expect(noRclone.figures?.baselineMBps).toBeNull();
-    const failedCp = proofBudgetChecks([{ ...cp, ok: false }, floor], 1000e6, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-cp')!;
-    expect(failedCp.value).toContain('allows - (cp+sha256sum run failed)');
-    expect(failedCp.pass).toBeNull();
-    const failedFloor = proofBudgetChecks([cp, rclone, { ...floor, ok: false }], 1000e6, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-cp')!;
-    expect(failedFloor.value).toBe('photo decodes alone need - (the floor run failed); the 0.5x cp+sha256sum goal allows 16.0 CPU s for the whole card on 2 cores');
-    expect(failedFloor.pass).toBeNull();
-    expect(failedFloor.figures?.needCpuS).toBeNull();
-    const noCard = proofBudgetChecks([cp, floor], null, 2).find((x) => x.id === 'proof-floor-vs-e2e-vs-cp')!;
-    expect(noCard.value).toContain('allows - (no card)');
-    expect(noCard.pass).toBeNull();
-  });
-
-  it('the document carries the lines in its checks, and the table prints them', () => {
-    const doc = makeDocument({
-      date: '2025-01-02T03:04:05.678Z',
-      command: 'kluis bench',
-      machine,
-      versions: {},
-      card: { path: '/tmp/c', bytes: 1000e6, files: 12, jpegs: 10, videos: 1, sidecars: 1, cached: false },
-      runs: [cp, floor],
-      notes: [],
-    });
-    expect(doc.checks.map((c) => c.id)).toEqual(['proof-floor-vs-e2e-vs-cp', 'proof-floor-vs-e2e-vs-rclone']);
-    const text = formatTable(doc);
-    expect(text).toMatch(/photo proof floor within the CPU the 0\.5x cp\+sha256sum goal allows\s+photo decodes alone need 12\.0 CPU s; .*allows 16\.0 CPU s .* PASS/);
-    expect(text).toMatch(/the 2x rclone-crypt goal allows - \(no rclone-crypt run\) for the whole card on 2 cores\s+NOT MEASURED/);
-  });
-});
-
-describe('bench inputs', () => {
-  it('parses sizes in powers of ten, and binary with i', () => {
-    expect(parseSize('2G')).toBe(2e9);
-    expect(parseSize('1.5GB')).toBe(1.5e9);
-    expect(parseSize('500m')).toBe(500e6);
-    expect(parseSize('1GiB')).toBe(1024 ** 3);
-    expect(parseSize('12345')).toBe(12345);
-    expect(() => parseSize('lots')).toThrow(/cannot read the size/);
-    expect(() => parseSize('0G')).toThrow(/more than 0/);
-  });
-
-  it('plans about half the bytes as JPEGs and the rest as whole clip repeats', () => {
-    const p = planCard(2e9, 47e6, 6e6);
-    expect(p.jpegs.length).toBe(167);
-    expect(p.videos.length).toBe(3);
-    const videoBytes = p.videos.reduce((s, v) => s + (v.loops + 1) * 47e6, 0);
-    const total = videoBytes + p.jpegs.length * 6e6;
-    expect(Math.abs(total - 2e9) / 2e9).toBeLessThan(0.05);
-    const names = [...p.videos.map((v) => v.name), ...p.jpegs];
-    expect(new Set(names).size).toBe(names.length);
-    expect(p.videos[0]!.srt).toBe('DJI_0001.SRT');
-    const tiny = planCard(1e6, 2e6, 1e6);
-    expect(tiny.videos).toHaveLength(1);
-    expect(tiny.videos[0]!.loops).toBe(0);
-    expect(tiny.jpegs).toHaveLength(2);
-  });
-
-  it('JPEG variants differ, keep SOI first and carry a well-formed COM segment', () => {
-    const base = Buffer.from([0xff, 0xd8, 0xff, 0xdb, 0x00, 0x02, 0xff, 0xd9]);
-    const a = jpegVariant(base, 1);
-    const b = jpegVariant(base, 2);
-    expect(a.equals(b)).toBe(false);
-    expect([a[0], a[1], a[2], a[3]]).toEqual([0xff, 0xd8, 0xff, 0xfe]);
-    const len = a.readUInt16BE(4);
-    expect(a.subarray(4 + len, 4 + len + 2)).toEqual(Buffer.from([0xff, 0xdb])); // the rest follows intact
-    expect(a.subarray(4 + len)).toEqual(base.subarray(2));
-    expect(() => jpegVariant(Buffer.from([0, 1, 2]), 1)).toThrow(/SOI/);
-  });
-
-  it('reads GNU time output', () => {
-    expect(parseTimeOutput('1.50 0.75 0.25 20480\n')).toEqual({ wallS: 1.5, userS: 0.75, sysS: 0.25, maxRssKb: 20480 });
-    expect(parseTimeOutput('Command exited with non-zero status 1\n0.01 0.00 0.00 1000\n')?.maxRssKb).toBe(1000);
-    expect(parseTimeOutput('garbage')).toBeNull();
-  });
-
-  it('--only names map to run ids; unknown names are refused', () => {
-    const want = selector(['seal', 'cp']);
-    expect(want('seal-sodium')).toBe(true);
-    expect(want('age-file')).toBe(true);
-    expect(want('cp+sha256sum')).toBe(true);
-    expect(want('kluis-ingest-fs')).toBe(false);
-    expect(selector(null)('anything')).toBe(true);
-    expect(() => selector(['nope'])).toThrow(/unknown run 'nope'/);
-  });
-
-  it('an ingest counts only when the batch and every footage file are secured', () => {
-    const ok = { status: 'secured', files: [{ path: 'a', class: 'footage', status: 'secured' }, { path: 'b.SRT', class: 'sidecar', status: 'withheld' }] };
-    expect(ingestProblem(JSON.stringify(ok))).toBeNull();
-    const bad = { status: 'partial', files: [{ path: 'a', class: 'footage', status: 'failed', error: { code: 'E_X', message: 'nope' } }] };
-    expect(ingestProblem(JSON.stringify(bad))).toMatch(/batch partial; 1\/1 footage files not secured \(first: a E_X nope\)/);
-    expect(ingestProblem('not json')).toBe('ingest printed no JSON');
-  });
-});
-
-describe('card free after (what the operator waits for)', () => {
-  it('gives the card-read rate of each kluis run, against cp+sha256sum when it ran', () => {
-    const runs = [
-      run('cp+sha256sum', 1000e6, 4000), // 250 MB/s
-      run('kluis-ingest-fs', 1000e6, 50_000, { group: 'kluis', label: 'kluis fs', cardFreeMs: 8000 }), // card at 125 MB/s
-      run('kluis-ingest-s3', 1000e6, 60_000, { group: 'kluis', label: 'kluis s3' }), // none recorded
-    ];
-    expect(cardFreeNotes(runs)).toEqual(['kluis fs: card free (safe to remove) after 8.0 s, read at 125.0 MB/s, 0.50x cp+sha256sum']);
-    expect(cardFreeNotes(runs.slice(1))).toEqual(['kluis fs: card free (safe to remove) after 8.0 s, read at 125.0 MB/s']);
-    expect(cardFreeNotes([run('kluis-ingest-fs', 1e9, 1, { group: 'kluis', cardFreeMs: 5, ok: false })])).toEqual([]);
-    const doc = makeDocument({ date: '2025-01-02T03:04:05.678Z', command: 'x', machine, versions: {}, runs, notes: ['load'] });
-    expect(doc.notes).toEqual([cardFreeNotes(runs)[0], 'load']);
-  });
-
-  it('reads the time to safe-to-remove from a journal with one batch, and null otherwise', async () => {
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-bench-journal-'));
-    try {
-      const file = path.join(dir, 'journal.db');
-      expect(cardFreeMs(file)).toBeNull();
-      const db = new Sqlite(file);
-      db.exec('CREATE TABLE batches (id TEXT, created_at TEXT NOT NULL, safe_to_remove_at TEXT)');
-      db.prepare('INSERT INTO batches VALUES (?, ?, ?)').run('a', '2026-11-30T10:00:00.000Z', null);
-      expect(cardFreeMs(file)).toBeNull(); // card never fully read
-      db.prepare("UPDATE batches SET safe_to_remove_at = '2026-11-30T10:00:15.250Z'").run();
-      expect(cardFreeMs(file)).toBe(15_250);
-      db.prepare('INSERT INTO batches VALUES (?, ?, ?)').run('b', '2026-11-30T11:00:00.000Z', '2026-11-30T11:00:01.000Z');
-      expect(cardFreeMs(file)).toBeNull(); // which batch? none is guessed
-      db.close();
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
