@@ -1,6 +1,7 @@
 /**
- * Thin wrappers around the external readers the image proof relies on: ffmpeg (decoded pixels)
- * and ExifTool (independent metadata re-read). Promises: output is streamed (pixels are hashed as
+ * Thin wrappers around the external readers the image checks rely on: ffmpeg (decoded pixels:
+ * the `decoded-pixels-sha256` values manifests hold from before, `kluis verify --deep`, and the
+ * decode check of a JPEG sharp cannot read) and ExifTool (independent metadata re-read). Promises: output is streamed (pixels are hashed as
  * they arrive, never held whole); a missing tool is E_SANITIZE_TOOL_MISSING with an install hint;
  * a tool that fails is E_SANITIZE_TOOL. Never retries and never treats a failed run as "clean".
  */
@@ -142,11 +143,15 @@ export async function pairRun(a: string, b: string): Promise<[PixelHash, PixelHa
   });
 }
 
-/** ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat key → value. */
-export async function exiftoolRead(file: string): Promise<Record<string, unknown>> {
+/**
+ * ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat
+ * key → value. `fast` adds -fast: ExifTool then stops at a JPEG's first scan and skips trailers
+ * (no look past SOS for more segments or after EOI); for reading a card file's identifiers only.
+ */
+export async function exiftoolRead(file: string, opts: { fast?: boolean } = {}): Promise<Record<string, unknown>> {
   const LIMIT = 64 * 1024 * 1024;
   // The persistent ExifTool when it can (src/wrappers/exiftool.ts): the same arguments, the same JSON.
-  const r = await exiftool(['-j', '-a', '-G1', '-u', '-ee', '-n'], file, { maxStdoutBytes: LIMIT });
+  const r = await exiftool(['-j', '-a', '-G1', '-u', '-ee', '-n', ...(opts.fast ? ['-fast'] : [])], file, { maxStdoutBytes: LIMIT });
   if (r.truncated) throw new KluisError('E_SANITIZE_TOOL', 'exiftool output too large to check');
   let parsed: unknown;
   try {
