@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { KluisError } from '../errors.js';
+import { KluisError, asKluisError } from '../errors.js';
 import { fsyncDir, fsyncFile } from '../util/fsx.js';
 import type { ByteSink, ByteSource, MediaFormat, SanitizePolicy, SanitizeResult, StreamSanitizeOptions, StreamSanitizeResult } from './types.js';
 import { sanitizeImageStream } from './image.js';
@@ -73,6 +73,8 @@ function isStill(format: MediaFormat): format is 'jpeg' | 'tiff' | 'dng' {
 
 function unexpected(err: unknown): KluisError {
   if (err instanceof KluisError) return err;
+  const full = asKluisError(err); // a full disk (scratch, sink, temporary file) is said as such
+  if (full.code === 'E_DISK_FULL') return full;
   return new KluisError('E_INTERNAL', `sanitizing failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, {
     hint: 'the file is withheld; this is a bug in kluis, please report it',
     cause: err,
