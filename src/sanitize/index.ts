@@ -3,9 +3,10 @@
  * sanitizes a ByteSource into a ByteSink and resolves only when its proof holds (else throws
  * E_SANITIZE_*; the caller discards what reached the sink). `sanitizeFile` does the same file to
  * file, leaving no output on failure. `recomputeEssence` recomputes a recorded essence `after`
- * value from a sanitized file (for verify); `deepCheck` decodes it fully (`kluis verify --deep`).
+ * value from a sanitized file (for verify); `decodeFully` decodes it in full (`kluis verify --deep`).
  */
 export { sniff, sniffFile, sanitizeFile, sanitizeStream } from './registry.js';
+export { decodeFully, type FullDecode } from './deep.js';
 export { recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type EssenceMethodId, type ParsedEssenceMethod } from './essence.js';
 export type {
   MediaFormat, SanitizePolicy, SanitizeResult, RemovedItem, EssenceProof, IndependentCheck,

@@ -71,18 +71,21 @@ export async function pictureInputArgs(file: string): Promise<string[]> {
   }
 }
 
-export async function decodedPixelSha256(file: string): Promise<PixelHash> {
+export async function decodedPixelSha256(file: string, opts: { strict?: boolean } = {}): Promise<PixelHash> {
   const h = createHash('sha256');
   let bytes = 0;
+  // strict (kluis verify --deep): any error the decoder reports fails, even where ffmpeg would
+  // conceal it and go on. The pixels hashed are the same.
+  const strict = opts.strict ? ['-xerror'] : [];
   const r = await run(
     'ffmpeg',
-    ['-nostdin', '-v', 'error', '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
+    ['-nostdin', '-v', 'error', ...strict, '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
     (c) => {
       h.update(c);
       bytes += c.length;
     },
   );
-  if (r.code !== 0 || bytes === 0) {
+  if (r.code !== 0 || bytes === 0 || (opts.strict && r.stderr.trim() !== '')) {
     throw new KluisError('E_SANITIZE_TOOL', `ffmpeg could not decode the picture: ${r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`}`, {
       hint: 'the picture could not be decoded, so it cannot be proven unchanged; it is withheld',
     });
