@@ -1,7 +1,9 @@
 /**
  * sanitizeStream for still images (SANITIZE-API.md): the sink gets exactly the bytes the result's
  * sha256/size describe, the same bytes sanitizeFile writes; the preview comes back only when asked,
- * small and without metadata; nothing reaches the sink when a check fails; scratch files are gone
+ * small and without metadata; the recorded JPEG proof is the card file's value, computed from the
+ * output, and a file whose decoding the rewrite would change (a JFIF header after the first scan)
+ * fails closed; nothing reaches the sink when a check fails; scratch files are gone
  * afterwards either way; a short source, a wrong announced format and an over-large picture fail
  * with their codes. The decode check (verify/preview.ts) fails closed when the output does not
  * decode although the card file does, and says so when neither decodes.
@@ -15,7 +17,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { KluisError } from '../../src/errors.js';
 import { sanitizeFile, sanitizeStream, type ByteSource, type StreamSanitizeOptions } from '../../src/sanitize/index.js';
 import { MAX_IMAGE_BYTES } from '../../src/sanitize/jpeg/index.js';
-import { M, walkJpeg } from '../../src/sanitize/jpeg/walker.js';
+import { jpegDecoderSegmentsSha256 } from '../../src/sanitize/jpeg/decoder-segments.js';
+import { M, walkJpeg, type JpegSegment } from '../../src/sanitize/jpeg/walker.js';
 import { previewDecode } from '../../src/sanitize/verify/preview.js';
 
 const REAL = path.resolve('test/fixtures/real/image');
@@ -178,5 +181,48 @@ describe('the decode check', () => {
     expect(r.note).toBeUndefined();
     const m = await sharp(r.thumbnail!).metadata();
     expect(Math.max(m.width!, m.height!)).toBe(48);
+  });
+});
+
+const hash = (b: Uint8Array): string => jpegDecoderSegmentsSha256(b);
+
+function removeSeg(buf: Buffer, s: JpegSegment): Buffer {
+  return Buffer.concat([buf.subarray(0, s.offset), buf.subarray(s.end)]);
+}
+
+function insertAt(buf: Buffer, at: number, bytes: Buffer): Buffer {
+  return Buffer.concat([buf.subarray(0, at), bytes, buf.subarray(at)]);
+}
+
+describe('the recorded proof', () => {
+  const base = readFileSync(path.join(GEN, 'base.jpg'));
+  const first = (buf: Buffer, marker: number): JpegSegment => walkJpeg(buf).segments.find((x) => x.marker === marker)!;
+
+  test('sanitizeStream records the value of the card file, computed from the output', async () => {
+    const f = path.join(REAL, 'DJI_H20T.jpg');
+    const input = readFileSync(f);
+    const src: ByteSource = { size: input.length, read: async (p, n) => input.subarray(p, p + n) };
+    const chunks: Buffer[] = [];
+    const r = await sanitizeStream(src, { write: async (c) => void chunks.push(Buffer.from(c)) }, { thermal: 'keep' }, { format: 'jpeg', scratchDir: scratch });
+    expect(r.essence).toEqual([{ method: 'jpeg-decoder-segments-sha256', before: hash(input), after: hash(Buffer.concat(chunks)) }]);
+    expect(r.essence[0]!.after).toBe(r.essence[0]!.before);
+  });
+
+  test('a JFIF header after the first scan, which sanitizing would move in front of it, fails closed (E_SANITIZE_ESSENCE)', async () => {
+    const app0 = first(base, M.APP0);
+    const jfif = base.subarray(app0.offset, app0.end);
+    const noJfif = removeSeg(base, app0);
+    const eoi = walkJpeg(noJfif).eoiOffset;
+    const late = insertAt(noJfif, eoi, Buffer.from(jfif));
+    expect(walkJpeg(late).segments.map((s) => s.marker).slice(-2)).toEqual([M.SOS, M.APP0]);
+    // The sanitizer puts JFIF right after SOI, so a libjpeg-style decoder would now see it
+    // before the scan: the records differ, and the file must not pass.
+    const src: ByteSource = { size: late.length, read: async (p, n) => late.subarray(p, p + n) };
+    const got: Buffer[] = [];
+    const err = await sanitizeStream(src, { write: async (c) => void got.push(c) }, { thermal: 'keep' }, { format: 'jpeg', scratchDir: scratch }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KluisError);
+    expect((err as KluisError).code).toBe('E_SANITIZE_ESSENCE');
+    expect(got).toEqual([]);
+    expect(readdirSync(scratch)).toEqual([]);
   });
 });
