@@ -17,7 +17,7 @@ export interface RemovedItem {
 }
 
 export interface EssenceProof {
-  /** How the essence was hashed, e.g. "ffmpeg-streamhash-sha256", "decoded-pixels-sha256", "jpeg-scan-sha256". */
+  /** How the essence was hashed, e.g. "jpeg-decoder-segments-sha256", "tiff-image-data-and-decoding-tags-sha256", "ffmpeg-framehash-sha256:s0 …" (src/sanitize/essence.ts lists every id). */
   method: string;
   before: string;
   after: string;
