@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, test } from 'vitest';
 import { KluisError } from '../../src/errors.js';
-import { sanitizeFile, sanitizeStream, type ByteSource, type StreamSanitizeOptions } from '../../src/sanitize/index.js';
+import { sanitizeFile, sanitizeStream, sniff, type ByteSource, type StreamSanitizeOptions } from '../../src/sanitize/index.js';
 import { MAX_IMAGE_BYTES } from '../../src/sanitize/jpeg/index.js';
 import { jpegDecoderSegmentsSha256 } from '../../src/sanitize/jpeg/decoder-segments.js';
 import { M, walkJpeg, type JpegSegment } from '../../src/sanitize/jpeg/walker.js';
@@ -140,6 +140,28 @@ describe('sanitizeStream on still images', () => {
     await expect(
       sanitizeStream(source(input), { write: async () => Promise.reject(enospc) }, { thermal: 'keep' }, opts('jpeg')),
     ).rejects.toMatchObject({ code: 'E_DISK_FULL' });
+    expect(readdirSync(scratch)).toEqual([]);
+  });
+});
+
+describe('sanitizeStream on MP4 (until the streaming box rewriter replaces it)', () => {
+  test('goes through the file sanitizer on scratch copies: the sink gets what the result describes, the scratch folder is left empty', async () => {
+    const name = 'DJI_20260315180109_0003_D.MP4';
+    const input = readFileSync(path.resolve('test/fixtures/real/video', name));
+    const c = collect();
+    const format = sniff(input)!; // what the pipeline passes: the format by the first bytes
+    expect(['mp4', 'mov']).toContain(format);
+    const r = await sanitizeStream(source(input), c.sink, { thermal: 'keep' }, opts(format));
+    expect(r.format).toBe(format);
+    expect(r.size).toBe(c.all().length);
+    expect(r.sha256).toBe(sha(c.all()));
+    expect(r.essence.length).toBeGreaterThan(0);
+    for (const e of r.essence) expect(e.after).toBe(e.before);
+    expect(readdirSync(scratch)).toEqual([]);
+    // A failure (not an MP4 at all) leaves nothing either.
+    const bad = collect();
+    await expect(sanitizeStream(source(Buffer.from('not a video, just text bytes')), bad.sink, { thermal: 'keep' }, opts('mp4'))).rejects.toBeInstanceOf(KluisError);
+    expect(bad.chunks).toEqual([]);
     expect(readdirSync(scratch)).toEqual([]);
   });
 });
