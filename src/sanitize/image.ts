@@ -13,7 +13,8 @@
  * - One reduced-scale decode of the output (sharp, shrink-on-load): it must decode (see
  *   verify/preview.ts); it is also the preview returned when asked for.
  * No child process is started per file on this path (ExifTool is the persistent one; ffmpeg runs
- * only when sharp cannot decode a JPEG at all). Scratch files are removed before it returns.
+ * only for a picture sharp cannot decode at all, e.g. raw DNG). Scratch files are removed before
+ * it returns.
  */
 import { createHash } from 'node:crypto';
 import { KluisError } from '../errors.js';
@@ -119,8 +120,8 @@ export async function sanitizeImageStream(src: ByteSource, sink: ByteSink, polic
         await exiftoolCheck(outFile, plan.format === 'jpeg' ? 'jpeg' : 'tiff'),
       ];
     })();
-    const decode = previewDecode(plan.bytes, input, plan.format, opts.thumbnail?.maxEdge ?? CHECK_EDGE, async () => {
-      await decodedPixelSha256(outFile);
+    const decode = previewDecode(plan.bytes, input, plan.format, opts.thumbnail?.maxEdge ?? CHECK_EDGE, async (which) => {
+      await decodedPixelSha256(which === 'output' ? outFile : inFile);
     });
     // Both settle before the scratch files go (the ffmpeg fallback reads the output copy).
     const [c, d] = await Promise.allSettled([readers, decode]);

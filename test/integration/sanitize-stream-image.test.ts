@@ -94,17 +94,17 @@ describe('sanitizeStream on still images', () => {
   });
 
   test('a finding by a reader of the output (after the scratch copies were made) leaves the sink untouched and the scratch folder empty', async () => {
-    // tagged.jpg's EXIF SerialNumber KLUISGEN0001, also hidden (UTF-16) in a thermal APP3 segment,
-    // which policy keeps as it is: ExifTool reads the serial from the card file, the byte search
-    // finds it in the output.
-    const tagged = readFileSync(path.join(GEN, 'tagged.jpg'));
-    const hidden = Buffer.concat([Buffer.from([0, 1, 2, 3]), Buffer.from('KLUISGEN0001', 'utf16le'), Buffer.from([4, 5, 6, 7])]);
+    // The H20T's serial (ExifTool reads it from the card file's EXIF), also hidden (UTF-16) in one
+    // more thermal APP3 segment, which policy keeps as it is beside DJI's thermal parameters: the
+    // byte search finds it in the output.
+    const h20t = readFileSync(path.join(REAL, 'DJI_H20T.jpg'));
+    const hidden = Buffer.concat([Buffer.from([0, 1, 2, 3]), Buffer.from('1W9DH8R000003K', 'utf16le'), Buffer.from([4, 5, 6, 7])]);
     const app3 = Buffer.concat([Buffer.from([0xff, M.APP3, 0, hidden.length + 2]), hidden]);
-    const bad = Buffer.concat([tagged.subarray(0, 2), app3, tagged.subarray(2)]);
+    const bad = Buffer.concat([h20t.subarray(0, 2), app3, h20t.subarray(2)]);
     const c = collect();
     const err = await sanitizeStream(source(bad), c.sink, { thermal: 'keep' }, opts('jpeg')).catch((e: unknown) => e);
     expect((err as KluisError).code).toBe('E_SANITIZE_RESIDUE');
-    expect((err as KluisError).message).toMatch(/byte-search: identifier "KLUISGEN0001" \(utf16le\)/);
+    expect((err as KluisError).message).toMatch(/byte-search: identifier "1W9DH8R000003K" \(utf16le\)/);
     expect(c.chunks).toEqual([]);
     expect(readdirSync(scratch)).toEqual([]);
   });
@@ -185,17 +185,34 @@ describe('the decode check', () => {
     await expect(previewDecode(cut, good, 'tiff', 64, never)).rejects.toMatchObject({ code: 'E_SANITIZE_DECODE' });
   });
 
-  test('neither decodes: a TIFF/DNG passes with a note, a JPEG needs the fallback decoder or fails closed', async () => {
-    const t = await previewDecode(cut, cut, 'dng', 64, never);
-    expect(t.thumbnail).toBeUndefined();
-    expect(t.note).toMatch(/no decode check/);
-    const ok = await previewDecode(cut, cut, 'jpeg', 64, async () => {});
+  test('neither decodes by sharp: ffmpeg gets the output; a JPEG it cannot decode fails closed, a TIFF/DNG passes with a note unless ffmpeg decodes its card file', async () => {
+    const asked: string[] = [];
+    const ok = await previewDecode(cut, cut, 'jpeg', 64, async (which) => void asked.push(which));
+    expect(ok.thumbnail).toBeUndefined();
     expect(ok.note).toMatch(/decode check by ffmpeg/);
+    expect(asked).toEqual(['output']);
+    const ffmpegFails = async (): Promise<void> => {
+      throw new KluisError('E_SANITIZE_TOOL', 'ffmpeg could not decode the picture');
+    };
+    await expect(previewDecode(cut, cut, 'jpeg', 64, ffmpegFails)).rejects.toMatchObject({ code: 'E_SANITIZE_DECODE' });
+    const t = await previewDecode(cut, cut, 'dng', 64, ffmpegFails);
+    expect(t.thumbnail).toBeUndefined();
+    expect(t.note).toMatch(/no decode check: neither sharp nor ffmpeg/);
+    // ffmpeg decodes the card file but not the output: the output is broken.
     await expect(
-      previewDecode(cut, cut, 'jpeg', 64, async () => {
-        throw new KluisError('E_SANITIZE_TOOL', 'ffmpeg could not decode the picture');
+      previewDecode(cut, cut, 'tiff', 64, async (which) => {
+        if (which === 'output') throw new Error('ffmpeg: invalid data');
       }),
     ).rejects.toMatchObject({ code: 'E_SANITIZE_DECODE' });
+  });
+
+  test('a raw DNG sharp cannot decode is decoded by ffmpeg instead, and the result says so', async () => {
+    const input = readFileSync(path.resolve('test/fixtures/real/raw/magiclantern_550d.dng'));
+    const r = await sanitizeStream(source(input), collect().sink, { thermal: 'keep' }, opts('dng', { thumbnail: { maxEdge: 160 } }));
+    expect(r.format).toBe('dng');
+    expect(r.thumbnail).toBeUndefined();
+    expect(r.kept.filter((k) => k.startsWith('decode check by ffmpeg'))).toHaveLength(1);
+    expect(readdirSync(scratch)).toEqual([]);
   });
 
   test('a good output gives the preview and no note', async () => {

@@ -8,11 +8,12 @@
  *
  * Promises: `failOn: 'warning'`, so any decoder warning (corrupt data, premature end) counts as
  * "does not decode". When the output does not decode it looks at the input the same way: if the
- * input decodes, the sanitizer broke the picture (E_SANITIZE_DECODE, withheld); if neither does,
- * sharp cannot read this kind of picture: a TIFF/DNG (raw CFA data) then passes with a note (its
- * coded-bytes proof stands alone, as before for files ffmpeg could not decode), a JPEG goes to the
- * `fallback` decoder (ffmpeg, full decode), and fails closed when that cannot decode it either.
- * It never writes a file and never decodes at full scale unless sharp must.
+ * input decodes, the sanitizer broke the picture (E_SANITIZE_DECODE, withheld). If neither does,
+ * sharp cannot read this kind of picture (raw CFA DNG, say) and the `fallback` decoder (ffmpeg,
+ * full decode, a child process on this rare path only) gets the output: if it decodes, the result
+ * says so in a note; if not, a JPEG fails closed, and a TIFF/DNG fails closed when ffmpeg decodes
+ * its card file, else passes with a note (its coded-bytes proof stands alone, as before for files
+ * ffmpeg could not decode). It never writes a file.
  */
 import sharp from 'sharp';
 import { KluisError } from '../../errors.js';
@@ -42,12 +43,15 @@ function reason(err: unknown): string {
   return ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 200);
 }
 
+/** Decodes the output or the card file by other means (ffmpeg, full decode); throws when it cannot. */
+export type FallbackDecode = (which: 'output' | 'input') => Promise<void>;
+
 export async function previewDecode(
   output: Uint8Array,
   input: Uint8Array,
   format: 'jpeg' | 'tiff' | 'dng',
   maxEdge: number,
-  fallback: () => Promise<void>,
+  fallback: FallbackDecode,
 ): Promise<PreviewOutcome> {
   let outErr: unknown;
   try {
@@ -55,25 +59,27 @@ export async function previewDecode(
   } catch (err) {
     outErr = err;
   }
-  const inputDecodes = await renderPreview(input, maxEdge).then(
-    () => true,
-    () => false,
-  );
-  if (inputDecodes) {
-    throw new KluisError('E_SANITIZE_DECODE', `the card file decodes but the sanitized picture does not (sharp: ${reason(outErr)})`, {
+  const broken = (how: string): KluisError =>
+    new KluisError('E_SANITIZE_DECODE', `the card file decodes but the sanitized picture does not (${how})`, {
       hint: 'the file is withheld; this is a bug in kluis, please report it with the file',
     });
-  }
-  if (format !== 'jpeg') {
-    return { note: `no decode check: sharp cannot decode this ${format.toUpperCase()} (${reason(outErr)}), neither the card file nor the output; the image data and decoding tags hash is the proof` };
-  }
+  if (await renderPreview(input, maxEdge).then(() => true, () => false)) throw broken(`sharp: ${reason(outErr)}`);
+  // sharp reads neither: this kind of picture is beyond it. ffmpeg gets one try at the output.
+  let ffErr: unknown;
   try {
-    await fallback();
+    await fallback('output');
+    return { note: `decode check by ffmpeg (full decode): sharp cannot decode this ${format.toUpperCase()} (${reason(outErr)}), neither the card file nor the output` };
   } catch (err) {
-    throw new KluisError('E_SANITIZE_DECODE', `the sanitized picture does not decode (sharp: ${reason(outErr)}; ffmpeg: ${reason(err)})`, {
+    ffErr = err;
+  }
+  if (format === 'jpeg') {
+    throw new KluisError('E_SANITIZE_DECODE', `the sanitized picture does not decode (sharp: ${reason(outErr)}; ffmpeg: ${reason(ffErr)})`, {
       hint: 'a picture no decoder kluis has can read cannot be checked, so it is withheld; the sealed original keeps it',
-      cause: err,
+      cause: ffErr,
     });
   }
-  return { note: `decode check by ffmpeg (full decode): sharp cannot decode this JPEG (${reason(outErr)}), neither the card file nor the output` };
+  if (await fallback('input').then(() => true, () => false)) throw broken(`ffmpeg: ${reason(ffErr)}`);
+  return {
+    note: `no decode check: neither sharp nor ffmpeg decodes this ${format.toUpperCase()} (sharp: ${reason(outErr)}; ffmpeg: ${reason(ffErr)}), neither the card file nor the output; the image data and decoding tags hash is the proof`,
+  };
 }
