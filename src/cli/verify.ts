@@ -1,6 +1,9 @@
 /**
- * `kluis verify BATCH --config FILE --identity KEY [--card DIR] [--json]`: re-checks a batch end
- * to end from every target (src/evidence/verify.ts) and records the outcome in the audit log.
+ * `kluis verify BATCH --config FILE --identity KEY [--card DIR] [--deep] [--json]`: re-checks a
+ * batch end to end from every target (src/evidence/verify.ts) and records the outcome in the audit
+ * log. `--deep` also decodes every stored picture and video in full (ingest proves them by their
+ * coded bytes and one reduced-scale decode); with `--card`, each picture's decoded pixels are
+ * compared with the card file's.
  * Exit: 0 all verified, EXIT.mismatch, EXIT.missing or EXIT.couldNotCheck (worst wins).
  */
 import type { Command } from 'commander';
@@ -32,13 +35,14 @@ export function register(program: Command): void {
     .requiredOption('--config <file>', 'the station config (kluis.json)')
     .requiredOption('--identity <key>', 'evidence identity (secret key file); repeat for more', collect)
     .option('--card <dir>', 'the card folder, to re-hash the original files')
+    .option('--deep', "also decode every stored picture and video in full (slow); with --card, compare each picture's decoded pixels with the card file's")
     .option('--json', 'print one JSON document')
     .action(
-      action(async (batch: string, opts: { config: string; identity: string[]; card?: string; json?: boolean }) => {
+      action(async (batch: string, opts: { config: string; identity: string[]; card?: string; deep?: boolean; json?: boolean }) => {
         const config = await loadConfig(opts.config);
         const identities: SecretKey[] = [];
         for (const f of opts.identity) identities.push(await readSecretKeyFile(f, 'recipient'));
-        const report = await verifyBatch({ config, batchId: batch, identities, ...(opts.card ? { card: path.resolve(opts.card) } : {}) });
+        const report = await verifyBatch({ config, batchId: batch, identities, ...(opts.card ? { card: path.resolve(opts.card) } : {}), ...(opts.deep ? { deep: true } : {}) });
         await record(config.layout.auditFile, config.layout.stationKeyFile, config.config.station, report);
         if (opts.json) printJson(report);
         else printHuman(report);
@@ -81,6 +85,13 @@ function printHuman(r: VerifyReport): void {
     for (const f of [...r.files, ...r.objects]) for (const t of f.targets) for (const c of t.checks) if (c.check.startsWith('essence:')) n[c.result] = (n[c.result] ?? 0) + 1;
     const parts = (['verified', 'mismatch', 'unchecked'] as const).filter((k) => n[k]).map((k) => `${n[k]} ${k === 'unchecked' ? 'not rechecked' : k}`);
     if (parts.length) out(`  essence hashes recomputed from the decrypted files: ${parts.join(', ')}`);
+  }
+  // --deep: the full decodes (and, with --card, the pixel comparisons), counted the same way.
+  for (const [prefix, label] of [['decode', 'decoded in full'], ['decode:card-pixels', 'decoded pixels equal to the card file']] as const) {
+    const n: Record<string, number> = {};
+    for (const f of [...r.files, ...r.objects]) for (const t of f.targets) for (const c of t.checks) if (c.check === prefix) n[c.result] = (n[c.result] ?? 0) + 1;
+    const parts = (['verified', 'mismatch', 'unchecked'] as const).filter((k) => n[k]).map((k) => `${n[k]} ${k === 'unchecked' ? 'not checked' : k}`);
+    if (parts.length) out(`  ${label}: ${parts.join(', ')}`);
   }
   for (const p of r.problems) out(`  ${p.result}: ${p.message}`);
   for (const n of r.notes) out(`  note: ${n}`);

@@ -6,8 +6,10 @@
  * fetch every sealed object (streamed), check size and SHA-256 of the ciphertext against the
  * signed manifest, decrypt it and check SHA-256 of the plaintext against the inner part's
  * sanitizedSha256; recompute the essence hash when an essence function is available (else say
- * "not rechecked"); with a card folder, re-hash each card file against cardSha256. The station's
- * audit log, when present next to the config, is checked as well.
+ * "not rechecked"); with a card folder, re-hash each card file against cardSha256. With `deep`,
+ * every decrypted footage file is also decoded in full (check `decode`), and with a card folder a
+ * still image's decoded pixels are compared with the card file's (check `decode:card-pixels`).
+ * The station's audit log, when present next to the config, is checked as well.
  *
  * Promises: every outcome is per file per target, one of verified / mismatch / missing /
  * unchecked, with the reason named. Nothing is read from a local cache: each object is fetched
@@ -29,7 +31,7 @@ import { openTarget, type Target } from '../targets/index.js';
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
 import { canonicalJson } from '../util/canonical-json.js';
 // The sanitize stage's public surface: the same functions that wrote each essence `after` value.
-import { recomputeEssence } from '../sanitize/index.js';
+import { decodeFully, recomputeEssence, type FullDecode } from '../sanitize/index.js';
 
 export type Outcome = 'verified' | 'mismatch' | 'missing' | 'unchecked';
 
@@ -88,6 +90,9 @@ export interface VerifyReport {
 /** Recomputes one essence hash of a plaintext file; null when this method is not supported. */
 export type EssenceFn = (file: string, format: string | undefined, method: string) => Promise<string | null>;
 
+/** Decodes a file in full (see decodeFully); throws E_DECODE_FAILED / E_DECODE_UNSUPPORTED. */
+export type DecodeFn = (file: string) => Promise<FullDecode>;
+
 export interface VerifyArgs {
   config: LoadedConfig;
   batchId: string;
@@ -96,6 +101,10 @@ export interface VerifyArgs {
   card?: string;
   /** Essence recompute; default: the sanitize stage's `recomputeEssence`; null: essence is not rechecked. */
   essence?: EssenceFn | null;
+  /** Also decode every decrypted footage file in full (`kluis verify --deep`). Default false. */
+  deep?: boolean;
+  /** The full decode used when `deep`; default: the sanitize stage's `decodeFully`. */
+  decode?: DecodeFn;
   /** Targets to open instead of the config's (tests); keyed by name. */
   targets?: Target[];
   /** Environment for target credentials (default process.env). */
@@ -197,6 +206,9 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const notes: string[] = [];
   const essenceFn: EssenceFn | null = args.essence === undefined ? recomputeEssence : args.essence;
+  const decodeFn: DecodeFn | null = args.deep ? (args.decode ?? decodeFully) : null;
+  // The card file's pixels, decoded once per file whatever the number of targets.
+  const cardPixels = new Map<string, Promise<FullDecode>>();
   const targets =
     args.targets ??
     config.config.targets.map((t) => openTarget(t, { configDir: config.layout.root, egress: config.config.egress, ...(args.env ? { env: args.env } : {}) }));
@@ -303,7 +315,11 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
         const obj = good.objects.find((o) => o.id === e.objectId);
         for (const t of targets) {
           if (e.original && !originalsAllowed.has(t.name)) continue;
-          const tr = await checkObject(t, batchId, e.objectId, obj, e.file, identities, inner !== undefined, essenceFn);
+          const deep: DeepArgs | null =
+            decodeFn && e.file && !e.original && e.file.format
+              ? { decode: decodeFn, card: args.card ? () => cardDecode(args.card!, e.file!, decodeFn, cardPixels) : null }
+              : null;
+          const tr = await checkObject(t, batchId, e.objectId, obj, e.file, identities, inner !== undefined, essenceFn, deep);
           res.targets.push(tr);
         }
       }
@@ -313,7 +329,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
       res.result = worst([...res.targets.map((t) => t.result), ...(res.card ? [res.card.result] : [])]);
       for (const tr of res.targets) {
         for (const c of tr.checks) {
-          if (c.result !== 'verified' && !(c.result === 'unchecked' && c.check.startsWith('essence'))) {
+          if (c.result !== 'verified' && !soft(c)) {
             problems.push({ result: c.result, target: tr.target, path: res.path, ...(res.objectId ? { objectId: res.objectId } : {}), message: `${res.path} on ${tr.target}: ${c.check}: ${c.message ?? c.result}` });
           }
         }
@@ -372,6 +388,58 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   };
 }
 
+/**
+ * A check that could not be made but does not make the object "unchecked": an essence hash that
+ * could not be recomputed, a full decode of a kind ffmpeg cannot decode. It is shown on its check.
+ */
+function soft(c: Check): boolean {
+  return c.result === 'unchecked' && (c.check.startsWith('essence:') || c.check === 'decode' || c.check.startsWith('decode:'));
+}
+
+interface DeepArgs {
+  decode: DecodeFn;
+  /** The card file's full decode, when a card folder was given. */
+  card: (() => Promise<FullDecode>) | null;
+}
+
+/** The card file of a manifest entry, decoded in full (once per file). */
+function cardDecode(cardRoot: string, file: ManifestFile, decode: DecodeFn, memo: Map<string, Promise<FullDecode>>): Promise<FullDecode> {
+  let p = memo.get(file.path);
+  if (!p) {
+    const rel = path.posix.normalize(file.path);
+    p =
+      rel.startsWith('../') || path.posix.isAbsolute(rel)
+        ? Promise.reject(new KluisError('E_VERIFY_PATH', `manifest path ${file.path} leaves the card`))
+        : decode(path.join(cardRoot, ...rel.split('/')));
+    p.catch(() => undefined);
+    memo.set(file.path, p);
+  }
+  return p;
+}
+
+async function deepChecks(tmpFile: string, deep: DeepArgs): Promise<Check[]> {
+  const checks: Check[] = [];
+  let mine: FullDecode;
+  try {
+    mine = await deep.decode(tmpFile);
+    checks.push({ check: 'decode', result: 'verified', message: mine.how });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    checks.push({ check: 'decode', result: code === 'E_DECODE_FAILED' ? 'mismatch' : 'unchecked', message: errText(err) });
+    return checks;
+  }
+  if (!deep.card || mine.pixelsSha256 === undefined) return checks;
+  try {
+    const card = await deep.card();
+    if (card.pixelsSha256 === undefined) checks.push({ check: 'decode:card-pixels', result: 'unchecked', message: 'the card file gave no picture to compare' });
+    else if (card.pixelsSha256 === mine.pixelsSha256) checks.push({ check: 'decode:card-pixels', result: 'verified' });
+    else checks.push({ check: 'decode:card-pixels', result: 'mismatch', message: `decoded pixels ${mine.pixelsSha256}, the card file's ${card.pixelsSha256}` });
+  } catch (err) {
+    checks.push({ check: 'decode:card-pixels', result: 'unchecked', message: `the card file could not be decoded: ${errText(err)}` });
+  }
+  return checks;
+}
+
 async function checkObject(
   t: Target,
   batchId: string,
@@ -381,6 +449,7 @@ async function checkObject(
   identities: SecretKey[],
   canOpen: boolean,
   essenceFn: EssenceFn | null,
+  deep: DeepArgs | null = null,
 ): Promise<FileTargetResult> {
   const key = `${batchId}/${objectId}`;
   const checks: Check[] = [];
@@ -388,7 +457,7 @@ async function checkObject(
   // does not make an object whose ciphertext and plaintext hashes verified "unchecked".
   const done = (): FileTargetResult => ({
     target: t.name,
-    result: worst(checks.filter((c) => !(c.result === 'unchecked' && c.check.startsWith('essence:'))).map((c) => c.result)),
+    result: worst(checks.filter((c) => !soft(c)).map((c) => c.result)),
     checks,
   });
   if (!obj) {
@@ -417,7 +486,7 @@ async function checkObject(
   let tmpDir: string | undefined;
   let tmpFile: string | undefined;
   try {
-    if (side && essenceFn && file?.essence?.length) {
+    if (side && file && ((essenceFn && file.essence?.length) || deep)) {
       tmpDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-verify-'));
       tmpFile = path.join(tmpDir, `plain${path.extname(file.path).toLowerCase()}`);
     }
@@ -484,6 +553,14 @@ async function checkObject(
       else checks.push(got === e.after ? { check: name, result: 'verified' } : { check: name, result: 'mismatch', message: `recomputed ${got}, manifest says ${e.after}` });
     } catch (err) {
       checks.push({ check: name, result: 'unchecked', message: errText(err) });
+    }
+  }
+  // Deep: a full decode of the decrypted file, only when it decrypted to the manifest hash.
+  if (deep) {
+    if (!tmpFile || openErr !== undefined || plainSha !== file?.sanitizedSha256) {
+      checks.push({ check: 'decode', result: 'unchecked', message: 'not decoded (the file did not decrypt to the manifest hash)' });
+    } else {
+      checks.push(...(await deepChecks(tmpFile, deep)));
     }
   }
   await cleanup(tmpDir);

@@ -12,9 +12,15 @@
  * PARAM a short parameter, and everything after the first space is for people and is not read -
  * except in the one legacy form listed below. The ids:
  *
+ *   jpeg-decoder-segments-sha256              what a JPEG decoder reads: SOFn, DHT, DQT, DAC, DRI,
+ *                                             DNL, each SOS with its entropy-coded data, the JFIF
+ *                                             and Adobe fields that act (jpeg/decoder-segments.ts)
  *   decoded-pixels-sha256                     ffmpeg's first decoded picture, native pix_fmt, no
- *                                             autorotate (JPEG, and TIFF where ffmpeg decodes it)
- *   jpeg-scan-sha256                          every SOS segment + entropy-coded data (JPEG)
+ *                                             autorotate (JPEG, and TIFF where ffmpeg decodes it);
+ *                                             written until jpeg-decoder-segments-sha256 replaced
+ *                                             the decodes at ingest, recomputed for those manifests
+ *   jpeg-scan-sha256                          every SOS segment + entropy-coded data (JPEG); written
+ *                                             before jpeg-decoder-segments-sha256 extended it
  *   tiff-image-data-and-decoding-tags-sha256  image data + decoding tags of IFD0 and its SubIFDs
  *   ffmpeg-framehash-sha256:s<N>              per-packet hash of stream N of the sanitized file
  *                                             (MP4/MOV); N is the stream's index in that file
@@ -29,6 +35,7 @@ import { promises as fsp } from 'node:fs';
 import { KluisError } from '../errors.js';
 import { ffprobeJson } from '../wrappers/ffmpeg.js';
 import { readImage } from './jpeg/index.js';
+import { jpegDecoderSegmentsSha256 } from './jpeg/decoder-segments.js';
 import { jpegScanSha256 } from './jpeg/sanitize.js';
 import { sniffFile } from './registry.js';
 import { readTiff } from './tiff/ifd.js';
@@ -38,6 +45,7 @@ import { decodedPixelSha256 } from './verify/tools.js';
 import { essence as streamEssence, type StreamEssence } from './video/index.js';
 
 export const ESSENCE_METHOD_IDS = [
+  'jpeg-decoder-segments-sha256',
   'decoded-pixels-sha256',
   'jpeg-scan-sha256',
   'tiff-image-data-and-decoding-tags-sha256',
@@ -57,6 +65,7 @@ const LEGACY_FRAMEHASH = /^per packet, stream (\d+) \((video|audio) ([A-Za-z0-9_
 
 /** Which file formats (by first bytes) each method applies to. */
 const FAMILY: Record<EssenceMethodId, ReadonlySet<MediaFormat>> = {
+  'jpeg-decoder-segments-sha256': new Set(['jpeg']),
   'decoded-pixels-sha256': new Set(['jpeg', 'tiff', 'dng']),
   'jpeg-scan-sha256': new Set(['jpeg']),
   'tiff-image-data-and-decoding-tags-sha256': new Set(['tiff', 'dng']),
@@ -123,6 +132,8 @@ export async function recomputeEssence(file: string, format: string | undefined,
     });
   }
   switch (parsed.id) {
+    case 'jpeg-decoder-segments-sha256':
+      return jpegDecoderSegmentsSha256(await readImage(file));
     case 'decoded-pixels-sha256':
       return (await decodedPixelSha256(file)).sha256;
     case 'jpeg-scan-sha256':

@@ -1,8 +1,14 @@
 /**
- * Public surface of the sanitize stage (the pipeline calls exactly these). `sanitizeFile` either
- * returns a SanitizeResult whose proof holds or throws E_SANITIZE_* and leaves no output file.
- * `recomputeEssence` recomputes a recorded essence `after` value from a sanitized file (for verify).
+ * Public surface of the sanitize stage (the pipeline calls exactly these). `sanitizeStream`
+ * sanitizes a ByteSource into a ByteSink and resolves only when its proof holds (else throws
+ * E_SANITIZE_*; the caller discards what reached the sink). `sanitizeFile` does the same file to
+ * file, leaving no output on failure. `recomputeEssence` recomputes a recorded essence `after`
+ * value from a sanitized file (for verify); `decodeFully` decodes it in full (`kluis verify --deep`).
  */
-export { sniff, sniffFile, sanitizeFile } from './registry.js';
+export { sniff, sniffFile, sanitizeFile, sanitizeStream } from './registry.js';
+export { decodeFully, type FullDecode } from './deep.js';
 export { recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type EssenceMethodId, type ParsedEssenceMethod } from './essence.js';
-export type { MediaFormat, SanitizePolicy, SanitizeResult, RemovedItem, EssenceProof, IndependentCheck } from './types.js';
+export type {
+  MediaFormat, SanitizePolicy, SanitizeResult, RemovedItem, EssenceProof, IndependentCheck,
+  ByteSource, ByteSink, StreamSanitizeOptions, StreamSanitizeResult,
+} from './types.js';

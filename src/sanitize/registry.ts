@@ -1,17 +1,19 @@
 /**
  * The format registry: decides a file's format from its first bytes (never its name) and hands it
- * to that format's sanitizer. Promises: an unknown format is E_SANITIZE_UNSUPPORTED; the output is
- * written under a temporary name next to `output` and renamed into place only after the handler's
- * proof passed, so on any failure no output file remains.
+ * to that format's sanitizer. Promises: an unknown format is E_SANITIZE_UNSUPPORTED;
+ * `sanitizeStream` resolves only when every proof held (any other failure is a KluisError, an
+ * unexpected one E_INTERNAL); `sanitizeFile` writes its output under a temporary name next to
+ * `output` and renames it into place only after the proof passed, so on any failure no output file
+ * remains.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { KluisError } from '../errors.js';
+import { KluisError, asKluisError } from '../errors.js';
 import { fsyncDir, fsyncFile } from '../util/fsx.js';
-import type { MediaFormat, SanitizePolicy, SanitizeResult } from './types.js';
-import { sanitizeJpegFile } from './jpeg/index.js';
-import { sanitizeTiffFile } from './tiff/index.js';
+import type { ByteSink, ByteSource, MediaFormat, SanitizePolicy, SanitizeResult, StreamSanitizeOptions, StreamSanitizeResult } from './types.js';
+import { sanitizeImageStream } from './image.js';
+import { Scratch, copySourceToFile, openFileSink, openFileSource, writeAll } from './stream-io.js';
 import { tiffByteOrder } from './tiff/ifd.js';
 import { sanitizeVideo, sniffVideo } from './video/index.js';
 
@@ -65,6 +67,55 @@ export async function sniffFile(file: string): Promise<MediaFormat | null> {
   }
 }
 
+function isStill(format: MediaFormat): format is 'jpeg' | 'tiff' | 'dng' {
+  return format === 'jpeg' || format === 'tiff' || format === 'dng';
+}
+
+function unexpected(err: unknown): KluisError {
+  if (err instanceof KluisError) return err;
+  const full = asKluisError(err); // a full disk (scratch, sink, temporary file) is said as such
+  if (full.code === 'E_DISK_FULL') return full;
+  return new KluisError('E_INTERNAL', `sanitizing failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, {
+    hint: 'the file is withheld; this is a bug in kluis, please report it',
+    cause: err,
+  });
+}
+
+/**
+ * Sanitizes `src` into `sink` (the contract is in SANITIZE-API terms in src/sanitize/types.ts):
+ * still images in memory (src/sanitize/image.ts); MP4/MOV, until the streaming box rewriter
+ * replaces it, through the file-based sanitizer on scratch copies of input and output.
+ */
+export async function sanitizeStream(src: ByteSource, sink: ByteSink, policy: SanitizePolicy, opts: StreamSanitizeOptions): Promise<StreamSanitizeResult> {
+  try {
+    if (isStill(opts.format)) return await sanitizeImageStream(src, sink, policy, opts);
+    return await videoThroughFiles(src, sink, policy, opts);
+  } catch (err) {
+    throw unexpected(err);
+  }
+}
+
+async function videoThroughFiles(src: ByteSource, sink: ByteSink, policy: SanitizePolicy, opts: StreamSanitizeOptions): Promise<StreamSanitizeResult> {
+  const format = opts.format as 'mp4' | 'mov';
+  const scratch = new Scratch(opts.scratchDir);
+  try {
+    const input = scratch.path('in');
+    await copySourceToFile(src, input);
+    const output = scratch.path('out');
+    const result = await sanitizeVideo(input, output, policy, format);
+    const out = await openFileSource(output);
+    try {
+      if (out.size !== result.size) throw new KluisError('E_INTERNAL', `the sanitized video is ${out.size} bytes, the sanitizer said ${result.size}`);
+      for (let at = 0; at < out.size; at += 4 << 20) await writeAll(sink, await out.read(at, Math.min(4 << 20, out.size - at)));
+    } finally {
+      await out.close();
+    }
+    return result;
+  } finally {
+    await scratch.dispose();
+  }
+}
+
 export async function sanitizeFile(input: string, output: string, policy: SanitizePolicy): Promise<SanitizeResult> {
   const format = await sniffFile(input);
   if (format === null) {
@@ -76,19 +127,29 @@ export async function sanitizeFile(input: string, output: string, policy: Saniti
   const tmp = path.join(dir, `.${path.basename(output)}.${randomBytes(6).toString('hex')}.kluis-tmp`);
   try {
     let result: SanitizeResult;
-    if (format === 'jpeg') result = await sanitizeJpegFile(input, tmp, policy);
-    else if (format === 'tiff' || format === 'dng') result = await sanitizeTiffFile(input, tmp, policy, format);
-    else result = await sanitizeVideo(input, tmp, policy, format);
+    if (isStill(format)) {
+      const src = await openFileSource(input);
+      try {
+        const sink = await openFileSink(tmp);
+        try {
+          // Scratch files (ExifTool's copies) go next to the output, like the temporary file.
+          const { thumbnail: _none, ...r } = await sanitizeImageStream(src, sink, policy, { format, scratchDir: dir });
+          result = r;
+        } finally {
+          await sink.close();
+        }
+      } finally {
+        await src.close();
+      }
+    } else {
+      result = await sanitizeVideo(input, tmp, policy, format);
+    }
     await fsyncFile(tmp);
     await fsp.rename(tmp, output);
     await fsyncDir(dir);
     return result;
   } catch (err) {
     await fsp.rm(tmp, { force: true });
-    if (err instanceof KluisError) throw err;
-    throw new KluisError('E_INTERNAL', `sanitizing failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, {
-      hint: 'the file is withheld; this is a bug in kluis, please report it',
-      cause: err,
-    });
+    throw unexpected(err);
   }
 }

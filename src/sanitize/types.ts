@@ -1,8 +1,10 @@
 /**
- * What the sanitize stage promises its callers. `sanitizeFile(input, output, policy)` either
- * returns a SanitizeResult whose proof holds (essence before = after, independent re-read found
- * nothing of the removed classes), or throws a KluisError with code E_SANITIZE_* and writes no
- * output. It never re-encodes picture or sound and never passes a file it could not fully check.
+ * What the sanitize stage promises its callers. `sanitizeStream(src, sink, policy, opts)` and
+ * `sanitizeFile(input, output, policy)` either return a SanitizeResult whose proof holds (essence
+ * before = after, independent re-read found nothing of the removed classes), or throw a
+ * KluisError with code E_SANITIZE_* (sanitizeFile then leaves no output; a sanitizeStream caller
+ * discards what reached its sink). It never re-encodes picture or sound and never passes a file it
+ * could not fully check.
  */
 export type MediaFormat = 'jpeg' | 'tiff' | 'dng' | 'mp4' | 'mov';
 
@@ -15,7 +17,7 @@ export interface RemovedItem {
 }
 
 export interface EssenceProof {
-  /** How the essence was hashed, e.g. "ffmpeg-streamhash-sha256", "decoded-pixels-sha256", "jpeg-scan-sha256". */
+  /** How the essence was hashed, e.g. "jpeg-decoder-segments-sha256", "tiff-image-data-and-decoding-tags-sha256", "ffmpeg-framehash-sha256:s0 …" (src/sanitize/essence.ts lists every id). */
   method: string;
   before: string;
   after: string;
@@ -42,4 +44,33 @@ export interface SanitizeResult {
 
 export interface SanitizePolicy {
   thermal: 'keep' | 'remove';
+}
+
+/** Positional reads of the plaintext input (the spool working copy). */
+export interface ByteSource {
+  readonly size: number;
+  /** Exactly `length` bytes at `position`, or a rejection (never fewer bytes). */
+  read(position: number, length: number): Promise<Buffer>;
+}
+
+/** Receives the sanitized output bytes in order. The pipeline seals them as they arrive. */
+export interface ByteSink {
+  write(chunk: Buffer): Promise<void>;
+}
+
+export interface StreamSanitizeOptions {
+  /** From sniff() on the first bytes. */
+  format: MediaFormat;
+  /**
+   * A 0700 folder on the spool disk for short-lived files (e.g. what ExifTool must read); the
+   * sanitizer deletes what it makes there.
+   */
+  scratchDir: string;
+  /** Ask for a small JPEG preview (the one reduced-scale decode that proves the output decodes). */
+  thumbnail?: { maxEdge: number };
+}
+
+export interface StreamSanitizeResult extends SanitizeResult {
+  /** The preview asked for (JPEG bytes), when the format has a picture to show. */
+  thumbnail?: Buffer;
 }

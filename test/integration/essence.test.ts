@@ -5,10 +5,12 @@
 // when a removed stream came before it; and a file of the wrong kind is named, never hashed.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { promises as fsp, writeFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sanitizeFile, recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type SanitizeResult } from '../../src/sanitize/index.js';
+import { jpegScanSha256 } from '../../src/sanitize/jpeg/sanitize.js';
+import { decodedPixelSha256 } from '../../src/sanitize/verify/tools.js';
 
 const real = path.resolve(__dirname, '..', 'fixtures', 'real');
 const generated = path.resolve(__dirname, '..', 'fixtures', 'generated');
@@ -42,6 +44,7 @@ afterAll(async () => {
 
 describe('parseEssenceMethod', () => {
   it('reads each id the sanitizers write, with the human text after the first space ignored', () => {
+    expect(parseEssenceMethod('jpeg-decoder-segments-sha256')).toEqual({ id: 'jpeg-decoder-segments-sha256' });
     expect(parseEssenceMethod('jpeg-scan-sha256')).toEqual({ id: 'jpeg-scan-sha256' });
     expect(parseEssenceMethod('decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture, no autorotate)')).toEqual({ id: 'decoded-pixels-sha256' });
     expect(parseEssenceMethod('decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture)')).toEqual({ id: 'decoded-pixels-sha256' });
@@ -78,20 +81,33 @@ describe('parseEssenceMethod', () => {
 });
 
 describe('recomputeEssence per method id', () => {
-  it('JPEG (real Mavic 3 Pro file): decoded-pixels-sha256 and jpeg-scan-sha256 equal the recorded after', async () => {
+  it('JPEG (real Mavic 3 Pro file): jpeg-decoder-segments-sha256 equals the recorded after', async () => {
     const { out, res } = await sanitized(path.join(real, 'image', 'mavic3pro_xmp.jpg'), 'm3.jpg');
     const ids = await expectAllRecompute(out, res);
-    expect(ids.sort()).toEqual(['decoded-pixels-sha256', 'jpeg-scan-sha256']);
+    expect(ids).toEqual(['jpeg-decoder-segments-sha256']);
   });
 
-  it('JPEG: a re-encoded copy gives other values for both methods', async () => {
+  it('JPEG: the methods of older manifests (decoded-pixels-sha256, jpeg-scan-sha256) still recompute to what they recorded', async () => {
+    // What the sanitizer recorded then: the value of the card file (before), equal to the output's (after).
+    const input = path.join(real, 'image', 'mavic3pro_xmp.jpg');
+    const { out } = await sanitized(input, 'm3-old.jpg');
+    const old = [
+      { method: 'decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture, no autorotate)', before: (await decodedPixelSha256(input)).sha256 },
+      { method: 'jpeg-scan-sha256', before: jpegScanSha256(readFileSync(input)) },
+    ];
+    for (const o of old) expect(await recomputeEssence(out, 'jpeg', o.method), o.method).toBe(o.before);
+  });
+
+  it('JPEG: a re-encoded copy gives other values for the new method and the older ones', async () => {
     const { out, res } = await sanitized(path.join(real, 'image', 'mavic3pro_xmp.jpg'), 'm3b.jpg');
     const again = path.join(dir, 'm3-reencoded.jpg');
     ff(['-i', out, '-q:v', '2', again]);
-    for (const e of res.essence) {
-      const got = await recomputeEssence(again, 'jpeg', e.method);
-      expect(got, e.method).toMatch(/^[0-9a-f]{64}$/);
-      expect(got, e.method).not.toBe(e.after);
+    const methods = [...res.essence.map((e) => e.method), 'decoded-pixels-sha256', 'jpeg-scan-sha256'];
+    expect(methods).toHaveLength(3);
+    for (const m of methods) {
+      const got = await recomputeEssence(again, 'jpeg', m);
+      expect(got, m).toMatch(/^[0-9a-f]{64}$/);
+      expect(got, m).not.toBe(await recomputeEssence(out, 'jpeg', m));
     }
   });
 
@@ -101,11 +117,15 @@ describe('recomputeEssence per method id', () => {
     expect(ids).toContain('tiff-image-data-and-decoding-tags-sha256');
   });
 
-  it('TIFF and DNG (generated 16-bit files): both methods, decoded pixels included', async () => {
+  it('TIFF and DNG (generated 16-bit files): the structural method, and decoded-pixels-sha256 of older manifests', async () => {
     for (const f of ['tagged.tiff', 'tagged-dng.tiff']) {
-      const { out, res } = await sanitized(path.join(generated, f), `g-${f}`);
+      const input = path.join(generated, f);
+      const { out, res } = await sanitized(input, `g-${f}`);
       const ids = await expectAllRecompute(out, res);
-      expect(ids.sort(), f).toEqual(['decoded-pixels-sha256', 'tiff-image-data-and-decoding-tags-sha256']);
+      expect(ids, f).toEqual(['tiff-image-data-and-decoding-tags-sha256']);
+      // An older manifest recorded the decoded pixels too (before = the card file's value).
+      const px = (await decodedPixelSha256(input)).sha256;
+      expect(await recomputeEssence(out, res.format, 'decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture)'), f).toBe(px);
     }
   });
 
@@ -169,6 +189,7 @@ describe('recomputeEssence per method id', () => {
     await expect(recomputeEssence(jpeg, 'jpeg', 'tiff-image-data-and-decoding-tags-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
     await expect(recomputeEssence(jpeg, 'jpeg', 'ffmpeg-framehash-sha256:s0 per packet')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
     await expect(recomputeEssence(jpeg, 'mp4', 'jpeg-scan-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
+    await expect(recomputeEssence(path.join(generated, 'tagged.tiff'), 'tiff', 'jpeg-decoder-segments-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
     await expect(recomputeEssence(path.join(generated, 'tagged.tiff'), 'jpeg', 'decoded-pixels-sha256')).rejects.toMatchObject({ code: 'E_ESSENCE_FORMAT' });
     // DNG and TIFF are one family (a DNG is a TIFF by its first bytes).
     expect(await recomputeEssence(path.join(generated, 'tagged-dng.tiff'), 'tiff', 'decoded-pixels-sha256')).toMatch(/^[0-9a-f]{64}$/);

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { KluisError } from '../../errors.js';
 import type { RemovedItem, SanitizePolicy } from '../types.js';
+import { isAdobeHeader, isJfifHeader } from './decoder-segments.js';
 import { minimalOrientationApp1, isExifPayload, readOrientation } from './exif-orientation.js';
 import { isIccChunk, judgeIcc, reassembleIcc } from './icc.js';
 import { hasAsciiIdentifier, knownThermalParams, scrubThermalApp4, textLikeRuns } from './thermal.js';
@@ -19,8 +20,6 @@ export interface JpegSanitizeOutput {
   bytes: Uint8Array;
   removed: RemovedItem[];
   kept: string[];
-  /** SHA-256 of every scan (SOS header + entropy-coded data) in order: identical in input and output. */
-  scanSha256: string;
   orientation: number | undefined;
   /** Identifier strings seen in the input (blanked in kept segments, or read from removed DJI-DBG): the residue check searches the output for them. */
   blankedStrings: string[];
@@ -81,7 +80,6 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
   const kept: string[] = [];
   const blankedStrings: string[] = [];
   const out: Uint8Array[] = [Uint8Array.from([0xff, M.SOI])];
-  const scanHash = createHash('sha256');
 
   let orientation: number | undefined;
   let jfif: Uint8Array | undefined;
@@ -95,11 +93,10 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
     const m = s.marker;
     if (DECODE_MARKERS.has(m)) {
       const bytes = buf.subarray(s.offset, s.end);
-      if (m === M.SOS) scanHash.update(bytes);
       body.push(bytes);
       continue;
     }
-    if (m === M.APP0 && startsWithAscii(p, 'JFIF\0') && p.length >= 14 && jfif === undefined) {
+    if (m === M.APP0 && isJfifHeader(p) && jfif === undefined) {
       // version(2) units(1) Xdensity(2) Ydensity(2), thumbnail 0x0: written by us, not copied.
       jfif = segmentBytes(M.APP0, Uint8Array.from([...p.subarray(0, 12), 0, 0]));
       kept.push('APP0/JFIF header (no thumbnail)');
@@ -109,7 +106,7 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
     if (m === M.APP1 && isExifPayload(p) && orientation === undefined) {
       orientation = readOrientation(p);
     }
-    if (m === M.APP14 && startsWithAscii(p, 'Adobe') && p.length >= 12) {
+    if (m === M.APP14 && isAdobeHeader(p)) {
       body.push(segmentBytes(M.APP14, p.subarray(0, 12)));
       kept.push(`APP14/Adobe (colour transform ${p[11]})`);
       if (p.length > 12) removed.push({ where: 'APP14/Adobe extra bytes', what: 'other', bytes: p.length - 12 });
@@ -200,10 +197,14 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
     bytes.set(b, o);
     o += b.length;
   }
-  return { bytes, removed, kept, scanSha256: scanHash.digest('hex'), orientation, blankedStrings };
+  return { bytes, removed, kept, orientation, blankedStrings };
 }
 
-/** SHA-256 over every scan (SOS segment + entropy-coded data) of a JPEG, in order. */
+/**
+ * SHA-256 over every scan (SOS segment + entropy-coded data) of a JPEG, in order: the essence
+ * method `jpeg-scan-sha256` that kluis recorded before `jpeg-decoder-segments-sha256` replaced it
+ * (kept so that manifests written then still verify).
+ */
 export function jpegScanSha256(buf: Uint8Array): string {
   const layout = walkJpeg(buf);
   const h = createHash('sha256');

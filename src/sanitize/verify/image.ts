@@ -105,7 +105,8 @@ const TIFF_ALLOWED_NAMES = new Set([
   ...TIFF_KEEP.values(),
 ]);
 
-export async function exifrCheck(file: string): Promise<IndependentCheck> {
+/** exifr on the sanitized file, given as its path or (no file needed) its bytes. */
+export async function exifrCheck(file: string | Buffer): Promise<IndependentCheck> {
   const found: string[] = [];
   let out: unknown;
   try {

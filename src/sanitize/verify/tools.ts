@@ -1,6 +1,7 @@
 /**
- * Thin wrappers around the external readers the image proof relies on: ffmpeg (decoded pixels)
- * and ExifTool (independent metadata re-read). Promises: output is streamed (pixels are hashed as
+ * Thin wrappers around the external readers the image checks rely on: ffmpeg (decoded pixels:
+ * the `decoded-pixels-sha256` values manifests hold from before, `kluis verify --deep`, and the
+ * decode check of a JPEG sharp cannot read) and ExifTool (independent metadata re-read). Promises: output is streamed (pixels are hashed as
  * they arrive, never held whole); a missing tool is E_SANITIZE_TOOL_MISSING with an install hint;
  * a tool that fails is E_SANITIZE_TOOL. Never retries and never treats a failed run as "clean".
  */
@@ -70,18 +71,21 @@ export async function pictureInputArgs(file: string): Promise<string[]> {
   }
 }
 
-export async function decodedPixelSha256(file: string): Promise<PixelHash> {
+export async function decodedPixelSha256(file: string, opts: { strict?: boolean } = {}): Promise<PixelHash> {
   const h = createHash('sha256');
   let bytes = 0;
+  // strict (kluis verify --deep): any error the decoder reports fails, even where ffmpeg would
+  // conceal it and go on. The pixels hashed are the same.
+  const strict = opts.strict ? ['-xerror'] : [];
   const r = await run(
     'ffmpeg',
-    ['-nostdin', '-v', 'error', '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
+    ['-nostdin', '-v', 'error', ...strict, '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
     (c) => {
       h.update(c);
       bytes += c.length;
     },
   );
-  if (r.code !== 0 || bytes === 0) {
+  if (r.code !== 0 || bytes === 0 || (opts.strict && r.stderr.trim() !== '')) {
     throw new KluisError('E_SANITIZE_TOOL', `ffmpeg could not decode the picture: ${r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`}`, {
       hint: 'the picture could not be decoded, so it cannot be proven unchanged; it is withheld',
     });
@@ -142,11 +146,15 @@ export async function pairRun(a: string, b: string): Promise<[PixelHash, PixelHa
   });
 }
 
-/** ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat key → value. */
-export async function exiftoolRead(file: string): Promise<Record<string, unknown>> {
+/**
+ * ExifTool's full read of one file (all groups, duplicates, unknown tags, embedded data), as flat
+ * key → value. `fast` adds -fast: ExifTool then stops at a JPEG's first scan and skips trailers
+ * (no look past SOS for more segments or after EOI); for reading a card file's identifiers only.
+ */
+export async function exiftoolRead(file: string, opts: { fast?: boolean } = {}): Promise<Record<string, unknown>> {
   const LIMIT = 64 * 1024 * 1024;
   // The persistent ExifTool when it can (src/wrappers/exiftool.ts): the same arguments, the same JSON.
-  const r = await exiftool(['-j', '-a', '-G1', '-u', '-ee', '-n'], file, { maxStdoutBytes: LIMIT });
+  const r = await exiftool(['-j', '-a', '-G1', '-u', '-ee', '-n', ...(opts.fast ? ['-fast'] : [])], file, { maxStdoutBytes: LIMIT });
   if (r.truncated) throw new KluisError('E_SANITIZE_TOOL', 'exiftool output too large to check');
   let parsed: unknown;
   try {
