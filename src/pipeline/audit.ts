@@ -332,7 +332,7 @@ export class AuditLog {
    * SQLite connection outlives an append (an AuditLog that is never closed leaks nothing).
    */
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = KernelLock.open(`${this.file}.lock.db`);
+    const lock = KernelLock.open(`${this.file}.lock.db`, 0o640);
     try {
       if (!(await lock.acquire(this.opts.lockTimeoutMs))) {
         throw new KluisError('E_AUDIT_LOCKED', `the audit log ${this.file} stayed locked by another process`, {

@@ -29,7 +29,7 @@
  * when the file at the path is no longer the one it has open (someone removed the state folder).
  * Lock files on NFS are as good as the server's lockd.
  */
-import { promises as fsp, statSync } from 'node:fs';
+import { promises as fsp, chmodSync, chownSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { KluisError } from '../errors.js';
@@ -79,10 +79,25 @@ function inodeOf(file: string): number | undefined {
   }
 }
 
-function connect(file: string): Connection {
+/**
+ * A lock file this process just created gets `mode`, and, made by root in a folder someone else
+ * owns (an admin command run with sudo on a station), that owner: the station's own user must
+ * be able to open it for writing, or it could never lock again. By path only (see above).
+ */
+function settle(file: string, mode: number): void {
+  chmodSync(file, mode);
+  if (process.getuid?.() === 0) {
+    const dir = statSync(path.dirname(file));
+    if (dir.uid !== 0) chownSync(file, dir.uid, dir.gid);
+  }
+}
+
+function connect(file: string, mode: number): Connection {
+  const isNew = inodeOf(file) === undefined;
   let db: LockDb;
   try {
     db = new (sqlite())(file);
+    if (isNew) settle(file, mode);
   } catch (err) {
     if (err instanceof KluisError) throw err;
     throw new KluisError('E_LOCK_OPEN', `cannot open the lock file ${file}: ${(err as Error).message}`, {
@@ -96,13 +111,16 @@ function connect(file: string): Connection {
 export class KernelLock {
   private closed = false;
 
-  private constructor(readonly file: string) {}
+  private constructor(
+    readonly file: string,
+    private readonly mode: number,
+  ) {}
 
-  /** A handle on the lock file `file` (created if needed); takes nothing yet. */
-  static open(file: string): KernelLock {
+  /** A handle on the lock file `file` (created with `mode` if needed); takes nothing yet. */
+  static open(file: string, mode = 0o600): KernelLock {
     const abs = path.resolve(file);
-    if (!connections.has(abs)) connections.set(abs, connect(abs));
-    return new KernelLock(abs);
+    if (!connections.has(abs)) connections.set(abs, connect(abs, mode));
+    return new KernelLock(abs, mode);
   }
 
   get held(): boolean {
@@ -117,7 +135,7 @@ export class KernelLock {
     if (!c || inodeOf(this.file) !== c.ino) {
       // The file we had open was removed or replaced: lock the one that is there now.
       c?.db.close();
-      c = connect(this.file);
+      c = connect(this.file, this.mode);
       connections.set(this.file, c);
     }
     try {
@@ -196,8 +214,10 @@ export async function lockStation(stateDir: string): Promise<() => Promise<void>
     });
   }
   try {
-    await fsp.chmod(file, 0o600); // by path: opening the file ourselves would drop the lock
-    await fsp.writeFile(ownerFile, `${describeSelf()}\n`, { mode: 0o600 });
+    // A new file, renamed over any note a dead holder left (whoever owned that one).
+    const tmp = `${ownerFile}.${process.pid}.tmp`;
+    await fsp.writeFile(tmp, `${describeSelf()}\n`, { mode: 0o600 });
+    await fsp.rename(tmp, ownerFile);
     await fsp.rm(path.join(stateDir, LEGACY_LOCK_FILE), { force: true });
   } catch (err) {
     lock.close();
