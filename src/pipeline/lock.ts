@@ -22,39 +22,16 @@
  * fcntl locks on it; SQLite keeps track of that itself); waits for a lock inside a synchronous
  * call (the event loop keeps running: polling is the caller's, see `KernelLock.acquire`).
  *
- * SQLite here is node:sqlite (built into the Node 24 runtime): no native addon, and no
- * better-sqlite3 object to finalise (better-sqlite3 12 aborts node 24.19+ when the garbage
- * collector finalises one of its objects: nodejs/node#65446). One connection per lock file per
- * process is opened once and kept, so no lock connection is ever collected; it is reopened only
- * when the file at the path is no longer the one it has open (someone removed the state folder).
+ * SQLite here is node:sqlite, like the journal's, but through its own connections only (a lock
+ * must not share a connection with anything that commits). One connection per lock file per
+ * process is opened once and kept, so none is ever collected while it might hold; it is reopened
+ * only when the file at the path is no longer the one it has open (the state folder was removed).
  * Lock files on NFS are as good as the server's lockd.
  */
 import { promises as fsp, chmodSync, chownSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
+import { DatabaseSync } from 'node:sqlite';
 import { KluisError } from '../errors.js';
-
-/** The part of node:sqlite's DatabaseSync used here (its types are not in @types/node 20). */
-interface LockDb {
-  exec(sql: string): void;
-  close(): void;
-}
-type DatabaseSyncCtor = new (file: string) => LockDb;
-
-let DatabaseSync: DatabaseSyncCtor | undefined;
-function sqlite(): DatabaseSyncCtor {
-  if (!DatabaseSync) {
-    try {
-      DatabaseSync = (createRequire(import.meta.url)('node:sqlite') as { DatabaseSync: DatabaseSyncCtor }).DatabaseSync;
-    } catch (err) {
-      throw new KluisError('E_LOCK_UNSUPPORTED', `this Node.js (${process.version}) has no node:sqlite, which kluis locks with`, {
-        hint: 'run kluis on Node.js 24 (the LTS it is built and tested on)',
-        cause: err,
-      });
-    }
-  }
-  return DatabaseSync;
-}
 
 /** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another connection holds the lock. */
 function isBusy(err: unknown): boolean {
@@ -64,7 +41,7 @@ function isBusy(err: unknown): boolean {
 
 /** The one connection this process keeps to a lock file, and which KernelLock holds it now. */
 interface Connection {
-  db: LockDb;
+  db: DatabaseSync;
   ino: number;
   configured: boolean;
   holder: KernelLock | null;
@@ -94,12 +71,11 @@ function settle(file: string, mode: number): void {
 
 function connect(file: string, mode: number): Connection {
   const isNew = inodeOf(file) === undefined;
-  let db: LockDb;
+  let db: DatabaseSync;
   try {
-    db = new (sqlite())(file);
+    db = new DatabaseSync(file);
     if (isNew) settle(file, mode);
   } catch (err) {
-    if (err instanceof KluisError) throw err;
     throw new KluisError('E_LOCK_OPEN', `cannot open the lock file ${file}: ${(err as Error).message}`, {
       hint: 'check that the station state folder exists and is writable by this user',
       cause: err,
