@@ -1,16 +1,23 @@
 /**
  * `kluis config sign --config FILE --admin-key KEY` and `kluis config check --config FILE [--json]`.
- * Thin: sign validates (schema + the static egress rules: no vendor host, https for cloud) and
- * signs with the admin key; check explains who signed, whether this station accepts the file,
- * and each target's static policy verdict. Neither connects anywhere (that is `targets test`).
+ * Thin: sign validates (schema + the static egress rules: no vendor or metadata host, no
+ * credentials in a URL, https for cloud, no fs target as cloud, an admin IP table pinned by the
+ * SHA-256 it has now) and signs with the admin key, one revision up; check explains who signed,
+ * which revision, whether this station accepts the file (pin, signature, revision), and each
+ * target's static policy verdict. Neither connects anywhere (that is `targets test`). No URL is
+ * printed with its user name or password.
  */
 import type { Command } from 'commander';
 import { action, info, printJson, warn } from './output.js';
 import { EXIT, KluisError } from '../errors.js';
-import { ConfigSchema, type Config, type TargetConfig } from '../config/schema.js';
+import { UnsignedConfigSchema, type Config, type TargetConfig, type UnsignedConfig } from '../config/schema.js';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { formatZod, layoutFor, loadConfig, readConfigFile, writeSignedConfig } from '../config/load.js';
+import { pinFileFor, pinProblem } from '../config/pin.js';
+import { rememberedRevision } from '../config/revision.js';
 import { formatPublicKey, readPublicKey, readSecretKeyFile } from '../seal/keys.js';
-import { vendorDomainOf, normaliseHost, parseRanges, SHIPPED_DB_PACKAGE } from '../targets/egress.js';
+import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from '../targets/egress.js';
 
 export interface StaticVerdict {
   allowed: boolean;
@@ -18,17 +25,38 @@ export interface StaticVerdict {
   reason: string;
 }
 
-/** Policy checks that need no network: vendor deny list, https for cloud, URL shape. */
+/**
+ * Policy checks that need no network: vendor and metadata deny lists, no credentials in a URL,
+ * https for cloud, no fs target as cloud, URL shape.
+ */
 export function staticVerdict(t: TargetConfig): StaticVerdict {
-  if (t.type === 'fs') return { allowed: true, reason: 'local folder (no network)' };
+  if (t.type === 'fs') {
+    if (t.class === 'cloud') {
+      return {
+        allowed: false,
+        code: 'E_POLICY_FS_CLOUD',
+        reason: 'an fs target writes to a local folder; kluis cannot see which country a folder sends its bytes to, so it cannot be a cloud target',
+      };
+    }
+    return { allowed: true, reason: 'local folder (no network)' };
+  }
   let url: URL;
   try {
     url = new URL(t.url);
   } catch {
-    return { allowed: false, code: 'E_CONFIG_INVALID', reason: `url '${t.url}' is not a URL` };
+    return { allowed: false, code: 'E_CONFIG_INVALID', reason: `url '${redactUrl(t.url)}' is not a URL` };
+  }
+  if (url.username || url.password) {
+    return {
+      allowed: false,
+      code: 'E_CONFIG_CREDENTIALS',
+      reason: `the URL for ${normaliseHost(url.hostname)} carries a user name or password; credentials never go into the signed config`,
+    };
   }
   const vendor = vendorDomainOf(url.hostname);
   if (vendor) return { allowed: false, code: 'E_EGRESS_VENDOR', reason: `${normaliseHost(url.hostname)} is on the vendor deny list (${vendor})` };
+  const metadata = metadataHostOf(url.hostname);
+  if (metadata) return { allowed: false, code: 'E_EGRESS_METADATA', reason: `${metadata}; it hands out credentials and never receives anything` };
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return { allowed: false, code: 'E_EGRESS_PLAINTEXT', reason: `unsupported scheme ${url.protocol}` };
   if (t.class === 'cloud' && url.protocol !== 'https:') return { allowed: false, code: 'E_EGRESS_PLAINTEXT', reason: 'cloud targets must use https' };
   if (t.type === 's3' && !t.bucket) return { allowed: false, code: 'E_CONFIG_INVALID', reason: 'S3 targets need a bucket' };
@@ -41,9 +69,28 @@ export function staticVerdict(t: TargetConfig): StaticVerdict {
   };
 }
 
-/** Validates a config for signing: schema, ranges, and no target that policy refuses outright. */
-export function validateForSigning(raw: unknown): Config {
-  const parsed = ConfigSchema.safeParse(raw);
+/** The hint for a target refused by `staticVerdict`, by code. */
+export function verdictHint(code: string | undefined): string {
+  switch (code) {
+    case 'E_EGRESS_VENDOR':
+      return 'kluis never sends anything to a drone or camera maker; remove this target';
+    case 'E_EGRESS_METADATA':
+      return 'kluis never connects to a cloud metadata service; give the storage server\'s own address';
+    case 'E_CONFIG_CREDENTIALS':
+      return 'remove user:password@ from the URL; give credentials with --credentials-file (a 0600 file) or credentials.env in the target config';
+    case 'E_POLICY_FS_CLOUD':
+      return 'for cloud storage use an s3 or webdav target (https, NL addresses only); a local disk or NAS mount is --class onprem';
+    default:
+      return 'fix the target, then sign again';
+  }
+}
+
+/**
+ * Validates a config for signing: schema, ranges, no target that policy refuses outright, and
+ * an admin IP-to-country table whose file (relative to `configDir`) has the pinned SHA-256.
+ */
+export async function validateForSigning(raw: unknown, configDir: string): Promise<UnsignedConfig> {
+  const parsed = UnsignedConfigSchema.safeParse(raw);
   if (!parsed.success) {
     throw new KluisError('E_CONFIG_INVALID', `config is invalid: ${formatZod(parsed.error)}`, { hint: 'fix the named field, then sign again' });
   }
@@ -55,8 +102,21 @@ export function validateForSigning(raw: unknown): Config {
     names.add(t.name);
     const v = staticVerdict(t);
     if (!v.allowed) {
-      throw new KluisError(v.code ?? 'E_CONFIG_INVALID', `target ${t.name}: ${v.reason}`, {
-        hint: v.code === 'E_EGRESS_VENDOR' ? 'kluis never sends anything to a drone or camera maker; remove this target' : 'fix the target, then sign again',
+      throw new KluisError(v.code ?? 'E_CONFIG_INVALID', `target ${t.name}: ${v.reason}`, { hint: verdictHint(v.code) });
+    }
+  }
+  if (cfg.egress.ipCountryDb) {
+    const file = path.resolve(configDir, cfg.egress.ipCountryDb);
+    const bytes = await fsp.readFile(file).catch((err: unknown) => {
+      throw new KluisError('E_CONFIG_IPDB', `cannot read the IP-to-country table ${file} to check its pin`, {
+        hint: 'egress.ipCountryDb is relative to the config folder; sign where the table is',
+        cause: err,
+      });
+    });
+    const actual = sha256Hex(bytes);
+    if (actual !== cfg.egress.ipCountryDbSha256) {
+      throw new KluisError('E_EGRESS_IPDB_HASH', `the IP-to-country table ${file} has SHA-256 ${actual}, not the pinned ${cfg.egress.ipCountryDbSha256}`, {
+        hint: `if this file is the table you reviewed, set egress.ipCountryDbSha256 to ${actual} and sign again`,
       });
     }
   }
@@ -65,13 +125,15 @@ export function validateForSigning(raw: unknown): Config {
 
 /** Signs `raw` with the admin key file, after validation; warns if the station pins another key. */
 export async function signConfig(file: string, raw: unknown, adminKeyFile: string): Promise<{ config: Config; signer: string }> {
-  validateForSigning(raw);
+  const layout = layoutFor(file);
+  await validateForSigning(raw, layout.root);
   const admin = await readSecretKeyFile(adminKeyFile, 'admin');
   const signer = formatPublicKey(admin.publicKey);
-  const pin = await readPublicKey(layoutFor(file).adminPinFile, 'admin').catch(() => undefined);
+  const pinFile = pinFileFor(layout.root, raw, layout.adminPinFile);
+  const pin = await readPublicKey(pinFile, 'admin').catch(() => undefined);
   if (pin && formatPublicKey(pin) !== signer) {
     throw new KluisError('E_CONFIG_WRONG_SIGNER', `this station pins admin key ${formatPublicKey(pin)}, not ${signer}`, {
-      hint: 'sign with the admin key this station was set up with (keys/admin.pub shows which)',
+      hint: `sign with the admin key this station was set up with (${pinFile} shows which)`,
     });
   }
   const config = await writeSignedConfig(file, raw, admin);
@@ -91,8 +153,8 @@ export function register(program: Command): void {
       action(async (opts: { config: string; adminKey: string; json?: boolean }) => {
         const { raw } = await readConfigFile(opts.config);
         const { config: cfg, signer } = await signConfig(opts.config, raw, opts.adminKey);
-        if (opts.json) printJson({ config: opts.config, signer, targets: cfg.targets.map((t) => t.name) });
-        else info(`signed ${opts.config} with ${signer} (${cfg.targets.length} target(s))`);
+        if (opts.json) printJson({ config: opts.config, signer, revision: cfg.revision, signedAt: cfg.signedAt, targets: cfg.targets.map((t) => t.name) });
+        else info(`signed ${opts.config} with ${signer}: revision ${cfg.revision} (${cfg.targets.length} target(s))`);
       }),
     );
 
@@ -105,7 +167,10 @@ export function register(program: Command): void {
       action(async (opts: { config: string; json?: boolean }) => {
         const layout = layoutFor(opts.config);
         const { raw, signature } = await readConfigFile(layout.configFile);
-        const pin = await readPublicKey(layout.adminPinFile, 'admin').then(formatPublicKey, () => undefined);
+        const pinFile = pinFileFor(layout.root, raw, layout.adminPinFile);
+        const pin = await readPublicKey(pinFile, 'admin').then(formatPublicKey, () => undefined);
+        const pinIssue = pin ? pinProblem(pinFile) : undefined;
+        const remembered = await rememberedRevision(layout).catch(() => undefined);
         let accepted: { ok: true } | { ok: false; code: string; message: string; hint?: string };
         try {
           await loadConfig(layout.configFile);
@@ -114,21 +179,32 @@ export function register(program: Command): void {
           const e = err instanceof KluisError ? err : new KluisError('E_CONFIG_INVALID', String(err));
           accepted = { ok: false, code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
         }
-        const parsed = ConfigSchema.safeParse(raw);
+        const parsed = UnsignedConfigSchema.safeParse(raw);
         const targets = parsed.success
-          ? parsed.data.targets.map((t) => ({ name: t.name, type: t.type, url: t.url, class: t.class, required: t.required, ...staticVerdict(t) }))
+          ? parsed.data.targets.map((t) => ({ name: t.name, type: t.type, url: redactUrl(t.url), class: t.class, required: t.required, ...staticVerdict(t) }))
           : [];
+        const rawObj = (raw && typeof raw === 'object' ? raw : {}) as { revision?: unknown; signedAt?: unknown };
         const doc = {
           config: layout.configFile,
           signed: !!signature,
           signer: signature?.key ?? null,
-          signedAt: signature?.signedAt ?? null,
+          revision: typeof rawObj.revision === 'number' ? rawObj.revision : null,
+          signedAt: typeof rawObj.signedAt === 'string' ? rawObj.signedAt : null,
+          stationRevision: remembered?.revision ?? null,
           pinnedAdmin: pin ?? null,
+          pinFile,
+          pinProtected: pin ? !pinIssue : null,
           accepted: accepted.ok,
           ...(accepted.ok ? {} : { error: { code: accepted.code, message: accepted.message } }),
           schemaErrors: parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`),
           egress: parsed.success
-            ? { countries: parsed.data.egress.countries, onpremRanges: parsed.data.egress.onpremRanges, ipCountryDb: parsed.data.egress.ipCountryDb ?? `(shipped) ${SHIPPED_DB_PACKAGE}` }
+            ? {
+                countries: parsed.data.egress.countries,
+                onpremRanges: parsed.data.egress.onpremRanges,
+                ipCountryDb: parsed.data.egress.ipCountryDb
+                  ? `${parsed.data.egress.ipCountryDb} (SHA-256 ${parsed.data.egress.ipCountryDbSha256 ?? 'NOT PINNED'})`
+                  : `(shipped) ${SHIPPED_DB_PACKAGE}@${SHIPPED_DB_PIN.version}, pinned`,
+              }
             : null,
           targets,
         };
@@ -137,7 +213,8 @@ export function register(program: Command): void {
           const lines = [
             `config:     ${doc.config}`,
             `signed:     ${doc.signed ? `yes, by ${doc.signer}${doc.signedAt ? ` at ${doc.signedAt}` : ''}` : 'NO'}`,
-            `pinned:     ${doc.pinnedAdmin ?? '(no admin key pinned on this station)'}`,
+            `revision:   ${doc.revision ?? 'NONE (signed before revisions; sign it again)'}${doc.stationRevision !== null ? ` (this station accepted up to ${doc.stationRevision})` : ''}`,
+            `pinned:     ${doc.pinnedAdmin ? `${doc.pinnedAdmin} in ${pinFile}${pinIssue ? ` — NOT PROTECTED: ${pinIssue.path} ${pinIssue.reason}` : ''}` : `(no admin key pinned at ${pinFile})`}`,
             `accepted:   ${accepted.ok ? 'yes' : `NO — ${accepted.message} [${accepted.code}]`}`,
             ...doc.schemaErrors.map((e) => `invalid:    ${e}`),
             ...(doc.egress ? [`egress:     cloud countries ${doc.egress.countries.join(', ')}; onprem extra ranges ${doc.egress.onpremRanges.join(', ') || '(none)'}; IP table ${doc.egress.ipCountryDb}`] : []),

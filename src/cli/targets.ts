@@ -1,7 +1,10 @@
 /**
  * `kluis targets add|list|remove|test`. add/remove change the config and re-sign it with the admin
- * key (the station refuses an unsigned or altered config, so an edit without the key is useless);
- * both start from a config this station accepts. `test` probes each target WITHOUT storing
+ * key, one revision up (the station refuses an unsigned, altered or older config, so an edit
+ * without the key, or putting an earlier file back, is useless); both start from a config this
+ * station accepts. add refuses what policy refuses outright (config.ts `staticVerdict`): a vendor
+ * or cloud-metadata host, user:password@ in the URL, an fs target of class cloud, plain http for
+ * cloud. list and test never print a URL's user name or password. `test` probes each target WITHOUT storing
  * anything: policy verdict per resolved address, then one read-only request (S3 HeadBucket,
  * WebDAV PROPFIND Depth 0 on the base collection; fs: the folder is writable).
  */
@@ -11,8 +14,8 @@ import { EXIT, KluisError } from '../errors.js';
 import { loadConfig, readConfigFile } from '../config/load.js';
 import { TargetConfigSchema } from '../config/schema.js';
 import { openTarget } from '../targets/index.js';
-import type { Refusal } from '../targets/egress.js';
-import { signConfig, staticVerdict } from './config.js';
+import { redactUrl, type Refusal } from '../targets/egress.js';
+import { signConfig, staticVerdict, verdictHint } from './config.js';
 
 interface AddOpts {
   config: string;
@@ -84,9 +87,7 @@ export function register(program: Command): void {
         }
         const v = staticVerdict(parsed.data);
         if (!v.allowed) {
-          throw new KluisError(v.code ?? 'E_CONFIG_INVALID', `target ${name} refused: ${v.reason}`, {
-            hint: v.code === 'E_EGRESS_VENDOR' ? 'kluis never sends anything to a drone or camera maker' : undefined,
-          });
+          throw new KluisError(v.code ?? 'E_CONFIG_INVALID', `target ${name} refused: ${v.reason}`, { hint: verdictHint(v.code) });
         }
         // Keep the stored entry as given (no filled-in defaults), so the signed file stays readable.
         const entry: Record<string, unknown> = { name, type: opts.type, url: opts.url, class: parsed.data.class, required: parsed.data.required };
@@ -112,7 +113,7 @@ export function register(program: Command): void {
         const rows = config.targets.map((t) => ({
           name: t.name,
           type: t.type,
-          url: t.url,
+          url: redactUrl(t.url),
           ...(t.bucket ? { bucket: t.bucket } : {}),
           class: t.class,
           required: t.required,
@@ -167,7 +168,7 @@ export function register(program: Command): void {
               name: t.name,
               type: t.type,
               class: t.class,
-              url: t.url,
+              url: redactUrl(t.url),
               method: t.type === 's3' ? 'HeadBucket' : t.type === 'webdav' ? 'PROPFIND Depth 0' : 'folder access check',
               ok: p.ok,
               addresses: p.addresses,

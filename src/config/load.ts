@@ -2,9 +2,16 @@
  * Loads the signed config and the station's local layout around it.
  *
  * The config file is trusted only when its signature verifies against the admin key pinned on
- * this station (`keys/admin.pub`, written by `kluis init`). Unsigned, altered, or signed by any
- * other key: refused with E_CONFIG_*, before anything else happens. The pin is not taken from the
- * config file itself, so editing the file cannot swap the key that checks it.
+ * this station. Unsigned, altered, or signed by any other key: refused with E_CONFIG_*, before
+ * anything else happens. The pin is a file only root can change (src/config/pin.ts: by default
+ * `keys/admin.pub`, in a deployment /etc/kluis/admin.pub named by KLUIS_ADMIN_PIN); a pin its
+ * own user could replace is refused (E_CONFIG_PIN_UNPROTECTED), since whoever replaces it can
+ * sign any config.
+ *
+ * A config also carries `revision` and `signedAt` inside the signed content; one older than the
+ * highest revision this station accepted is refused (E_CONFIG_REPLAYED, src/config/revision.ts),
+ * and one without a revision (signed before they existed) too (E_CONFIG_NO_REVISION: sign it
+ * again). Signing (`writeSignedConfig`) raises the revision and, on a station, records it.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -20,7 +27,9 @@ import {
   type PublicKey,
   type SecretKey,
 } from '../seal/keys.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { exists, writeFileAtomic } from '../util/fsx.js';
+import { assertPinProtected, pinFileFor, ADMIN_PIN_ENV } from './pin.js';
+import { checkRevision, configSha256, rememberedRevision, rememberRevision, type ConfigStamp, type Remembered } from './revision.js';
 
 /** Where a station keeps things, all relative to the folder of its config file. */
 export interface StationLayout {
@@ -55,8 +64,13 @@ export function layoutFor(configFile: string): StationLayout {
 
 export interface LoadedConfig {
   config: Config;
+  /** `adminPinFile` here is the pin that was used (see pin.ts for which one). */
   layout: StationLayout;
   adminKey: PublicKey;
+  /** Revision, signing time, signer and hash of this config. */
+  stamp: ConfigStamp;
+  /** The highest revision this station had accepted before this load, if any. */
+  remembered?: Remembered;
 }
 
 export function signatureMessage(config: unknown): Uint8Array {
@@ -90,14 +104,17 @@ export async function readConfigFile(file: string): Promise<{ raw: unknown; sign
 }
 
 export async function loadConfig(file: string): Promise<LoadedConfig> {
-  const layout = layoutFor(file);
-  const { raw, signature } = await readConfigFile(layout.configFile);
-  const adminKey = await readPublicKey(layout.adminPinFile, 'admin').catch((err) => {
-    throw new KluisError('E_CONFIG_NO_PIN', `no pinned admin key at ${layout.adminPinFile}`, {
-      hint: 'this station was not set up with `kluis init`; the admin public key must be pinned there',
+  const base = layoutFor(file);
+  const { raw, signature } = await readConfigFile(base.configFile);
+  const pinFile = pinFileFor(base.root, raw, base.adminPinFile);
+  const layout: StationLayout = { ...base, adminPinFile: pinFile };
+  const adminKey = await readPublicKey(pinFile, 'admin').catch((err) => {
+    throw new KluisError('E_CONFIG_NO_PIN', `no pinned admin key at ${pinFile}`, {
+      hint: `kluis init pins the admin key in keys/admin.pub; a deployed station keeps it root-owned elsewhere and names it with ${ADMIN_PIN_ENV} (deploy/README.md)`,
       cause: err,
     });
   });
+  assertPinProtected(pinFile);
   if (!signature) {
     throw new KluisError('E_CONFIG_UNSIGNED', `config ${file} is not signed`, {
       hint: 'the admin signs it with `kluis config sign --config FILE --admin-key KEY`',
@@ -114,27 +131,60 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
       hint: 'undo the change, or have the admin review and sign it again with `kluis config sign`',
     });
   }
+  if (raw && typeof raw === 'object' && (raw as { revision?: unknown }).revision === undefined) {
+    throw new KluisError('E_CONFIG_NO_REVISION', `config ${file} has no revision: it was signed before configs carried one, so this station cannot tell it from an older copy`, {
+      hint: `have the admin sign it once more: kluis config sign --config ${file} --admin-key KEY (that gives it a revision)`,
+    });
+  }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     throw new KluisError('E_CONFIG_INVALID', `config ${file} is invalid: ${formatZod(parsed.error)}`, {
       hint: 'fix the named field, then sign again',
     });
   }
-  return { config: parsed.data, layout, adminKey };
+  const stamp: ConfigStamp = { revision: parsed.data.revision, signedAt: parsed.data.signedAt, sha256: configSha256(raw), signer: signature.key };
+  const remembered = await checkRevision(file, layout, stamp);
+  return { config: parsed.data, layout, adminKey, stamp, ...(remembered ? { remembered } : {}) };
 }
 
-/** Validates `config` and writes it signed by `admin`. */
+function revisionOf(config: unknown): number {
+  const r = config && typeof config === 'object' ? (config as { revision?: unknown }).revision : undefined;
+  return typeof r === 'number' && Number.isInteger(r) && r > 0 ? r : 0;
+}
+
+/**
+ * Validates `config` and writes it signed by `admin`, with `revision` one above the highest of
+ * its own, the file's on disk and this station's memory, and `signedAt` now (both signed). On a
+ * station (a state folder beside the config) whose pin is `admin`, the new revision is recorded
+ * at once, so the file it replaces can no longer be put back.
+ */
 export async function writeSignedConfig(file: string, config: unknown, admin: SecretKey): Promise<Config> {
-  const parsed = ConfigSchema.safeParse(config);
+  if (!config || typeof config !== 'object' || Array.isArray(config)) {
+    throw new KluisError('E_CONFIG_INVALID', 'config is invalid: (top): expected an object');
+  }
+  const layout = layoutFor(file);
+  const onDisk = await readConfigFile(layout.configFile).then(
+    (f) => f.raw,
+    () => undefined,
+  );
+  const remembered = (await exists(layout.stateDir)) ? await rememberedRevision(layout) : undefined;
+  const revision = Math.max(revisionOf(config), revisionOf(onDisk), remembered?.revision ?? 0) + 1;
+  const signed: Record<string, unknown> = { ...(config as Record<string, unknown>), revision, signedAt: new Date().toISOString() };
+  const parsed = ConfigSchema.safeParse(signed);
   if (!parsed.success) {
     throw new KluisError('E_CONFIG_INVALID', `config is invalid: ${formatZod(parsed.error)}`);
   }
-  const value = Buffer.from(sign(admin, signatureMessage(config))).toString('base64');
-  const doc = {
-    config,
-    signature: { alg: 'ed25519', key: formatPublicKey(admin.publicKey), value, signedAt: new Date().toISOString() },
-  };
+  const value = Buffer.from(sign(admin, signatureMessage(signed))).toString('base64');
+  const signer = formatPublicKey(admin.publicKey);
+  const doc = { config: signed, signature: { alg: 'ed25519', key: signer, value } };
   await writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`, 0o644);
+  if (await exists(layout.stateDir)) {
+    const pin = await readPublicKey(pinFileFor(layout.root, signed, layout.adminPinFile), 'admin').catch(() => undefined);
+    if (pin && formatPublicKey(pin) === signer) {
+      const stamp: ConfigStamp = { revision, signedAt: parsed.data.signedAt, sha256: configSha256(signed), signer };
+      await rememberRevision(layout, stamp, { station: parsed.data.station });
+    }
+  }
   return parsed.data;
 }
 

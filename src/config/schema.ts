@@ -62,13 +62,34 @@ export const EgressSchema = z
     countries: z.array(z.string().length(2)).default(['NL']),
     /** An IP-to-country table (CSV: first,last,country) to use instead of the shipped one. */
     ipCountryDb: z.string().optional(),
+    /** Hex SHA-256 of that table's bytes: required with ipCountryDb, checked at every load. */
+    ipCountryDbSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lower-case hex digits')
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((e) => !e.ipCountryDb || !!e.ipCountryDbSha256, {
+    message: 'ipCountryDbSha256 is required with ipCountryDb: the table decides which country an address is in, so the signed config pins its SHA-256',
+    path: ['ipCountryDbSha256'],
+  });
 export type Egress = z.infer<typeof EgressSchema>;
 
 export const ConfigSchema = z
   .object({
     version: z.literal(1),
+    /**
+     * Raised by one at every signing (kluis config sign, targets add/remove); the station refuses
+     * a revision older than the highest it accepted (src/config/revision.ts). Never edit it.
+     */
+    revision: z.number().int().min(1),
+    /** When the admin signed it (ISO 8601 UTC), inside the signed content. */
+    signedAt: z.string().datetime(),
+    /**
+     * Where this station's admin key pin is (absolute, or relative to the config folder); the
+     * file must be one only root can change (src/config/pin.ts). KLUIS_ADMIN_PIN overrides it.
+     */
+    adminPin: z.string().min(1).optional(),
     /** Station name, recorded in the audit log and manifests. */
     station: z.string().min(1),
     /** Station signing public key (kluisstation1…). */
@@ -84,6 +105,10 @@ export const ConfigSchema = z
   .strict();
 export type Config = z.infer<typeof ConfigSchema>;
 
+/** A config before signing: the signer sets `revision` and `signedAt` (config/load.ts). */
+export const UnsignedConfigSchema = ConfigSchema.partial({ revision: true, signedAt: true });
+export type UnsignedConfig = z.infer<typeof UnsignedConfigSchema>;
+
 /** The file on disk: the config plus the admin's signature over its canonical JSON. */
 export const SignedConfigFileSchema = z
   .object({
@@ -93,6 +118,7 @@ export const SignedConfigFileSchema = z
         alg: z.literal('ed25519'),
         key: z.string(),
         value: z.string(),
+        /** Files signed before revisions put it here, outside the signed bytes; ignored. */
         signedAt: z.string().optional(),
       })
       .strict()

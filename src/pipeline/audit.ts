@@ -8,9 +8,9 @@
  *   JSON of the entry without `hash`; `prev` is the previous entry's `hash` (64 zeros for the
  *   first entry). Times are ISO 8601 UTC with `Z`.
  * - `append` returns only after the line is written with O_APPEND and fsync'ed.
- * - several processes may append to the same file: each append holds a lock file
- *   (`<file>.lock`, O_EXCL, stale locks of dead processes are broken) and re-reads the tail when
- *   the file changed under it, so seq and prev stay a single chain.
+ * - several processes may append to the same file: each append holds the kernel lock on
+ *   `<file>.lock.db` (see lock.ts: released when its holder dies, never judged by pid) and
+ *   re-reads the tail when the file changed under it, so seq and prev stay a single chain.
  * - a torn final line (a crash mid-write) is never silently dropped: on open it is moved into
  *   `<file>.torn-<time>` and a `recovered` entry records its size and SHA-256.
  * - with a station key, a `checkpoint` entry signs the chain head every `checkpointEvery`
@@ -29,7 +29,7 @@ import { createInterface } from 'node:readline';
 import { canonicalJson } from '../util/canonical-json.js';
 import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
-import { pidAlive } from '../util/pid.js';
+import { KernelLock } from './lock.js';
 import { formatPublicKey, sign, verifySignature, type PublicKey, type SecretKey } from '../seal/keys.js';
 
 export const AUDIT_EVENT_TYPES = [
@@ -158,9 +158,14 @@ export class AuditLog {
       });
     }
     await fsyncDir(path.dirname(log.file));
-    await log.withLock(async () => {
-      await log.recoverTornTail();
-    });
+    try {
+      await log.withLock(async () => {
+        await log.recoverTornTail();
+      });
+    } catch (err) {
+      await log.fh?.close();
+      throw err;
+    }
     return log;
   }
 
@@ -322,71 +327,23 @@ export class AuditLog {
     });
   }
 
+  /**
+   * Runs `fn` holding the writer lock. The lock database is opened for this call only, so no
+   * SQLite connection outlives an append (an AuditLog that is never closed leaks nothing).
+   */
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lockFile = `${this.file}.lock`;
-    const deadline = Date.now() + this.opts.lockTimeoutMs;
-    for (;;) {
-      try {
-        const lfh = await fsp.open(lockFile, 'wx', 0o640);
-        try {
-          await lfh.writeFile(`${process.pid}\n`);
-        } finally {
-          await lfh.close();
-        }
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new KluisError('E_AUDIT_LOCK', `cannot create the audit lock ${lockFile}: ${(err as Error).message}`, { cause: err });
-        }
-        if (await breakStaleLock(lockFile)) continue;
-        if (Date.now() > deadline) {
-          throw new KluisError('E_AUDIT_LOCKED', `the audit log ${this.file} stayed locked by another process`, {
-            hint: `if no other kluis process runs, remove ${lockFile}`,
-          });
-        }
-        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
-      }
-    }
+    const lock = KernelLock.open(`${this.file}.lock.db`, 0o640);
     try {
+      if (!(await lock.acquire(this.opts.lockTimeoutMs))) {
+        throw new KluisError('E_AUDIT_LOCKED', `the audit log ${this.file} stayed locked by another process`, {
+          hint: 'another kluis process is writing to it; the lock goes with that process, so wait or stop it',
+        });
+      }
       return await fn();
     } finally {
-      await fsp.unlink(lockFile).catch(() => undefined);
+      lock.close();
     }
   }
-}
-
-/** Removes a lock whose owner process is gone. Returns true when it removed one. */
-async function breakStaleLock(lockFile: string): Promise<boolean> {
-  let text: string;
-  try {
-    text = await fsp.readFile(lockFile, 'utf8');
-  } catch {
-    return true; // vanished meanwhile: try again at once
-  }
-  const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) {
-    // Being written right now, or its owner was killed between creating it and writing its pid
-    // (seen in the fault suite): an empty lock that is seconds old has no owner left.
-    const st = await fsp.stat(lockFile).catch(() => null);
-    if (!st) return true;
-    if (Date.now() - st.mtimeMs < 2000) return false;
-  } else if (pidAlive(pid)) {
-    return false;
-  }
-  // Rename first so that two breakers cannot both delete a fresh lock of a third process.
-  const aside = `${lockFile}.stale-${process.pid}-${Date.now()}`;
-  try {
-    await fsp.rename(lockFile, aside);
-  } catch {
-    return true;
-  }
-  const again = await fsp.readFile(aside, 'utf8').catch(() => '');
-  if (again.trim() !== text.trim()) {
-    // We moved someone else's fresh lock: put it back if the name is still free.
-    await fsp.link(aside, lockFile).catch(() => undefined);
-  }
-  await fsp.unlink(aside).catch(() => undefined);
-  return true;
 }
 
 /** Reads the last line of `file` (reading backwards in chunks). `torn` when it lacks its newline. */

@@ -1,77 +1,210 @@
 /**
- * One working kluis process per station: ingest, resume and watch take this lock, so start-up
- * clean-up never removes another process's files in flight and no card is ingested twice at
- * once. The lock file holds the owner's pid; a lock whose owner is dead (crash, kill -9) is
- * taken over.
+ * Locks the kernel holds for this process, and the station lock built on them.
  *
- * The lock file appears with its pid already in it (written to a temp name, then link()ed, which
- * fails if the lock exists), so a live owner's lock is never seen empty. An empty lock (a power
- * cut, or an older kluis between creating the file and writing its pid) is taken over only once
- * it is a few seconds old. Taking over moves the stale file aside first and checks it is still
- * the one judged stale, so two processes breaking the same stale lock cannot both end up holding.
+ * Promises:
+ * - `KernelLock` is an exclusive lock on a file that the kernel releases when the holding process
+ *   ends, however it ends: exit, crash, kill -9 of its whole process group, a power cut. It is
+ *   SQLite's own locking (POSIX fcntl record locks on a small, otherwise empty lock database),
+ *   held by an open `BEGIN EXCLUSIVE` transaction. A dead process holds no fcntl lock, and that
+ *   includes a zombie: the kernel closes a process's files before it waits to be reaped.
+ * - no decision ever rests on a pid: a pid that stays (a zombie whose parent does not reap it) or
+ *   comes back (reused after a reboot) changes nothing.
+ * - `lockStation`: one working kluis process per station (ingest, resume, watch, the dashboard's
+ *   outbox passes), so start-up clean-up never removes another process's files in flight and no
+ *   card is ingested twice at once. A second process, or a second attempt in the same process,
+ *   gets E_STATION_BUSY at once; it never waits.
+ * - `state/station.lock.owner` says who holds the lock (pid, command, since when), for the
+ *   E_STATION_BUSY message only. It is never read to decide anything.
+ *
+ * Never: deletes a lock database (a process may be waiting on that very file; deleting it would
+ * let a third process lock a new file of the same name, and two would hold); opens or closes the
+ * lock database other than through SQLite (closing ANY descriptor of a file drops this process's
+ * fcntl locks on it; SQLite keeps track of that itself); waits for a lock inside a synchronous
+ * call (the event loop keeps running: polling is the caller's, see `KernelLock.acquire`).
+ *
+ * SQLite here is node:sqlite, like the journal's, but through its own connections only (a lock
+ * must not share a connection with anything that commits). One connection per lock file per
+ * process is opened once and kept, so none is ever collected while it might hold; it is reopened
+ * only when the file at the path is no longer the one it has open (the state folder was removed).
+ * Lock files on NFS are as good as the server's lockd.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, chmodSync, chownSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
 import { KluisError } from '../errors.js';
-import { pidAlive } from '../util/pid.js';
 
-/** An empty lock younger than this may still be being written by its owner. */
-const EMPTY_LOCK_GRACE_MS = 2000;
+/** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another connection holds the lock. */
+function isBusy(err: unknown): boolean {
+  const e = err as { errcode?: unknown; code?: unknown };
+  return e.errcode === 5 || e.errcode === 6 || e.code === 'SQLITE_BUSY';
+}
 
-/** Creates `file` holding `content`, atomically; false when it exists already. */
-async function createWith(file: string, content: string): Promise<boolean> {
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.new`;
-  await fsp.writeFile(tmp, content, { flag: 'wx', mode: 0o600 });
+/** The one connection this process keeps to a lock file, and which KernelLock holds it now. */
+interface Connection {
+  db: DatabaseSync;
+  ino: number;
+  configured: boolean;
+  holder: KernelLock | null;
+}
+const connections = new Map<string, Connection>();
+
+function inodeOf(file: string): number | undefined {
   try {
-    await fsp.link(tmp, file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    await fsp.rm(tmp, { force: true });
+    return statSync(file).ino; // by path: opening the file ourselves could drop our locks on it
+  } catch {
+    return undefined;
   }
 }
 
+/**
+ * A lock file this process just created gets `mode`, and, made by root in a folder someone else
+ * owns (an admin command run with sudo on a station), that owner: the station's own user must
+ * be able to open it for writing, or it could never lock again. By path only (see above).
+ */
+function settle(file: string, mode: number): void {
+  chmodSync(file, mode);
+  if (process.getuid?.() === 0) {
+    const dir = statSync(path.dirname(file));
+    if (dir.uid !== 0) chownSync(file, dir.uid, dir.gid);
+  }
+}
+
+function connect(file: string, mode: number): Connection {
+  const isNew = inodeOf(file) === undefined;
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(file);
+    if (isNew) settle(file, mode);
+  } catch (err) {
+    throw new KluisError('E_LOCK_OPEN', `cannot open the lock file ${file}: ${(err as Error).message}`, {
+      hint: 'check that the station state folder exists and is writable by this user',
+      cause: err,
+    });
+  }
+  return { db, ino: inodeOf(file) ?? -1, configured: false, holder: null };
+}
+
+export class KernelLock {
+  private closed = false;
+
+  private constructor(
+    readonly file: string,
+    private readonly mode: number,
+  ) {}
+
+  /** A handle on the lock file `file` (created with `mode` if needed); takes nothing yet. */
+  static open(file: string, mode = 0o600): KernelLock {
+    const abs = path.resolve(file);
+    if (!connections.has(abs)) connections.set(abs, connect(abs, mode));
+    return new KernelLock(abs, mode);
+  }
+
+  get held(): boolean {
+    return connections.get(this.file)?.holder === this;
+  }
+
+  /** Takes the lock if nobody (no process, no other KernelLock in this one) holds it; never waits. */
+  tryAcquire(): boolean {
+    if (this.closed) throw new KluisError('E_INTERNAL', `lock ${this.file} is closed`);
+    let c = connections.get(this.file);
+    if (c?.holder) return false;
+    if (!c || inodeOf(this.file) !== c.ino) {
+      // The file we had open was removed or replaced: lock the one that is there now.
+      c?.db.close();
+      c = connect(this.file, this.mode);
+      connections.set(this.file, c);
+    }
+    try {
+      if (!c.configured) {
+        // No journal file beside the lock database: the transaction never writes a page.
+        c.db.exec('PRAGMA journal_mode = MEMORY');
+        c.configured = true;
+      }
+      c.db.exec('BEGIN EXCLUSIVE');
+    } catch (err) {
+      if (isBusy(err)) return false;
+      throw new KluisError('E_LOCK_OPEN', `cannot take the lock ${this.file}: ${(err as Error).message}`, {
+        hint: `if ${path.basename(this.file)} is not a kluis lock file, move it away (no kluis process needs it then)`,
+        cause: err,
+      });
+    }
+    c.holder = this;
+    return true;
+  }
+
+  /** Polls `tryAcquire` (5-25 ms apart, the event loop runs meanwhile) until it succeeds or `timeoutMs` passed. */
+  async acquire(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.tryAcquire()) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    }
+  }
+
+  /** Lets the lock go; the file stays, and so does the connection, for the next taker. */
+  release(): void {
+    const c = connections.get(this.file);
+    if (!c || c.holder !== this) return;
+    c.holder = null;
+    try {
+      c.db.exec('ROLLBACK');
+    } catch {
+      // Nothing was written. Should the rollback fail, dropping the connection drops the lock.
+      connections.delete(this.file);
+      c.db.close();
+    }
+  }
+
+  /** Releases (if held); the handle cannot be used again. */
+  close(): void {
+    this.release();
+    this.closed = true;
+  }
+}
+
+export const STATION_LOCK_FILE = 'station.lock.db';
+const OWNER_FILE = 'station.lock.owner';
+/** What kluis before the kernel lock left: a file holding a pid. Meaningless now; removed once we hold the lock. */
+const LEGACY_LOCK_FILE = 'station.lock';
+
+function describeSelf(): string {
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
+  return `pid ${process.pid}${args ? `, kluis ${args}` : ''}, since ${new Date().toISOString()}`;
+}
+
+/**
+ * Takes the station lock in `stateDir` or throws E_STATION_BUSY. Resolves with the function that
+ * releases it. Whoever held it before and died released it with their death.
+ */
 export async function lockStation(stateDir: string): Promise<() => Promise<void>> {
-  const file = path.join(stateDir, 'station.lock');
   await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const busy = (owner: string): KluisError =>
-    new KluisError('E_STATION_BUSY', `another kluis process (${owner}) is working on this station`, {
+  const file = path.join(stateDir, STATION_LOCK_FILE);
+  const ownerFile = path.join(stateDir, OWNER_FILE);
+  const lock = KernelLock.open(file);
+  if (!lock.tryAcquire()) {
+    lock.close();
+    const owner = (await fsp.readFile(ownerFile, 'utf8').catch(() => '')).trim().split('\n')[0];
+    throw new KluisError('E_STATION_BUSY', `another kluis process${owner ? ` (${owner})` : ''} is working on this station`, {
       hint: 'wait for it to finish (kluis status shows what it does), or stop the kluis watch service first',
     });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (await createWith(file, `${process.pid}\n`)) {
-      return async () => {
-        const owner = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
-        if (owner === process.pid) await fsp.rm(file, { force: true });
-      };
-    }
-    let text: string;
-    try {
-      text = await fsp.readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
-      throw err;
-    }
-    const owner = Number(text.trim());
-    if (owner && owner !== process.pid && pidAlive(owner)) throw busy(`pid ${owner}`);
-    if (!owner) {
-      const st = await fsp.stat(file).catch(() => null);
-      if (st && Date.now() - st.mtimeMs < EMPTY_LOCK_GRACE_MS) throw busy('its lock is being written right now');
-    }
-    // Stale: move it aside, and put it back if what was moved is not the file judged stale.
-    const aside = `${file}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
-    try {
-      await fsp.rename(file, aside);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    const moved = await fsp.readFile(aside, 'utf8').catch(() => '');
-    if (moved !== text) await fsp.link(aside, file).catch(() => undefined);
-    await fsp.rm(aside, { force: true });
   }
-  throw new KluisError('E_STATION_BUSY', 'could not take the station lock', { hint: `remove ${file} if no kluis process is running` });
+  try {
+    // A new file, renamed over any note a dead holder left (whoever owned that one).
+    const tmp = `${ownerFile}.${process.pid}.tmp`;
+    await fsp.writeFile(tmp, `${describeSelf()}\n`, { mode: 0o600 });
+    await fsp.rename(tmp, ownerFile);
+    await fsp.rm(path.join(stateDir, LEGACY_LOCK_FILE), { force: true });
+  } catch (err) {
+    lock.close();
+    throw err;
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    // Remove the note while still holding, so it never describes a later holder.
+    await fsp.rm(ownerFile, { force: true }).catch(() => undefined);
+    lock.close();
+  };
 }

@@ -5,7 +5,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import { KluisError } from '../errors.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { layoutFor, loadConfig, readConfigFile, type LoadedConfig } from '../config/load.js';
+import { rememberRevision } from '../config/revision.js';
 import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, type SecretKey } from '../seal/keys.js';
 import { Journal } from './journal.js';
 import { AuditLog } from './audit.js';
@@ -30,8 +31,35 @@ export interface Station extends LoadedConfig {
 }
 
 export async function openStation(configFile: string, who: { operator?: string; caseRef?: string } = {}): Promise<Station> {
-  const loaded = await loadConfig(configFile);
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(configFile);
+  } catch (err) {
+    await recordReplayRefusal(configFile, err);
+    throw err;
+  }
   return openLoadedStation(loaded, who);
+}
+
+/**
+ * An older (or conflicting) signed config put back is worth a line in the audit log: its
+ * signature verified, so its station name can be trusted. The refusal stands whether or not
+ * the line can be written; a line that cannot be written is said on stderr.
+ */
+async function recordReplayRefusal(configFile: string, err: unknown): Promise<void> {
+  if (!(err instanceof KluisError) || (err.code !== 'E_CONFIG_REPLAYED' && err.code !== 'E_CONFIG_REVISION_CONFLICT')) return;
+  try {
+    const { raw } = await readConfigFile(configFile);
+    const station = String((raw as { station?: unknown }).station ?? 'unknown');
+    const audit = await AuditLog.open(layoutFor(configFile).auditFile, { station });
+    try {
+      await audit.append('config-refused', { code: err.code, reason: err.message, ...(err.details ?? {}) });
+    } finally {
+      await audit.close();
+    }
+  } catch (e) {
+    process.stderr.write(`kluis: warning: could not record the refused config in the audit log: ${(e as Error).message}\n`);
+  }
 }
 
 export async function openLoadedStation(loaded: LoadedConfig, who: { operator?: string; caseRef?: string } = {}): Promise<Station> {
@@ -48,6 +76,15 @@ export async function openLoadedStation(loaded: LoadedConfig, who: { operator?: 
   await fsp.chmod(layout.spoolDir, 0o700);
   const journal = Journal.open(layout.journalFile);
   const audit = await AuditLog.open(layout.auditFile, { station: config.station, stationKey });
+  // The station now works under this config: remember its revision (state + audit log), so an
+  // older signed file put back later is refused (src/config/revision.ts).
+  try {
+    await rememberRevision(layout, loaded.stamp, { station: config.station, audit });
+  } catch (err) {
+    await audit.close().catch(() => undefined);
+    journal.close();
+    throw err;
+  }
   const refusals: Refusal[] = [];
   const targets = new Map<string, Target>();
   const targetConfigs = new Map<string, TargetConfig>();

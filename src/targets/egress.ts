@@ -14,17 +14,24 @@
  * - an `onprem` target resolves only to loopback, private (RFC 1918, ULA) or admin-listed ranges,
  *   else E_EGRESS_RANGE; link-local (169.254/16, fe80::/10) is NOT private here, because that is
  *   where cloud metadata services live; list it in `egress.onpremRanges` if you mean it;
+ * - a cloud metadata service (169.254.169.254, fd00:ec2::254, metadata.google.internal, … see
+ *   METADATA_*) is refused for every target class, whatever `egress.onpremRanges` lists
+ *   (E_EGRESS_METADATA): fd00:ec2::254 is a ULA address and would otherwise count as on-prem;
+ * - the IP-to-country table is pinned: the shipped one by the SHA-256 of its files in this
+ *   module (SHIPPED_DB_PIN), an admin's own one (`egress.ipCountryDb`) by
+ *   `egress.ipCountryDbSha256` inside the signed config. The bytes parsed are the bytes hashed;
+ *   a mismatch refuses every cloud target (E_EGRESS_IPDB_HASH), never falls back;
  * - the name is resolved once, by the guard; the caller connects to an address the guard returned;
  * - every refusal is reported to `onRefusal` (the pipeline audit-logs it) and thrown as a
  *   KluisError with details { target, host, address, reason, retryable: false }.
  *
  * Never: consults a proxy, an online geo service, or the system resolver twice for one connection.
  */
-import { promises as fsp, createReadStream } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { createRequire } from 'node:module';
 import { KluisError } from '../errors.js';
 import type { Egress } from '../config/schema.js';
@@ -143,6 +150,69 @@ export function parseRanges(ranges: readonly string[]): net.BlockList {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Cloud metadata services
+
+/**
+ * Addresses of cloud instance-metadata and host-agent services: they hand out credentials and
+ * must never receive anything, whatever the config says. Add, never make configurable.
+ */
+export const METADATA_RANGES: readonly string[] = Object.freeze([
+  '169.254.169.0/24', // AWS IMDS, DNS, NTP; GCP, Azure IMDS, OpenStack, DigitalOcean, Oracle, Hetzner
+  '169.254.170.0/24', // AWS ECS task metadata / EKS pod identity agents
+  '100.100.100.200/32', // Alibaba Cloud metadata
+  '168.63.129.16/32', // Azure WireServer / host agent
+  '192.0.0.192/32', // Oracle Cloud legacy metadata
+  'fd00:ec2::/64', // AWS IMDS (fd00:ec2::254), DNS, NTP, EKS pod identity over IPv6
+  'fd20:ce::/64', // GCP metadata server over IPv6 (fd20:ce::254)
+]);
+
+/** Host names of metadata services (matched like the vendor list: equal, or a subdomain). */
+export const METADATA_HOSTS: readonly string[] = Object.freeze([
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.tencentyun.com',
+]);
+
+const METADATA = parseRanges(METADATA_RANGES);
+
+/** Whether `address` (any textual form Node accepts, IPv4-mapped included) is a metadata service. */
+export function isMetadataAddress(address: string): boolean {
+  let a: ResolvedAddress;
+  try {
+    a = unmapAddress(address);
+  } catch {
+    return false;
+  }
+  return METADATA.check(a.address, fam(a));
+}
+
+/** Why `host` (a URL's host name or literal address) is a metadata service, or undefined. */
+export function metadataHostOf(host: string): string | undefined {
+  const h = normaliseHost(host);
+  if (net.isIP(h)) return isMetadataAddress(h) ? `${h} is a cloud metadata address` : undefined;
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(h);
+  if (m && isMetadataAddress(m[1]!)) return `${h} is a cloud metadata address`;
+  const name = METADATA_HOSTS.find((d) => h === d || h.endsWith(`.${d}`));
+  return name ? `${h} is a cloud metadata service (${name})` : undefined;
+}
+
+/** `url` with any user name and password replaced, for printing. Non-URLs come back as they are. */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!u.username && !u.password) return url;
+  u.username = 'REDACTED';
+  u.password = '';
+  return u.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
 // IP-to-country table
 
 export interface IpCountryTable {
@@ -236,9 +306,8 @@ export function buildCountryTable(rows: Iterable<[string, string, string]>, sour
   };
 }
 
-async function* csvRows(file: string): AsyncGenerator<[string, string, string]> {
-  const rl = readline.createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const line of rl) {
+function* csvRows(text: string): Generator<[string, string, string]> {
+  for (const line of text.split('\n')) {
     const t = line.trim();
     if (!t || t.startsWith('#')) continue;
     const [a, b, c] = t.split(',');
@@ -246,18 +315,40 @@ async function* csvRows(file: string): AsyncGenerator<[string, string, string]> 
   }
 }
 
-/** Loads a CSV table (`first,last,country` per line, text addresses, v4 and/or v6). */
-export async function loadCountryCsv(files: string[], source = files.join(' + ')): Promise<IpCountryTable> {
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** One table file and the SHA-256 its bytes must have. */
+export interface PinnedFile {
+  file: string;
+  sha256: string;
+}
+
+/**
+ * Loads a CSV table (`first,last,country` per line, text addresses, v4 and/or v6) from files
+ * whose SHA-256 is pinned. Each file is read once; the bytes hashed are the bytes parsed.
+ */
+export async function loadCountryCsv(files: PinnedFile[], source = files.map((f) => f.file).join(' + ')): Promise<IpCountryTable> {
   const rows: Array<[string, string, string]> = [];
-  for (const f of files) {
+  for (const { file, sha256 } of files) {
+    let bytes: Buffer;
     try {
-      for await (const r of csvRows(f)) rows.push(r);
+      bytes = await fsp.readFile(file);
     } catch (err) {
-      throw new KluisError('E_CONFIG_IPDB', `cannot read IP-to-country table ${f}`, {
+      throw new KluisError('E_CONFIG_IPDB', `cannot read IP-to-country table ${file}`, {
         hint: 'egress.ipCountryDb must name a CSV file of first,last,country lines',
         cause: err,
       });
     }
+    const actual = sha256Hex(bytes);
+    if (actual !== sha256.toLowerCase()) {
+      throw new KluisError('E_EGRESS_IPDB_HASH', `the IP-to-country table ${file} is not the pinned one (SHA-256 ${actual}, pinned ${sha256})`, {
+        hint: 'the table decides which country an address is in, so it is used only as pinned: restore the file (npm ci restores the shipped one), or have the admin pin the new table in egress.ipCountryDbSha256 and sign the config',
+        details: { file, sha256: actual, pinned: sha256, retryable: false },
+      });
+    }
+    for (const r of csvRows(bytes.toString('utf8'))) rows.push(r);
   }
   if (rows.length === 0) {
     throw new KluisError('E_CONFIG_IPDB', `IP-to-country table ${source} holds no rows`, {
@@ -270,28 +361,52 @@ export async function loadCountryCsv(files: string[], source = files.join(' + ')
 /** The shipped table: npm package @ip-location-db/geo-whois-asn-country (CSV, v4 + v6). */
 export const SHIPPED_DB_PACKAGE = '@ip-location-db/geo-whois-asn-country';
 
+/**
+ * The shipped table as this code was reviewed with: the exact package version (package.json pins
+ * it without a range) and the SHA-256 of each file used. Updating the table is a code change:
+ * bump the version in package.json, then these, in one reviewed commit.
+ */
+export const SHIPPED_DB_PIN = Object.freeze({
+  version: '2.3.2026061719',
+  files: Object.freeze({
+    'geo-whois-asn-country-ipv4.csv': 'f08438247ce315e7f2aafe72b487ad103204c95d91e866e6c5306659e555496f',
+    'geo-whois-asn-country-ipv6.csv': 'f06aa7d51b1d3b38c67d2216bd7bb003744aed7b5173d86d728ca466fb57728b',
+  }) as Readonly<Record<string, string>>,
+});
+
 export async function shippedDbInfo(): Promise<{ dir: string; version: string; files: string[] }> {
   const require = createRequire(import.meta.url);
   const pkgFile = require.resolve(`${SHIPPED_DB_PACKAGE}/package.json`);
   const dir = path.dirname(pkgFile);
   const pkg = JSON.parse(await fsp.readFile(pkgFile, 'utf8')) as { version: string };
-  return {
-    dir,
-    version: pkg.version,
-    files: [path.join(dir, 'geo-whois-asn-country-ipv4.csv'), path.join(dir, 'geo-whois-asn-country-ipv6.csv')],
-  };
+  return { dir, version: pkg.version, files: Object.keys(SHIPPED_DB_PIN.files).map((f) => path.join(dir, f)) };
+}
+
+/** Loads the shipped table from `dir` (the installed package by default), checked against SHIPPED_DB_PIN. */
+export async function loadShippedTable(dir?: string): Promise<IpCountryTable> {
+  const where = dir ?? (await shippedDbInfo()).dir;
+  const files = Object.entries(SHIPPED_DB_PIN.files).map(([name, sha256]) => ({ file: path.join(where, name), sha256 }));
+  return loadCountryCsv(files, `${SHIPPED_DB_PACKAGE}@${SHIPPED_DB_PIN.version} (pinned)`);
 }
 
 const tableCache = new Map<string, Promise<IpCountryTable>>();
 
-/** The table the config asks for (egress.ipCountryDb relative to configDir) or the shipped one; cached. */
+/** The table the config asks for (egress.ipCountryDb relative to configDir, pinned) or the shipped one; cached. */
 export function countryTableFor(egress: Egress, configDir: string): Promise<IpCountryTable> {
-  const key = egress.ipCountryDb ? path.resolve(configDir, egress.ipCountryDb) : '(shipped)';
+  const file = egress.ipCountryDb ? path.resolve(configDir, egress.ipCountryDb) : undefined;
+  const key = file ? `${file}#${egress.ipCountryDbSha256 ?? ''}` : '(shipped)';
   let p = tableCache.get(key);
   if (!p) {
-    p = egress.ipCountryDb
-      ? loadCountryCsv([key])
-      : shippedDbInfo().then((i) => loadCountryCsv(i.files, `${SHIPPED_DB_PACKAGE}@${i.version}`));
+    if (file && !egress.ipCountryDbSha256) {
+      p = Promise.reject(
+        new KluisError('E_EGRESS_IPDB_HASH', `the IP-to-country table ${file} is not pinned (egress.ipCountryDbSha256 is missing)`, {
+          hint: 'the admin puts the SHA-256 of the table in egress.ipCountryDbSha256 and signs the config',
+          details: { file, retryable: false },
+        }),
+      );
+    } else {
+      p = file ? loadCountryCsv([{ file, sha256: egress.ipCountryDbSha256! }]) : loadShippedTable();
+    }
     p.catch(() => tableCache.delete(key));
     tableCache.set(key, p);
   }
@@ -336,6 +451,7 @@ const HINTS: Record<string, string> = {
   E_EGRESS_PLAINTEXT: 'use an https:// URL (cloud targets always; WebDAV with a password except on loopback)',
   E_EGRESS_PIN: "the server's TLS public key differs from the pinned tlsPin; if the key was rotated on purpose, the admin updates tlsPin and signs the config",
   E_EGRESS_REDIRECT: 'the server answered with a redirect; kluis never follows one. Configure the final URL directly',
+  E_EGRESS_METADATA: 'that is a cloud metadata service, which hands out credentials; kluis never connects to one, whatever the config says',
 };
 
 export class EgressGuard {
@@ -393,6 +509,8 @@ export class EgressGuard {
     }
     const vendor = vendorDomainOf(host);
     if (vendor) throw this.refuse('E_EGRESS_VENDOR', `${host} is on the built-in vendor deny list (${vendor})`, { host });
+    const metadata = metadataHostOf(host);
+    if (metadata) throw this.refuse('E_EGRESS_METADATA', metadata, { host });
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw this.refuse('E_EGRESS_PLAINTEXT', `unsupported URL scheme ${url.protocol}`, { host });
     }
@@ -418,6 +536,9 @@ export class EgressGuard {
     if (UNSPECIFIED.check(a.address, f)) {
       return { ...a, allowed: false, reason: 'unspecified address', code: 'E_EGRESS_RANGE' };
     }
+    if (METADATA.check(a.address, f)) {
+      return { ...a, allowed: false, reason: 'a cloud metadata service address (never allowed, whatever the config lists)', code: 'E_EGRESS_METADATA' };
+    }
     if (this.targetClass === 'onprem') {
       if (LOOPBACK.check(a.address, f)) return { ...a, allowed: true, reason: 'loopback' };
       if (PRIVATE.check(a.address, f)) return { ...a, allowed: true, reason: 'private range' };
@@ -442,6 +563,8 @@ export class EgressGuard {
     if (vendor) {
       return [{ address: host, family: 4, allowed: false, reason: `vendor deny list (${vendor})`, code: 'E_EGRESS_VENDOR' }];
     }
+    const metadata = !net.isIP(host) ? metadataHostOf(host) : undefined;
+    if (metadata) return [{ address: host, family: 4, allowed: false, reason: metadata, code: 'E_EGRESS_METADATA' }];
     let addrs: ResolvedAddress[];
     if (net.isIP(host)) addrs = [{ address: host, family: net.isIP(host) === 6 ? 6 : 4 }];
     else {

@@ -7,14 +7,16 @@
 import { describe, it, expect, vi, beforeEach, afterEach } from 'vitest';
 import { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as initCmd from '../../src/cli/init.js';
 import * as configCmd from '../../src/cli/config.js';
 import * as targetsCmd from '../../src/cli/targets.js';
-import { loadConfig, readConfigFile, writeSignedConfig } from '../../src/config/load.js';
-import { generateKey, writeSecretKeyFile } from '../../src/seal/keys.js';
+import { loadConfig, readConfigFile, signatureMessage, writeSignedConfig } from '../../src/config/load.js';
+import { formatPublicKey, generateKey, readSecretKeyFile, sign, writeSecretKeyFile } from '../../src/seal/keys.js';
+import { REVISION_STATE_FILE } from '../../src/config/revision.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -163,7 +165,8 @@ describe('kluis targets add / list / remove', () => {
 describe('kluis targets test', () => {
   it('reports a verdict per resolved address and connectivity, without storing anything', async () => {
     // An admin IP-to-country table (egress.ipCountryDb) placing 127.0.0.3 in DE.
-    await fsp.writeFile(path.join(dir, 'ipdb.csv'), '127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,DE\n');
+    const ipdb = '127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,DE\n';
+    await fsp.writeFile(path.join(dir, 'ipdb.csv'), ipdb);
     // A listener nobody answers on (it counts connections) stands in for a foreign server.
     let connections = 0;
     const srv = net.createServer((s) => {
@@ -181,7 +184,7 @@ describe('kluis targets test', () => {
       const { raw } = await readConfigFile(cfg);
       const next = {
         ...(raw as object),
-        egress: { ipCountryDb: 'ipdb.csv' },
+        egress: { ipCountryDb: 'ipdb.csv', ipCountryDbSha256: createHash('sha256').update(ipdb).digest('hex') },
         targets: [
           ...(raw as { targets: unknown[] }).targets,
           { name: 'abroad', type: 'webdav', url: `https://127.0.0.3:${port}/dav/`, class: 'cloud', required: false },
@@ -205,5 +208,129 @@ describe('kluis targets test', () => {
     } finally {
       await new Promise((r) => srv.close(r));
     }
+  });
+});
+
+/**
+ * Issue 15 item 5: `targets add` let into the signed config a URL with user:pw@ (and `targets
+ * list` printed it), an fs target of class cloud (no check at all), and a cloud metadata address
+ * (fd00:ec2::254 counted as on-prem). All three are refused at add time; the file stays as it was.
+ */
+describe('targets add refuses what no config may hold', () => {
+  it('a URL with user:password@, an fs target as cloud, cloud metadata addresses and names', async () => {
+    const before = await fsp.readFile(cfg, 'utf8');
+    const cred = await run('targets', 'add', 'nas', '--config', cfg, '--type', 'webdav', '--url', 'https://kluis:s3cret@nas.example.nl/dav/', '--admin-key', admin);
+    expect(cred.code).toBe(7);
+    expect(cred.err).toMatch(/E_CONFIG_CREDENTIALS/);
+    expect(cred.err).not.toContain('s3cret');
+    const fsCloud = await run('targets', 'add', 'mount', '--config', cfg, '--type', 'fs', '--url', '/mnt/cloud', '--class', 'cloud', '--admin-key', admin);
+    expect(fsCloud.code).toBe(8);
+    expect(fsCloud.err).toMatch(/E_POLICY_FS_CLOUD/);
+    for (const url of ['http://[fd00:ec2::254]/', 'http://169.254.169.254/latest/', 'https://metadata.google.internal/', 'http://[::ffff:169.254.169.254]/']) {
+      const m = await run('targets', 'add', 'meta', '--config', cfg, '--type', 's3', '--url', url, '--bucket', 'b', '--admin-key', admin);
+      expect(m.code, url).toBe(8);
+      expect(m.err, url).toMatch(/E_EGRESS_METADATA/);
+    }
+    expect(await fsp.readFile(cfg, 'utf8')).toBe(before);
+    // The same targets written into the file by hand are refused by `config sign` too.
+    const { raw } = await readConfigFile(cfg);
+    for (const t of [
+      { name: 'x', type: 'webdav', url: 'https://u:p@nas.example.nl/' },
+      { name: 'x', type: 'fs', url: 'cloud', class: 'cloud' },
+      { name: 'x', type: 'webdav', url: 'https://[fd00:ec2::254]/' },
+    ]) {
+      await fsp.writeFile(cfg, JSON.stringify({ config: { ...(raw as object), targets: [...(raw as { targets: unknown[] }).targets, t] } }));
+      const r = await run('config', 'sign', '--config', cfg, '--admin-key', admin);
+      expect(r.code, JSON.stringify(t)).not.toBe(0);
+    }
+  });
+
+  it('targets list, targets test and config check never print the password of a URL signed before this check', async () => {
+    const { raw } = await readConfigFile(cfg);
+    const next = { ...(raw as object), targets: [...(raw as { targets: unknown[] }).targets, { name: 'old', type: 'webdav', url: 'https://kluis:s3cret@127.0.0.1:1/dav/', required: false }] };
+    await writeSignedConfig(cfg, next, await readSecretKeyFile(admin, 'admin')); // as an older kluis let it in
+    for (const argv of [['targets', 'list'], ['targets', 'list', '--json'], ['config', 'check'], ['config', 'check', '--json'], ['targets', 'test', '--json']]) {
+      const r = await run(...argv, '--config', cfg);
+      expect(r.out + r.err, argv.join(' ')).not.toContain('s3cret');
+      expect(r.out, argv.join(' ')).toContain('127.0.0.1');
+    }
+  });
+});
+
+/**
+ * Issue 15 item 3: add a target, remove it, put the older signed file back: it was accepted, and
+ * ingest delivered to the removed target; `signedAt` sat outside the signature. Now `revision` and
+ * `signedAt` are signed, every signing raises the revision, and the station remembers the highest
+ * it accepted (state file and audit log) and refuses anything older.
+ */
+describe('config revisions', () => {
+  it('each signing raises the revision; signedAt is signed', async () => {
+    expect((await loadConfig(cfg)).config.revision).toBe(1);
+    expect((await run('targets', 'add', 'nas', '--config', cfg, '--type', 'fs', '--url', 'nas', '--admin-key', admin)).code).toBe(0);
+    expect((await loadConfig(cfg)).config.revision).toBe(2);
+    expect((await run('targets', 'remove', 'nas', '--config', cfg, '--admin-key', admin)).code).toBe(0);
+    expect((await loadConfig(cfg)).config.revision).toBe(3);
+    const s = await run('config', 'sign', '--config', cfg, '--admin-key', admin, '--json');
+    expect(JSON.parse(s.out)).toMatchObject({ revision: 4 });
+    const doc = JSON.parse(await fsp.readFile(cfg, 'utf8')) as { config: { signedAt: string }; signature: Record<string, unknown> };
+    expect(doc.signature.signedAt).toBeUndefined();
+    doc.config.signedAt = '1999-01-01T00:00:00.000Z';
+    await fsp.writeFile(cfg, JSON.stringify(doc));
+    await expect(loadConfig(cfg)).rejects.toMatchObject({ code: 'E_CONFIG_SIGNATURE' });
+  });
+
+  it('an older signed config put back is refused (E_CONFIG_REPLAYED), also when the state file is gone; the audit log records both', async () => {
+    expect((await run('targets', 'add', 'gone', '--config', cfg, '--type', 'fs', '--url', 'gone', '--admin-key', admin)).code).toBe(0);
+    const withTarget = await fsp.readFile(cfg, 'utf8');
+    expect((await run('targets', 'remove', 'gone', '--config', cfg, '--admin-key', admin)).code).toBe(0);
+    await fsp.writeFile(cfg, withTarget);
+    await expect(loadConfig(cfg)).rejects.toMatchObject({ code: 'E_CONFIG_REPLAYED', message: expect.stringMatching(/revision 2 .*older than revision 3/) });
+    const l = await run('targets', 'list', '--config', cfg);
+    expect(l.code).toBe(7);
+    expect(l.err).toMatch(/\[E_CONFIG_REPLAYED\]/);
+    expect(l.err).toMatch(/kluis: hint: .*kluis config sign gives it revision 4/);
+    const c = await run('config', 'check', '--config', cfg, '--json');
+    expect(JSON.parse(c.out)).toMatchObject({ accepted: false, revision: 2, stationRevision: 3, error: { code: 'E_CONFIG_REPLAYED' } });
+    // The state file removed (or put back from an old copy): the audit log still remembers.
+    await fsp.rm(path.join(dir, 'state', REVISION_STATE_FILE));
+    await expect(loadConfig(cfg)).rejects.toMatchObject({ code: 'E_CONFIG_REPLAYED' });
+    const audit = (await fsp.readFile(path.join(dir, 'state', 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((x) => JSON.parse(x) as { type: string; revision?: number });
+    expect(audit.filter((e) => e.type === 'config-changed').map((e) => e.revision)).toEqual([1, 2, 3]);
+    // The admin signs the file they mean: it gets a revision above everything seen, and is accepted.
+    const s = await run('config', 'sign', '--config', cfg, '--admin-key', admin, '--json');
+    expect(s.code, s.err).toBe(0);
+    expect(JSON.parse(s.out).revision).toBe(4);
+    expect((await loadConfig(cfg)).config.targets.map((t) => t.name)).toEqual(['local', 'gone']);
+  });
+
+  it('another config under a revision the station accepted is refused (E_CONFIG_REVISION_CONFLICT)', async () => {
+    const key = await readSecretKeyFile(admin, 'admin');
+    const { raw } = await readConfigFile(cfg);
+    await writeSignedConfig(cfg, raw, key); // revision 2, remembered
+    const accepted = JSON.parse(await fsp.readFile(cfg, 'utf8')) as { config: { revision: number } };
+    // Signed away from this station (no state there), from the same revision-1 file: revision 2 too.
+    const elsewhere = path.join(await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-cfg-elsewhere-')), 'kluis.json');
+    await writeSignedConfig(elsewhere, { ...(raw as object), policy: { thermal: 'remove' } }, key);
+    expect((JSON.parse(await fsp.readFile(elsewhere, 'utf8')) as { config: { revision: number } }).config.revision).toBe(accepted.config.revision);
+    await fsp.copyFile(elsewhere, cfg);
+    await expect(loadConfig(cfg)).rejects.toMatchObject({ code: 'E_CONFIG_REVISION_CONFLICT' });
+  });
+
+  it('a config signed before revisions is refused with the hint to sign it again, which fixes it', async () => {
+    const { raw } = await readConfigFile(cfg);
+    const old = { ...(raw as Record<string, unknown>) };
+    delete old.revision;
+    delete old.signedAt;
+    const key = await readSecretKeyFile(admin, 'admin');
+    // What an older kluis wrote: no revision, signedAt beside the signature.
+    const value = Buffer.from(sign(key, signatureMessage(old))).toString('base64');
+    await fsp.writeFile(cfg, JSON.stringify({ config: old, signature: { alg: 'ed25519', key: formatPublicKey(key.publicKey), value, signedAt: '2025-01-01T00:00:00.000Z' } }));
+    await expect(loadConfig(cfg)).rejects.toMatchObject({ code: 'E_CONFIG_NO_REVISION', hint: expect.stringContaining('kluis config sign') });
+    const s = await run('config', 'sign', '--config', cfg, '--admin-key', admin);
+    expect(s.code, s.err).toBe(0);
+    expect((await loadConfig(cfg)).config.revision).toBe(2);
   });
 });

@@ -12,8 +12,14 @@ import {
   buildCountryTable,
   countryTableFor,
   ipv6ToBigInt,
+  isMetadataAddress,
   loadCountryCsv,
+  loadShippedTable,
+  metadataHostOf,
+  redactUrl,
+  sha256Hex,
   shippedDbInfo,
+  SHIPPED_DB_PIN,
   vendorDomainOf,
   type Refusal,
   type Resolver,
@@ -91,7 +97,7 @@ describe('onprem ranges', () => {
     for (const a of ['127.0.0.1', '127.9.9.9', '::1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', 'fd00::1', '::ffff:10.0.0.1']) {
       expect((await g.verdict(a)).allowed, a).toBe(true);
     }
-    for (const a of ['8.8.8.8', '172.32.0.1', '169.254.169.254', 'fe80::1', '2001:db8::1', '0.0.0.0', '::', '100.64.0.1']) {
+    for (const a of ['8.8.8.8', '172.32.0.1', '169.254.1.1', 'fe80::1', '2001:db8::1', '0.0.0.0', '::', '100.64.0.1']) {
       const v = await g.verdict(a);
       expect(v.allowed, a).toBe(false);
       expect(v.code).toBe('E_EGRESS_RANGE');
@@ -193,14 +199,16 @@ describe('IP-to-country tables', () => {
   it('loads an admin CSV (egress.ipCountryDb, relative to the config folder) and uses it', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-'));
     try {
-      await fsp.writeFile(path.join(dir, 'ipdb.csv'), '# test table\n127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,BE\n');
-      const t = await countryTableFor(EgressSchema.parse({ ipCountryDb: 'ipdb.csv' }), dir);
+      const csv = '# test table\n127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,BE\n';
+      await fsp.writeFile(path.join(dir, 'ipdb.csv'), csv);
+      const t = await countryTableFor(EgressSchema.parse({ ipCountryDb: 'ipdb.csv', ipCountryDbSha256: sha256Hex(Buffer.from(csv)) }), dir);
       expect(t.lookup('127.0.0.2')).toBe('NL');
       expect(t.lookup('127.0.0.3')).toBe('BE');
       expect(t.lookup('127.0.0.4')).toBeUndefined();
-      await fsp.writeFile(path.join(dir, 'empty.csv'), '# nothing\n');
-      await expect(loadCountryCsv([path.join(dir, 'empty.csv')])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
-      await expect(loadCountryCsv([path.join(dir, 'missing.csv')])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
+      const empty = '# nothing\n';
+      await fsp.writeFile(path.join(dir, 'empty.csv'), empty);
+      await expect(loadCountryCsv([{ file: path.join(dir, 'empty.csv'), sha256: sha256Hex(Buffer.from(empty)) }])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
+      await expect(loadCountryCsv([{ file: path.join(dir, 'missing.csv'), sha256: '0'.repeat(64) }])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
@@ -216,5 +224,108 @@ describe('IP-to-country tables', () => {
     // 1.0.0.0/24 is APNIC/Cloudflare space in Australia per the RIR data.
     expect(t.lookup('1.0.0.1')).not.toBe('NL');
     expect(t.lookup('127.0.0.1')).toBeUndefined();
+  });
+});
+
+/**
+ * Issue 15 item 5: fd00:ec2::254 (AWS's instance metadata over IPv6) is a ULA address, so it
+ * counted as on-prem; link-local 169.254.169.254 could be let in by listing 169.254/16 in
+ * egress.onpremRanges. Metadata services hand out credentials: refused for every class, always.
+ */
+describe('cloud metadata services', () => {
+  it('are refused for onprem targets although ULA, and although an admin range lists them', async () => {
+    const g = guard('onprem', fixed({}), { onpremRanges: ['169.254.0.0/16', 'fd00:ec2::/32'] });
+    for (const a of ['fd00:ec2::254', 'fd00:0ec2:0000:0000:0000:0000:0000:0254', '169.254.169.254', '::ffff:169.254.169.254', '169.254.170.2', 'fd20:ce::254', '100.100.100.200', '168.63.129.16']) {
+      const v = await g.verdict(a);
+      expect(v.allowed, a).toBe(false);
+      expect(v.code, a).toBe('E_EGRESS_METADATA');
+    }
+    // Neighbours stay what they were: ULA and an admin-listed link-local address.
+    expect((await g.verdict('fd00::1')).allowed).toBe(true);
+    expect((await g.verdict('fd00:ec3::254')).allowed).toBe(true);
+    expect((await g.verdict('169.254.1.1')).allowed).toBe(true);
+  });
+
+  it('are refused for cloud targets even where the country table places them in an allowed country', async () => {
+    const nlEverywhere = buildCountryTable([['0.0.0.0', '255.255.255.255', 'NL'], ['::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'NL']], 'NL everywhere');
+    const g = new EgressGuard({ target: 't1', targetClass: 'cloud', egress: EgressSchema.parse({}), configDir: '/nonexistent', countryTable: nlEverywhere, resolver: fixed({}) });
+    expect(await g.verdict('169.254.169.254')).toMatchObject({ allowed: false, code: 'E_EGRESS_METADATA' });
+    expect(await g.verdict('fd00:ec2::254')).toMatchObject({ allowed: false, code: 'E_EGRESS_METADATA' });
+    expect(await g.verdict('193.0.6.139')).toMatchObject({ allowed: true, country: 'NL' });
+  });
+
+  it('a name that resolves to a metadata address is refused before any connection; metadata host names at once', async () => {
+    const refusals: Refusal[] = [];
+    const g = guard('onprem', fixed({ 'nas.example': ['10.0.0.5', 'fd00:ec2::254'] }), {}, refusals);
+    expect((await refusedWith(g.resolveAndCheck('nas.example'))).code).toBe('E_EGRESS_METADATA');
+    expect(refusals.map((r) => r.code)).toEqual(['E_EGRESS_METADATA']);
+    expect(() => g.checkUrl(new URL('http://metadata.google.internal/computeMetadata/v1/'))).toThrowError(expect.objectContaining({ code: 'E_EGRESS_METADATA' }));
+    expect(() => g.checkUrl(new URL('http://[fd00:ec2::254]/latest/meta-data/'))).toThrowError(expect.objectContaining({ code: 'E_EGRESS_METADATA' }));
+    expect(() => g.checkUrl(new URL('http://2852039166/'))).toThrowError(expect.objectContaining({ code: 'E_EGRESS_METADATA' })); // 169.254.169.254 as one number
+  });
+
+  it('names what it matched', () => {
+    expect(isMetadataAddress('fd00:ec2::254')).toBe(true);
+    expect(isMetadataAddress('192.168.1.1')).toBe(false);
+    expect(metadataHostOf('[FD00:EC2::254]')).toMatch(/metadata address/);
+    expect(metadataHostOf('Metadata.Google.Internal.')).toMatch(/metadata\.google\.internal/);
+    expect(metadataHostOf('s3.example.nl')).toBeUndefined();
+  });
+});
+
+describe('URLs printed', () => {
+  it('never carry a user name or password', () => {
+    expect(redactUrl('https://alice:s3cret@s3.example.nl:8443/bucket?x=1')).toBe('https://REDACTED@s3.example.nl:8443/bucket?x=1');
+    expect(redactUrl('https://:s3cret@dav.example.nl/')).not.toContain('s3cret');
+    expect(redactUrl('https://dav.example.nl/dav/')).toBe('https://dav.example.nl/dav/');
+    expect(redactUrl('store')).toBe('store');
+  });
+});
+
+/**
+ * Issue 15 item 5: the IP-to-country table was not covered by anything; a table rewritten to
+ * `0.0.0.0-255.255.255.255 NL` placed 8.8.8.8 in the Netherlands. Now the shipped table is
+ * pinned in code and an admin table in the signed config; a changed table is refused (fail closed).
+ */
+describe('IP-to-country tables are pinned', () => {
+  it('the pin in the code is the installed package (version and the SHA-256 of each file)', async () => {
+    const info = await shippedDbInfo();
+    expect(info.version).toBe(SHIPPED_DB_PIN.version);
+    for (const f of info.files) expect(sha256Hex(await fsp.readFile(f)), f).toBe(SHIPPED_DB_PIN.files[path.basename(f)]);
+  });
+
+  it('a shipped table rewritten to place everything in NL is refused (E_EGRESS_IPDB_HASH), never used', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-shipped-'));
+    try {
+      const info = await shippedDbInfo();
+      for (const f of info.files) await fsp.copyFile(f, path.join(dir, path.basename(f)));
+      expect((await loadShippedTable(dir)).lookup('8.8.8.8')).not.toBe('NL');
+      await fsp.writeFile(path.join(dir, 'geo-whois-asn-country-ipv4.csv'), '0.0.0.0,255.255.255.255,NL\n');
+      await expect(loadShippedTable(dir)).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an admin table must be pinned in the config, and is refused once changed: a cloud target then gets no verdict but the refusal', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-admin-'));
+    try {
+      const csv = '8.8.8.0,8.8.8.255,US\n';
+      await fsp.writeFile(path.join(dir, 'ipdb.csv'), csv);
+      expect(EgressSchema.safeParse({ ipCountryDb: 'ipdb.csv' }).success).toBe(false);
+      const egress = EgressSchema.parse({ ipCountryDb: 'ipdb.csv', ipCountryDbSha256: sha256Hex(Buffer.from(csv)) });
+      const g = new EgressGuard({ target: 't1', targetClass: 'cloud', egress, configDir: dir, resolver: fixed({}) });
+      expect(await g.verdict('8.8.8.8')).toMatchObject({ allowed: false, country: 'US' });
+      // The same config on a station whose table was rewritten (a table loaded and checked
+      // once stays in memory as it was checked; a changed file is met at the next start).
+      const other = path.join(dir, 'other');
+      await fsp.mkdir(other);
+      await fsp.writeFile(path.join(other, 'ipdb.csv'), '0.0.0.0,255.255.255.255,NL\n');
+      const g2 = new EgressGuard({ target: 't1', targetClass: 'cloud', egress, configDir: other, resolver: fixed({}) });
+      await expect(g2.verdict('8.8.8.8')).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
+      await expect(g2.resolveAndCheck('8.8.8.8')).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
