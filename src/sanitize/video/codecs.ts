@@ -85,7 +85,7 @@ export async function entryCodec(src: ByteSource, entry: Box, format: VideoForma
     return name ?? `unknown ${entry.type} object type ${oti === null ? '?' : `0x${oti.toString(16)}`}`;
   }
   if (['lpcm', 'in24', 'in32', 'fl32'].includes(entry.type)) {
-    // Byte order is in the entry (lpcm flags) or a child (enda); the family is what the list judges.
+    // Byte order is in the entry (v2 flags) or a child (enda); the family is what the list judges.
     const le = await pcmLittleEndian(src, entry);
     const bits = entry.type === 'in24' ? 's24' : entry.type === 'in32' ? 's32' : entry.type === 'fl32' ? 'f32' : await lpcmKind(src, entry);
     return `pcm_${bits}${le ? 'le' : 'be'}`;
@@ -101,12 +101,23 @@ export async function entryCodec(src: ByteSource, entry: Box, format: VideoForma
   return BY_FOURCC[entry.type.trim()] ?? BY_FOURCC[entry.type] ?? `unknown ${showType(entry.type)}`;
 }
 
+/** A big-endian u32 of an entry's fixed part (payload offset `at`), or 0 when it is too short. */
+function fixedU32(f: Uint8Array, at: number): number {
+  return f.length >= at + 4 ? ((f[at]! << 24) >>> 0) + (f[at + 1]! << 16) + (f[at + 2]! << 8) + f[at + 3]! : 0;
+}
+
+/**
+ * QuickTime sound description fields, by version (payload offsets): v0/v1 channels at 16 and
+ * bits at 18; v1 bytesPerFrame at 36; v2 (SoundDescriptionV2) constBitsPerChannel at 48,
+ * formatSpecificFlags at 52, constBytesPerAudioPacket at 56, constLPCMFramesPerAudioPacket at 60.
+ */
+async function soundFixed(src: ByteSource, entry: Box): Promise<Uint8Array> {
+  return src.read(entry.offset + entry.headerSize, 64);
+}
+
 async function pcmLittleEndian(src: ByteSource, entry: Box): Promise<boolean> {
-  if (entry.type === 'lpcm') {
-    const fixed = await src.read(entry.offset + entry.headerSize, 64);
-    const flags = fixed.length >= 48 ? ((fixed[44]! << 24) >>> 0) + (fixed[45]! << 16) + (fixed[46]! << 8) + fixed[47]! : 0;
-    return (flags & 2) === 0; // kAudioFormatFlagIsBigEndian
-  }
+  const f = await soundFixed(src, entry);
+  if (((f[8] ?? 0) << 8 | (f[9] ?? 0)) === 2) return (fixedU32(f, 52) & 2) === 0; // kAudioFormatFlagIsBigEndian
   for (const c of entry.children ?? []) {
     const enda = c.type === 'enda' ? c : c.type === 'wave' ? (c.children ?? []).find((x) => x.type === 'enda') : undefined;
     if (enda) {
@@ -114,17 +125,37 @@ async function pcmLittleEndian(src: ByteSource, entry: Box): Promise<boolean> {
       return (p[1] ?? 0) === 1 || (p[0] ?? 0) === 1;
     }
   }
-  return false;
+  return entry.type === 'lpcm';
 }
 
 async function lpcmKind(src: ByteSource, entry: Box): Promise<string> {
-  // QuickTime SoundDescriptionV2: constBitsPerChannel at 40, formatSpecificFlags at 44.
-  const f = await src.read(entry.offset + entry.headerSize, 64);
-  if (f.length < 48) return 'unknown';
-  const bits = ((f[40]! << 24) >>> 0) + (f[41]! << 16) + (f[42]! << 8) + f[43]!;
-  const flags = ((f[44]! << 24) >>> 0) + (f[45]! << 16) + (f[46]! << 8) + f[47]!;
-  const float = (flags & 1) !== 0;
-  return `${float ? 'f' : 's'}${bits}`;
+  const f = await soundFixed(src, entry);
+  if (((f[8] ?? 0) << 8 | (f[9] ?? 0)) !== 2) return 'unknown';
+  const float = (fixedU32(f, 52) & 1) !== 0; // kAudioFormatFlagIsFloat
+  return `${float ? 'f' : 's'}${fixedU32(f, 48)}`;
+}
+
+/**
+ * Bytes of one sample (one frame: every channel once) of uncompressed sound, as its sample
+ * description gives it; null when the description does not say.
+ */
+export async function pcmBytesPerFrame(src: ByteSource, entry: Box): Promise<number | null> {
+  const f = await soundFixed(src, entry);
+  const version = ((f[8] ?? 0) << 8) | (f[9] ?? 0);
+  if (version === 0) {
+    const channels = ((f[16] ?? 0) << 8) | (f[17] ?? 0);
+    const bits = ((f[18] ?? 0) << 8) | (f[19] ?? 0);
+    const bitsOf: Record<string, number> = { in24: 24, in32: 32, fl32: 32, fl64: 64 };
+    const b = bitsOf[entry.type] ?? bits;
+    return channels > 0 && b % 8 === 0 && b > 0 ? channels * (b / 8) : null;
+  }
+  if (version === 1) return fixedU32(f, 36) || null;
+  if (version === 2) {
+    const bytes = fixedU32(f, 56);
+    const frames = fixedU32(f, 60);
+    return bytes > 0 && frames === 1 ? bytes : null;
+  }
+  return null;
 }
 
 /**

@@ -32,7 +32,7 @@ import type {
 } from '../types.js';
 import { walkBoxes, type Box, type BoxTree, type ByteSource } from './boxes.js';
 import { OutputReaders } from './checks.js';
-import { trackCodec } from './codecs.js';
+import { pcmBytesPerFrame, trackCodec } from './codecs.js';
 import { sanitizeVideoByFfmpeg } from './ffmpeg-copy.js';
 import { SAMPLES_METHOD_ID, SampleDataProof, describeTrack, differingParts, essenceValue, type TrackDescription } from './proof.js';
 import { HeadSource, mdatRanges, planCopy, writeHead, type CopyPlan, type KeptTrack, type Ranges } from './rewrite.js';
@@ -143,6 +143,15 @@ async function prepare(src: StreamSource, opts: StreamSanitizeOptions): Promise<
       const tables = await readSampleTables(box, boxes);
       if (tables.sampleCount === 0) {
         throw new KluisError('E_SANITIZE_ESSENCE', `track ${id} (${kind} ${codec}) has no samples`, { hint: 'an empty picture or sound track cannot be proven; the file is not stored' });
+      }
+      if (codec.startsWith('pcm_')) {
+        // QuickTime lets stsz say 1 for uncompressed sound whose frames are larger; readers then
+        // take the size from the sample description. Copy only what both agree on.
+        const entry = (boxes.stsd.children ?? [])[0]!;
+        const frame = await pcmBytesPerFrame(box, entry);
+        if (tables.sizes !== null || frame === null || tables.fixedSize !== frame) {
+          return { fallback: `track ${id}'s uncompressed sound has sample sizes (${tables.sizes ? 'per sample' : tables.fixedSize}) other than its description's frame size (${frame ?? '?'})` };
+        }
       }
       kept.push({ trackId: id, kind, codec, boxes, tables });
     } else {
@@ -404,7 +413,7 @@ async function rewrite(src: StreamSource, sink: ByteSink, opts: StreamSanitizeOp
       // "mp4-samples-sha256:t<track_ID>": stable id, the track in the file (the same id in the
       // input and the output); the rest is for people. Parsed by ../essence.ts - change both.
       return {
-        method: `${SAMPLES_METHOD_ID}:t${k.trackId} per track, ${k.kind} ${k.codec}, ${k.tables.sampleCount} samples, ${k.tables.totalBytes} bytes`,
+        method: `${SAMPLES_METHOD_ID}:t${k.trackId} per track, track ${k.trackId} (${k.kind} ${k.codec}, ${k.tables.sampleCount} samples, ${k.tables.totalBytes} bytes)`,
         before: b,
         after: a,
       };
