@@ -34,19 +34,25 @@ export async function openFileSource(file: string): Promise<ClosableSource> {
     await fh.close();
     throw err;
   }
+  const readInto = async (position: number, target: Buffer): Promise<void> => {
+    const length = target.length;
+    if (position < 0 || position + length > size) throw truncatedError(position, length, size);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(target, got, length - got, position + got);
+      if (bytesRead === 0) throw truncatedError(position + got, length - got, size);
+      got += bytesRead;
+    }
+  };
   return {
     size,
     async read(position: number, length: number): Promise<Buffer> {
-      if (position < 0 || length < 0 || position + length > size) throw truncatedError(position, length, size);
+      if (length < 0) throw truncatedError(position, length, size);
       const buf = Buffer.allocUnsafe(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-        if (bytesRead === 0) throw truncatedError(position + got, length - got, size);
-        got += bytesRead;
-      }
+      await readInto(position, buf);
       return buf;
     },
+    readInto,
     close: () => fh.close(),
   };
 }

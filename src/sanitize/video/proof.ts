@@ -4,10 +4,11 @@
  *   "kluis mp4-samples-sha256 v1\n", then for each part in this fixed order its 4-letter tag and
  *   either 0x00 (absent) or 0x01 + SHA-256 of the part:
  *   hdlr  handler type (vide/soun)
- *   mvhd  movie header, times zeroed (timescale of the edit list, matrix, rate)
- *   tkhd  track header, times zeroed (track id, matrix, size, volume, flags)
+ *   mvhd  movie header fields a player reads: timescale (of the edit list), rate, volume, matrix
+ *   tkhd  track header fields a player reads: flags, layer, alternate group, volume, matrix,
+ *         width, height
  *   elst  edit list
- *   mdhd  media header, times zeroed (timescale of every timing table, language)
+ *   mdhd  media header fields: timescale (of every timing table), language
  *   stsd  sample descriptions as kept (./normalize.ts: vendor and compressor name zeroed,
  *         children not on the allow-list left out)
  *   stts ctts cslg stss stps sdtp   timing, reordering, sync and dependency tables, each cut to
@@ -43,6 +44,24 @@ export interface TrackDescription {
   parts: Array<[tag: string, digest: Buffer | null]>;
   sampleCount: number;
   totalBytes: number;
+}
+
+/**
+ * The header fields a player reads (./normalize.ts gives the payload at its standard length);
+ * times, durations (sums of the tables) and next_track_ID are left out.
+ */
+function presentation(type: 'mvhd' | 'tkhd' | 'mdhd', p: Buffer): Buffer {
+  const v1 = p[0] === 1;
+  switch (type) {
+    case 'mvhd':
+      return v1
+        ? Buffer.concat([p.subarray(20, 24), p.subarray(32, 38), p.subarray(48, 84)])
+        : Buffer.concat([p.subarray(12, 16), p.subarray(20, 26), p.subarray(36, 72)]);
+    case 'tkhd':
+      return Buffer.concat([p.subarray(1, 4), v1 ? p.subarray(44, 96) : p.subarray(32, 84)]);
+    case 'mdhd':
+      return v1 ? Buffer.concat([p.subarray(20, 24), p.subarray(32, 34)]) : Buffer.concat([p.subarray(12, 16), p.subarray(20, 22)]);
+  }
 }
 
 function sha(b: Uint8Array): Buffer {
@@ -111,10 +130,10 @@ export async function describeTrack(
 ): Promise<TrackDescription> {
   const parts: TrackDescription['parts'] = [];
   parts.push(['hdlr', sha(Buffer.from(kind === 'video' ? 'vide' : 'soun', 'latin1'))]);
-  parts.push(['mvhd', sha(await normalTimes(src, mvhd))]);
-  parts.push(['tkhd', sha(await normalTimes(src, tb.tkhd))]);
+  parts.push(['mvhd', sha(presentation('mvhd', await normalTimes(src, mvhd)))]);
+  parts.push(['tkhd', sha(presentation('tkhd', await normalTimes(src, tb.tkhd)))]);
   parts.push(['elst', tb.elst ? sha(await normalTable(src, tb.elst, tables.sampleCount)) : null]);
-  parts.push(['mdhd', sha(await normalTimes(src, tb.mdhd))]);
+  parts.push(['mdhd', sha(presentation('mdhd', await normalTimes(src, tb.mdhd)))]);
   parts.push(['stsd', sha(await normalStsd(src, tb.stsd, kind))]);
   for (const t of TIMING) {
     const b = tb.tables.get(t);

@@ -250,10 +250,11 @@ async function trakParts(src: ByteSource, k: KeptTrack, format: VideoFormat): Pr
   };
 }
 
-function offsetsBox(rel: Float64Array, base: number, wide: boolean): Buffer {
+/** stco or co64 with `base` + each relative offset; with `base` null only the size is right (values 0). */
+function offsetsBox(rel: Float64Array, base: number | null, wide: boolean): Buffer {
   const out = Buffer.alloc(8 + rel.length * (wide ? 8 : 4));
   out.writeUInt32BE(rel.length, 4);
-  for (let i = 0; i < rel.length; i++) {
+  for (let i = 0; base !== null && i < rel.length; i++) {
     const v = base + rel[i]!;
     if (wide) out.writeBigUInt64BE(BigInt(v), 8 + i * 8);
     else out.writeUInt32BE(v, 8 + i * 4);
@@ -281,7 +282,7 @@ export async function writeHead(src: ByteSource, tree: BoxTree, format: VideoFor
   const parts: TrakParts[] = [];
   for (const k of kept) parts.push(await trakParts(src, k, format));
   const mdatHeader = plan.payloadBytes + 8 > 0xffffffff ? 16 : 8;
-  const moov = (base: number, wide: boolean): Buffer =>
+  const moov = (base: number | null, wide: boolean): Buffer =>
     box(
       'moov',
       mvhdBox,
@@ -289,11 +290,12 @@ export async function writeHead(src: ByteSource, tree: BoxTree, format: VideoFor
         box('trak', ...p.head, box('mdia', p.mdhd, p.hdlr, box('minf', ...p.minfHead, box('stbl', ...p.stbl, offsetsBox(plan.relOffsets[i]!, base, wide))))),
       ),
     );
+  // The moov's size depends only on stco vs co64; co64 when the output passes 4 GiB.
   let wide = false;
-  let m = moov(0, false);
+  let m = moov(null, false);
   if (ftyp.length + m.length + mdatHeader + plan.payloadBytes > 0xffffffff) {
     wide = true;
-    m = moov(0, true);
+    m = moov(null, true);
   }
   const base = ftyp.length + m.length + mdatHeader;
   m = moov(base, wide);

@@ -377,7 +377,16 @@ async function rewrite(src: StreamSource, sink: ByteSink, opts: StreamSanitizeOp
   try {
     await emit(head.bytes);
     const windows = readWindows(kept, plan);
-    const read = (w: ReadWindow): Promise<{ w: ReadWindow; buf: Buffer }> => src.read(w.start, w.length).then((buf) => ({ w, buf }));
+    // Two window buffers, used in turn when the source can read into them: a window's buffer is
+    // read into again only after every slice of it went through the proof and the sink.
+    const pool = src.readInto ? [Buffer.allocUnsafe(WINDOW), Buffer.allocUnsafe(WINDOW)] : null;
+    let turn = 0;
+    const read = async (w: ReadWindow): Promise<{ w: ReadWindow; buf: Buffer }> => {
+      if (!pool || !src.readInto) return { w, buf: await src.read(w.start, w.length) };
+      const buf = pool[turn++ % 2]!.subarray(0, w.length);
+      await src.readInto(w.start, buf);
+      return { w, buf };
+    };
     let next = windows.next();
     pendingRead = next.done ? null : read(next.value);
     while (pendingRead) {
@@ -395,6 +404,13 @@ async function rewrite(src: StreamSource, sink: ByteSink, opts: StreamSanitizeOp
         const last = w.pieces[h - 1]!;
         await emit(buf.subarray(a, last.start + last.length - w.start));
         g = h;
+      }
+      // Every slice hashed for this window went out where the output's tables say: nothing of
+      // this buffer is still waiting when it is read into again.
+      if (!proof.settled()) {
+        throw new KluisError('E_SANITIZE_ESSENCE', `the output's tables do not place all the sample bytes read at ${w.start}`, {
+          hint: 'the rewrite is inconsistent; the file is not stored (this is a bug in kluis, please report it)',
+        });
       }
     }
     if (!router.complete() || position !== head.size) {
@@ -483,9 +499,9 @@ async function viaFfmpeg(
     const h = createHash('sha256');
     const fh = await fsp.open(scratchOut, 'r');
     let size = 0;
+    const b = Buffer.allocUnsafe(WINDOW); // the sink is done with a chunk when its write resolves
     try {
       for (;;) {
-        const b = Buffer.allocUnsafe(WINDOW);
         const { bytesRead } = await fh.read(b, 0, WINDOW, size);
         if (bytesRead === 0) break;
         const chunk = b.subarray(0, bytesRead);
