@@ -223,6 +223,20 @@ describe('layouts', () => {
     expect(await codeOf(sanitizeVideo(f, at('overlap.clean.mp4'), POLICY, 'mp4'))).toBe('E_SANITIZE_SAMPLE_OVERLAP');
   });
 
+  it('an index that points into moov (it would carry metadata into the mdat) is refused (E_SANITIZE_SAMPLE_RANGE)', async () => {
+    // The DJI Mini 2 file keeps moov first; its video track's first chunk is pointed at the
+    // ©xyz location atom, whose bytes would become the first frame's.
+    const buf = Buffer.from(readFileSync(realVideo('dji-mini2_udta.mp4')));
+    const gps = buf.indexOf(Buffer.from('\u00a9xyz', 'latin1'));
+    const stco = buf.indexOf('stco');
+    expect(gps).toBeGreaterThan(0);
+    expect(buf.indexOf('mdat')).toBeGreaterThan(gps);
+    buf.writeUInt32BE(gps, stco + 12);
+    const f = at('into-moov.mp4');
+    writeFileSync(f, buf);
+    expect(await codeOf(sanitizeVideo(f, at('into-moov.clean.mp4'), POLICY, 'mp4'))).toBe('E_SANITIZE_SAMPLE_RANGE');
+  });
+
   it('the essence covers timing and decoder configuration, not where samples lie or who wrote them', async () => {
     const { out, res } = await sanitized(base);
     const video = res.essence[0]!;

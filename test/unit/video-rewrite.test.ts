@@ -89,11 +89,13 @@ describe('planCopy', () => {
     expect(plan.payloadBytes).toBe(140);
   });
 
-  it('refuses shared bytes and samples past the end; hands odd layouts to the fallback', () => {
+  it('refuses shared bytes, samples past the end or outside mdat; hands chunks out of file order to the fallback', () => {
     expect(code(() => planCopy([fakeTrack([100], [50]), fakeTrack([120], [10], 2)], 10_000, mdat, []))).toBe('E_SANITIZE_SAMPLE_OVERLAP');
     expect(code(() => planCopy([fakeTrack([100], [50])], 10_000, mdat, [[140, 160]]))).toBe('E_SANITIZE_SAMPLE_OVERLAP');
     expect(code(() => planCopy([fakeTrack([9_990], [50])], 10_000, [[100, 20_000]], []))).toBe('E_SANITIZE_TRUNCATED');
-    expect(planCopy([fakeTrack([50], [10])], 10_000, mdat, [])).toEqual({ fallback: expect.stringMatching(/outside the mdat/) });
+    // Samples in moov or another box would carry its bytes into the output's mdat.
+    expect(code(() => planCopy([fakeTrack([50], [10])], 10_000, mdat, []))).toBe('E_SANITIZE_SAMPLE_RANGE');
+    expect(code(() => planCopy([fakeTrack([9_995], [10])], 20_000, mdat, []))).toBe('E_SANITIZE_SAMPLE_RANGE');
     expect(planCopy([fakeTrack([400, 100], [10, 10])], 10_000, mdat, [])).toEqual({ fallback: expect.stringMatching(/out of file order/) });
     // A removed track right next to a kept chunk is fine.
     expect('fallback' in planCopy([fakeTrack([100], [50])], 10_000, mdat, [[150, 160], [90, 100]])).toBe(false);

@@ -8,10 +8,10 @@
  * neutral handler names, self-contained data references, allow-listed boxes only); the output
  * mdat holds exactly the kept chunks, back to back, so no byte of the input's mdat that no kept
  * sample references can reach the output; a layout it cannot copy faithfully is either refused
- * (KluisError: samples past the end of the file E_SANITIZE_TRUNCATED, kept chunks sharing bytes
- * with each other or with a removed track E_SANITIZE_SAMPLE_OVERLAP, an external data reference
- * E_SANITIZE_EXTERNAL_DATA) or handed back as `{ fallback: reason }` (samples outside any mdat,
- * a track whose chunks are not in file order) for the ffmpeg path. It reads only the boxes of
+ * (KluisError: samples past the end of the file E_SANITIZE_TRUNCATED, samples outside every mdat
+ * E_SANITIZE_SAMPLE_RANGE, kept chunks sharing bytes with each other or with a removed track
+ * E_SANITIZE_SAMPLE_OVERLAP, an external data reference E_SANITIZE_EXTERNAL_DATA) or handed back
+ * as `{ fallback: reason }` (a track whose chunks are not in file order) for the ffmpeg path. It reads only the boxes of
  * moov; the media data is the caller's to copy.
  */
 import { KluisError } from '../../errors.js';
@@ -71,7 +71,13 @@ export function planCopy(
           hint: 'the file was cut short (card pulled, copy interrupted); the original is kept sealed as it is',
         });
       }
-      if (!mdats.some(([a, b]) => start >= a && end <= b)) return { fallback: `track ${k.trackId} has samples outside the mdat boxes` };
+      if (!mdats.some(([a, b]) => start >= a && end <= b)) {
+        // Sample bytes that lie in moov or another box would carry that box's bytes (metadata
+        // included) into the output's mdat, where no check looks for them.
+        throw new KluisError('E_SANITIZE_SAMPLE_RANGE', `track ${k.trackId} lists samples at bytes ${start}-${end}, outside the media data (mdat)`, {
+          hint: "the file's index points outside its media data (damaged, or built to smuggle bytes); the file is not stored",
+        });
+      }
       if (start < prevEnd) return { fallback: `track ${k.trackId} keeps its chunks out of file order` };
       prevEnd = end;
       total += 1;

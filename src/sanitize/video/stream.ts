@@ -17,9 +17,9 @@
  * throws KluisError E_SANITIZE_* and the caller discards what the sink got. Memory: the moov and
  * its tables, two read windows of 1 MiB; never the media data as a whole.
  *
- * Layouts the rewriter does not copy (fragmented MP4, samples outside mdat, a track whose chunks
- * are out of file order) go to the ffmpeg stream copy (./ffmpeg-copy.ts), which keeps its own
- * proofs and method ids; the result's `kept` says so.
+ * Layouts the rewriter does not copy (fragmented MP4, a track whose chunks are out of file order,
+ * uncompressed sound whose stsz disagrees with its description) go to the ffmpeg stream copy
+ * (./ffmpeg-copy.ts), which keeps its own proofs and method ids; the result's `kept` says so.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
