@@ -6,7 +6,8 @@
  * `after`, on the same input; an unknown method id gives null (and nothing else does); a known
  * method that cannot be applied to this file (wrong format, missing stream, unreadable parameter)
  * throws a KluisError E_ESSENCE_* naming why. It never writes, never guesses from free text, and
- * streams video (packet hashes from ffmpeg; images are read whole, bounded as in sanitizing).
+ * streams video (mp4-samples-sha256 reads the track's chunks in node, ffmpeg-framehash-sha256
+ * takes packet hashes from ffmpeg; images are read whole, bounded as in sanitizing).
  *
  * Method strings: `ID[:PARAM][ human text]`. ID is a stable id (lower-case words joined by '-'),
  * PARAM a short parameter, and everything after the first space is for people and is not read -
