@@ -223,6 +223,17 @@ describe('layouts', () => {
     expect(await codeOf(sanitizeVideo(f, at('overlap.clean.mp4'), POLICY, 'mp4'))).toBe('E_SANITIZE_SAMPLE_OVERLAP');
   });
 
+  it('two kept tracks with one track id are refused (E_SANITIZE_TRACK_MAP): the essence names tracks by id', async () => {
+    const buf = readFileSync(base);
+    const tkhds: number[] = [];
+    for (let i = buf.indexOf('tkhd'); i >= 0; i = buf.indexOf('tkhd', i + 4)) tkhds.push(i);
+    expect(tkhds).toHaveLength(2);
+    buf.writeUInt32BE(buf.readUInt32BE(tkhds[0]! + 16), tkhds[1]! + 16); // version 0: track_ID after the two times
+    const f = at('same-id.mp4');
+    writeFileSync(f, buf);
+    expect(await codeOf(sanitizeVideo(f, at('same-id.clean.mp4'), POLICY, 'mp4'))).toBe('E_SANITIZE_TRACK_MAP');
+  });
+
   it('an index that points into moov (it would carry metadata into the mdat) is refused (E_SANITIZE_SAMPLE_RANGE)', async () => {
     // The DJI Mini 2 file keeps moov first; its video track's first chunk is pointed at the
     // ©xyz location atom, whose bytes would become the first frame's.

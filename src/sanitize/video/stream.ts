@@ -165,8 +165,9 @@ async function prepare(src: StreamSource, opts: StreamSanitizeOptions): Promise<
   }
   if (kept.length === 0) throw new KluisError('E_SANITIZE_NO_ESSENCE', 'the file has no video or audio stream to keep', { hint: 'it holds only metadata or is damaged; it is not stored' });
   const ids = new Set(kept.map((k) => k.trackId));
-  if (ids.size !== kept.length || ids.has(-1)) {
-    throw new KluisError('E_SANITIZE_TRACK_MAP', 'two kept tracks share a track id (or one has none)', { hint: 'readers disagree about the file; it is not stored' });
+  if (ids.size !== kept.length || ids.has(-1) || ids.has(0)) {
+    // The essence names a track by its id (t<track_ID>), so it must be unique and valid (not 0).
+    throw new KluisError('E_SANITIZE_TRACK_MAP', 'two kept tracks share a track id (or one has none, or 0)', { hint: 'readers disagree about the file; it is not stored' });
   }
   const inventory = await inventoryInput(box, tree, ids);
   const plan = planCopy(kept, src.size, mdatRanges(tree), removedRanges);
