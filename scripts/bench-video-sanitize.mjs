@@ -11,8 +11,9 @@
 //   ffmpeg    sanitizeVideoByFfmpeg: the stream copy the rewriter replaced (file to file)
 //
 // The input is read once before timing so both paths start from the page cache, as the pipeline's
-// working copy does. Prints one JSON line.
-import { promises as fsp, readFileSync } from 'node:fs';
+// working copy does. Prints one JSON line with this process's CPU; run it under
+// `/usr/bin/time -f '%U %S %M'` for the children (ffmpeg, ffprobe, ExifTool) and peak RSS too.
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sanitizeVideo, sanitizeVideoByFfmpeg, sanitizeVideoStream, sniffVideo } from '../dist/sanitize/video/index.js';
@@ -28,8 +29,9 @@ const size = (await fsp.stat(file)).size;
 const fh = await fsp.open(file, 'r');
 const warm = Buffer.allocUnsafe(8 << 20);
 for (let at = 0; at < size; at += warm.length) await fh.read(warm, 0, warm.length, at);
+const { bytesRead } = await fh.read(warm, 0, 4096, 0);
 await fh.close();
-const format = sniffVideo(readFileSync(file).subarray(0, 4096));
+const format = sniffVideo(warm.subarray(0, bytesRead));
 const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-bench-video-'));
 const t0 = process.hrtime.bigint();
 const self0 = process.cpuUsage();
@@ -56,8 +58,6 @@ try {
 const wall = Number(process.hrtime.bigint() - t0) / 1e9;
 const self = process.cpuUsage(self0);
 const selfS = (self.user + self.system) / 1e6;
-const children = process.resourceUsage ? null : null;
-void children;
 console.log(JSON.stringify({
   mode, file: path.basename(file), bytes: size, outBytes: result.size, wallS: +wall.toFixed(2), nodeCpuS: +selfS.toFixed(2),
   nodeCpuSPerGB: +(selfS / (size / 1e9)).toFixed(2), essence: result.essence.map((e) => e.method.split(' ')[0]),
