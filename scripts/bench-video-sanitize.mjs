@@ -17,7 +17,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sanitizeVideo, sanitizeVideoByFfmpeg, sanitizeVideoStream, sniffVideo } from '../dist/sanitize/video/index.js';
-import { openFileSource } from '../dist/sanitize/source.js';
+import { openFileSource } from '../dist/sanitize/stream-io.js';
 import { closeExiftool } from '../dist/wrappers/exiftool.js';
 
 const [file, mode = 'own'] = process.argv.slice(2);

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { openFileSource } from '../../src/sanitize/index.js';
+import { openFileSource } from '../../src/sanitize/stream-io.js';
 import { sanitizeVideoStream } from '../../src/sanitize/video/index.js';
 import { scratch } from './sanitize-video-helpers.js';
 import { appendZeroSamples, headFacts } from './video-layouts.js';

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../../errors.js';
 import { fsyncDir, fsyncFile } from '../../util/fsx.js';
-import { createFileSink, openFileSource } from '../source.js';
+import { openFileSink, openFileSource } from '../stream-io.js';
 import type { SanitizePolicy, SanitizeResult } from '../types.js';
 import { sanitizeVideoStream } from './stream.js';
 import type { VideoFormat } from './sniff.js';
@@ -50,7 +50,7 @@ export async function sanitizeVideo(input: string, output: string, policy: Sanit
   const src = await openFileSource(input);
   try {
     await fsp.mkdir(scratch, { mode: 0o700 });
-    const sink = await createFileSink(tmp);
+    const sink = await openFileSink(tmp);
     let result: SanitizeResult;
     try {
       result = await sanitizeVideoStream(src, sink, policy, { format, scratchDir: scratch }, input);
