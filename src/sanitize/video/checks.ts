@@ -22,6 +22,9 @@ import { ffprobeJson, inputArgs, runFfmpeg, type ProbeResult } from '../../wrapp
 import { exiftoolFindings } from './exiftool.js';
 import { NEUTRAL_HANDLER_NAMES, type TrackKind } from './rules.js';
 
+// Every preview is of a different file: libvips's operation cache would only hold memory.
+sharp.cache(false);
+
 const NEUTRAL_STREAM_TAGS: Record<string, (v: string) => boolean> = {
   language: (v) => /^[a-z]{3}$/.test(v),
   handler_name: (v) => NEUTRAL_HANDLER_NAMES.has(v),
@@ -84,8 +87,9 @@ export class OutputReaders {
 
   constructor(private readonly o: OutputReadersOptions) {
     const id = `kluis-${process.pid}-${randomBytes(6).toString('hex')}`;
-    this.prefixPath = path.join(o.scratchDir, `${id}.prefix.${o.format}`);
-    this.skeletonPath = path.join(o.scratchDir, `${id}.skeleton.${o.format}`);
+    // Absolute, so the persistent ExifTool takes the skeleton (it refuses relative names).
+    this.prefixPath = path.resolve(o.scratchDir, `${id}.prefix.${o.format}`);
+    this.skeletonPath = path.resolve(o.scratchDir, `${id}.skeleton.${o.format}`);
   }
 
   /** Takes output bytes at `position` (in order); keeps those below prefixEnd. */
