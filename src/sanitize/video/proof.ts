@@ -28,12 +28,10 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { KluisError } from '../../errors.js';
-import type { Box, ByteSource } from './boxes.js';
-import { keptGrouping, normalStsd, normalTable, normalTimes, box } from './normalize.js';
-import type { TrackKind } from './rules.js';
+import { readPayload, type Box, type ByteSource } from './boxes.js';
+import { box, keptGrouping, normalStsd, normalTable, normalTimes } from './normalize.js';
+import { MAX_LEAF, type TrackKind } from './rules.js';
 import type { SampleTables, TrackBoxes } from './tables.js';
-import { readPayload } from './boxes.js';
-import { MAX_LEAF } from './rules.js';
 
 export const SAMPLES_METHOD_ID = 'mp4-samples-sha256';
 const MAGIC = 'kluis mp4-samples-sha256 v1\n';

@@ -19,7 +19,7 @@ import { readPayload, type Box, type BoxTree, type ByteSource } from './boxes.js
 import { box, keptGrouping, normalStsd, normalTable, normalTimes } from './normalize.js';
 import type { TrackKind } from './rules.js';
 import { MP4_BRANDS, type VideoFormat } from './sniff.js';
-import { u32, type SampleTables, type TrackBoxes } from './tables.js';
+import type { SampleTables, TrackBoxes } from './tables.js';
 
 export interface KeptTrack {
   trackId: number;
@@ -58,7 +58,7 @@ export function planCopy(
   removed: Ranges,
 ): CopyPlan | { fallback: string } {
   let total = 0;
-  for (const [ti, k] of kept.entries()) {
+  for (const k of kept) {
     const t = k.tables;
     let prevEnd = -1;
     for (let c = 0; c < t.chunkOffsets.length; c++) {
@@ -82,7 +82,6 @@ export function planCopy(
       prevEnd = end;
       total += 1;
     }
-    void ti;
   }
   // k-way merge of the tracks' chunk lists (each already in file order).
   const orderTrack = new Uint32Array(total);
@@ -335,4 +334,3 @@ export function mdatRanges(tree: BoxTree): Ranges {
   return tree.boxes.filter((b) => b.type === 'mdat').map((b) => [b.offset + b.headerSize, b.offset + b.size] as [number, number]);
 }
 
-export { u32 };

@@ -21,9 +21,8 @@
  * uncompressed sound whose stsz disagrees with its description) go to the ffmpeg stream copy
  * (./ffmpeg-copy.ts), which keeps its own proofs and method ids; the result's `kept` says so.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../../errors.js';
 import { inputArgs, runFfmpeg } from '../../wrappers/ffmpeg.js';
@@ -91,7 +90,6 @@ interface Prepared {
   plan: CopyPlan;
   removed: RemovedItem[];
   needles: string[];
-  removedRanges: Ranges;
 }
 
 async function prepare(src: StreamSource, opts: StreamSanitizeOptions): Promise<Prepared | Fallback> {
@@ -177,7 +175,7 @@ async function prepare(src: StreamSource, opts: StreamSanitizeOptions): Promise<
   const removedBytes = removedRanges.reduce((a, [s, e]) => a + Math.max(0, e - s), 0);
   const loose = mdatBytes - plan.payloadBytes - removedBytes;
   if (loose > 0) removed.push({ where: 'mdat (bytes no track references)', what: 'other', bytes: loose });
-  return { format, box, tree, moov, kept, plan, removed, needles: inventory.needles, removedRanges };
+  return { format, box, tree, moov, kept, plan, removed, needles: inventory.needles };
 }
 
 /** The output's tables, cut at the positions its own chunk offsets say, for the output side of the proof. */
