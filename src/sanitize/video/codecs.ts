@@ -189,7 +189,3 @@ export async function trackCodec(src: ByteSource, stsd: Box, kind: TrackKind, fo
   return codec;
 }
 
-/** Whether ffprobe's codec name for a stream is the codec kluis decided for the track. */
-export function sameCodec(decided: string, probed: string | undefined): boolean {
-  return probed === decided;
-}
