@@ -6,7 +6,8 @@
  * `after`, on the same input; an unknown method id gives null (and nothing else does); a known
  * method that cannot be applied to this file (wrong format, missing stream, unreadable parameter)
  * throws a KluisError E_ESSENCE_* naming why. It never writes, never guesses from free text, and
- * streams video (packet hashes from ffmpeg; images are read whole, bounded as in sanitizing).
+ * streams video (mp4-samples-sha256 reads the track's chunks in node, ffmpeg-framehash-sha256
+ * takes packet hashes from ffmpeg; images are read whole, bounded as in sanitizing).
  *
  * Method strings: `ID[:PARAM][ human text]`. ID is a stable id (lower-case words joined by '-'),
  * PARAM a short parameter, and everything after the first space is for people and is not read -
@@ -23,7 +24,13 @@
  *                                             before jpeg-decoder-segments-sha256 extended it
  *   tiff-image-data-and-decoding-tags-sha256  image data + decoding tags of IFD0 and its SubIFDs
  *   ffmpeg-framehash-sha256:s<N>              per-packet hash of stream N of the sanitized file
- *                                             (MP4/MOV); N is the stream's index in that file
+ *                                             (MP4/MOV); N is the stream's index in that file.
+ *                                             Written by the ffmpeg stream copy (until the own
+ *                                             rewriter; now only its fallback)
+ *   mp4-samples-sha256:t<N>                   the sample bytes, descriptions, timing and edit
+ *                                             tables of the track with track_ID N (MP4/MOV;
+ *                                             src/sanitize/video/proof.ts); N is the same in the
+ *                                             card file and the sanitized file
  *
  * Legacy: before the `:s<N>` parameter existed, video proofs read
  * "ffmpeg-framehash-sha256 per packet, stream <I> (<kind> <codec>, <P> packets, <B> bytes)", where
@@ -42,7 +49,7 @@ import { readTiff } from './tiff/ifd.js';
 import { keptIfds, tiffEssence } from './tiff/sanitize.js';
 import type { MediaFormat } from './types.js';
 import { decodedPixelSha256 } from './verify/tools.js';
-import { essence as streamEssence, type StreamEssence } from './video/index.js';
+import { essence as streamEssence, samplesEssenceOfFile, type StreamEssence } from './video/index.js';
 
 export const ESSENCE_METHOD_IDS = [
   'jpeg-decoder-segments-sha256',
@@ -50,11 +57,14 @@ export const ESSENCE_METHOD_IDS = [
   'jpeg-scan-sha256',
   'tiff-image-data-and-decoding-tags-sha256',
   'ffmpeg-framehash-sha256',
+  'mp4-samples-sha256',
 ] as const;
 export type EssenceMethodId = (typeof ESSENCE_METHOD_IDS)[number];
 
 export type ParsedEssenceMethod =
-  | { id: Exclude<EssenceMethodId, 'ffmpeg-framehash-sha256'> }
+  | { id: Exclude<EssenceMethodId, 'ffmpeg-framehash-sha256' | 'mp4-samples-sha256'> }
+  /** `track`: the track_ID (tkhd) of the track in the file. */
+  | { id: 'mp4-samples-sha256'; track: number }
   /** `stream`: index of the stream in the sanitized file. */
   | { id: 'ffmpeg-framehash-sha256'; stream: number }
   /** The legacy video form: the stream is found by kind, codec and counts (see the module comment). */
@@ -70,6 +80,7 @@ const FAMILY: Record<EssenceMethodId, ReadonlySet<MediaFormat>> = {
   'jpeg-scan-sha256': new Set(['jpeg']),
   'tiff-image-data-and-decoding-tags-sha256': new Set(['tiff', 'dng']),
   'ffmpeg-framehash-sha256': new Set(['mp4', 'mov']),
+  'mp4-samples-sha256': new Set(['mp4', 'mov']),
 };
 
 function isKnownId(id: string): id is EssenceMethodId {
@@ -91,6 +102,11 @@ export function parseEssenceMethod(method: string): ParsedEssenceMethod | null {
   if (!m || !isKnownId(m[1]!)) return null;
   const id = m[1] as EssenceMethodId;
   const param = m[2];
+  if (id === 'mp4-samples-sha256') {
+    const t = param === undefined ? null : /^t([1-9][0-9]{0,9})$/.exec(param);
+    if (!t || Number(t[1]) > 0xffffffff) throw badMethod(method, `parameter "${param ?? ''}" is not t<track id>`);
+    return { id, track: Number(t[1]) };
+  }
   if (id !== 'ffmpeg-framehash-sha256') {
     if (param !== undefined) throw badMethod(method, `${id} takes no parameter, got "${param}"`);
     return { id };
@@ -145,6 +161,8 @@ export async function recomputeEssence(file: string, format: string | undefined,
     }
     case 'ffmpeg-framehash-sha256':
       return videoStream(file, parsed);
+    case 'mp4-samples-sha256':
+      return samplesEssenceOfFile(file, parsed.track);
   }
 }
 

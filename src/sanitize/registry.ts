@@ -13,9 +13,9 @@ import { KluisError, asKluisError } from '../errors.js';
 import { fsyncDir, fsyncFile } from '../util/fsx.js';
 import type { ByteSink, ByteSource, MediaFormat, SanitizePolicy, SanitizeResult, StreamSanitizeOptions, StreamSanitizeResult } from './types.js';
 import { sanitizeImageStream } from './image.js';
-import { Scratch, copySourceToFile, openFileSink, openFileSource, writeAll } from './stream-io.js';
+import { openFileSink, openFileSource } from './stream-io.js';
 import { tiffByteOrder } from './tiff/ifd.js';
-import { sanitizeVideo, sniffVideo } from './video/index.js';
+import { sanitizeVideo, sanitizeVideoStream, sniffVideo } from './video/index.js';
 
 const SNIFF_BYTES = 64 * 1024;
 
@@ -83,36 +83,15 @@ function unexpected(err: unknown): KluisError {
 
 /**
  * Sanitizes `src` into `sink` (the contract is in SANITIZE-API terms in src/sanitize/types.ts):
- * still images in memory (src/sanitize/image.ts); MP4/MOV, until the streaming box rewriter
- * replaces it, through the file-based sanitizer on scratch copies of input and output.
+ * still images in memory (src/sanitize/image.ts); MP4/MOV by kluis's own box rewriter in one read
+ * of the source (src/sanitize/video/stream.ts).
  */
 export async function sanitizeStream(src: ByteSource, sink: ByteSink, policy: SanitizePolicy, opts: StreamSanitizeOptions): Promise<StreamSanitizeResult> {
   try {
     if (isStill(opts.format)) return await sanitizeImageStream(src, sink, policy, opts);
-    return await videoThroughFiles(src, sink, policy, opts);
+    return await sanitizeVideoStream(src, sink, policy, opts);
   } catch (err) {
     throw unexpected(err);
-  }
-}
-
-async function videoThroughFiles(src: ByteSource, sink: ByteSink, policy: SanitizePolicy, opts: StreamSanitizeOptions): Promise<StreamSanitizeResult> {
-  const format = opts.format as 'mp4' | 'mov';
-  const scratch = new Scratch(opts.scratchDir);
-  try {
-    const input = scratch.path('in');
-    await copySourceToFile(src, input);
-    const output = scratch.path('out');
-    const result = await sanitizeVideo(input, output, policy, format);
-    const out = await openFileSource(output);
-    try {
-      if (out.size !== result.size) throw new KluisError('E_INTERNAL', `the sanitized video is ${out.size} bytes, the sanitizer said ${result.size}`);
-      for (let at = 0; at < out.size; at += 4 << 20) await writeAll(sink, await out.read(at, Math.min(4 << 20, out.size - at)));
-    } finally {
-      await out.close();
-    }
-    return result;
-  } finally {
-    await scratch.dispose();
   }
 }
 

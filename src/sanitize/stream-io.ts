@@ -75,8 +75,8 @@ export class Scratch {
   }
 }
 
-/** A file as a ByteSource (for sanitizeFile and tests); close it when done. */
-export async function openFileSource(file: string): Promise<ByteSource & { close(): Promise<void> }> {
+/** A file as a ByteSource (for sanitizeFile and tests), with `readInto`; close it when done. */
+export async function openFileSource(file: string): Promise<ByteSource & { readInto(position: number, target: Buffer): Promise<void>; close(): Promise<void> }> {
   const fh = await fsp.open(file, 'r');
   let size: number;
   try {
@@ -85,18 +85,22 @@ export async function openFileSource(file: string): Promise<ByteSource & { close
     await fh.close();
     throw err;
   }
+  const readInto = async (position: number, target: Buffer): Promise<void> => {
+    let got = 0;
+    while (got < target.length) {
+      const { bytesRead } = await fh.read(target, got, target.length - got, position + got);
+      if (bytesRead === 0) throw shortRead(position, target.length, got);
+      got += bytesRead;
+    }
+  };
   return {
     size,
     async read(position: number, length: number): Promise<Buffer> {
       const b = Buffer.allocUnsafe(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(b, got, length - got, position + got);
-        if (bytesRead === 0) throw shortRead(position, length, got);
-        got += bytesRead;
-      }
+      await readInto(position, b);
       return b;
     },
+    readInto,
     close: () => fh.close(),
   };
 }

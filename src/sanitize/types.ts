@@ -51,9 +51,18 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes at `position`, or a rejection (never fewer bytes). */
   read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: the same read into the caller's `target` (exactly target.length bytes), so a
+   * sanitizer streaming gigabytes can reuse a few buffers instead of allocating one per read
+   * (a fresh buffer per MiB costs more in page faults than the copy itself).
+   */
+  readInto?(position: number, target: Buffer): Promise<void>;
 }
 
-/** Receives the sanitized output bytes in order. The pipeline seals them as they arrive. */
+/**
+ * Receives the sanitized output bytes in order. The pipeline seals them as they arrive. The sink
+ * is done with `chunk` when the promise resolves: the sanitizer may then reuse its memory.
+ */
 export interface ByteSink {
   write(chunk: Buffer): Promise<void>;
 }

@@ -3,14 +3,17 @@
 // files made here with ffmpeg); the method grammar is read deliberately (unknown id -> null,
 // known id with a bad parameter -> E_ESSENCE_METHOD); the legacy video form finds its stream even
 // when a removed stream came before it; and a file of the wrong kind is named, never hashed.
+// Video files sanitized by the ffmpeg stream copy (what manifests before the own rewriter hold,
+// and what its fallback still writes) keep being rechecked through their ffmpeg-framehash ids.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { sanitizeFile, recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type SanitizeResult } from '../../src/sanitize/index.js';
+import { sanitizeFile, sniffFile, recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type SanitizeResult } from '../../src/sanitize/index.js';
 import { jpegScanSha256 } from '../../src/sanitize/jpeg/sanitize.js';
 import { decodedPixelSha256 } from '../../src/sanitize/verify/tools.js';
+import { essence, sanitizeVideoByFfmpeg } from '../../src/sanitize/video/index.js';
 
 const real = path.resolve(__dirname, '..', 'fixtures', 'real');
 const generated = path.resolve(__dirname, '..', 'fixtures', 'generated');
@@ -21,6 +24,15 @@ const ff = (args: string[]): void => void execFileSync('ffmpeg', ['-v', 'error',
 async function sanitized(input: string, name: string): Promise<{ out: string; res: SanitizeResult }> {
   const out = path.join(dir, name);
   const res = await sanitizeFile(input, out, { thermal: 'keep' });
+  return { out, res };
+}
+
+/** Sanitized the way kluis did before its own rewriter (and still does as the fallback). */
+async function sanitizedByFfmpeg(input: string, name: string): Promise<{ out: string; res: SanitizeResult }> {
+  const out = path.join(dir, name);
+  const format = await sniffFile(input);
+  expect(format === 'mp4' || format === 'mov').toBe(true);
+  const res = await sanitizeVideoByFfmpeg(input, out, { thermal: 'keep' }, format as 'mp4' | 'mov');
   return { out, res };
 }
 
@@ -50,6 +62,8 @@ describe('parseEssenceMethod', () => {
     expect(parseEssenceMethod('decoded-pixels-sha256 (ffmpeg, native pix_fmt, first picture)')).toEqual({ id: 'decoded-pixels-sha256' });
     expect(parseEssenceMethod('tiff-image-data-and-decoding-tags-sha256')).toEqual({ id: 'tiff-image-data-and-decoding-tags-sha256' });
     expect(parseEssenceMethod('ffmpeg-framehash-sha256:s1 per packet, stream 2 (audio aac, 10 packets, 99 bytes)')).toEqual({ id: 'ffmpeg-framehash-sha256', stream: 1 });
+    expect(parseEssenceMethod('mp4-samples-sha256:t2 per track, track 2 (audio aac, 10 samples, 99 bytes)')).toEqual({ id: 'mp4-samples-sha256', track: 2 });
+    expect(parseEssenceMethod('mp4-samples-sha256:t4294967295')).toEqual({ id: 'mp4-samples-sha256', track: 4294967295 });
   });
 
   it('reads the legacy video form by its fixed layout', () => {
@@ -63,7 +77,8 @@ describe('parseEssenceMethod', () => {
     for (const m of ['test-essence', 'decoded-pixels-sha512', 'jpeg-scan', 'JPEG-SCAN-SHA256', '', ' jpeg-scan-sha256', 'decoded-pixels-sha256(ffmpeg)', 'sha256 of jpeg-scan-sha256']) {
       expect(parseEssenceMethod(m), m).toBeNull();
     }
-    expect(ESSENCE_METHOD_IDS.every((id) => parseEssenceMethod(id === 'ffmpeg-framehash-sha256' ? `${id}:s0` : id)?.id === id)).toBe(true);
+    const param: Record<string, string> = { 'ffmpeg-framehash-sha256': ':s0', 'mp4-samples-sha256': ':t1' };
+    expect(ESSENCE_METHOD_IDS.every((id) => parseEssenceMethod(`${id}${param[id] ?? ''}`)?.id === id)).toBe(true);
   });
 
   it('refuses a known id with a parameter it cannot read (E_ESSENCE_METHOD), rather than calling it unknown', () => {
@@ -74,6 +89,12 @@ describe('parseEssenceMethod', () => {
       'ffmpeg-framehash-sha256',
       'ffmpeg-framehash-sha256 per packet, stream 1 (subtitle mov_text, 1 packets, 2 bytes)',
       'ffmpeg-framehash-sha256 per packet, stream one (audio aac, 1 packets, 2 bytes)',
+      'mp4-samples-sha256',
+      'mp4-samples-sha256 per track, track 1 (video h264, 1 samples, 2 bytes)',
+      'mp4-samples-sha256:s1',
+      'mp4-samples-sha256:t0',
+      'mp4-samples-sha256:t01',
+      'mp4-samples-sha256:t4294967296',
     ]) {
       expect(() => parseEssenceMethod(m), m).toThrow(expect.objectContaining({ code: 'E_ESSENCE_METHOD' }));
     }
@@ -129,8 +150,32 @@ describe('recomputeEssence per method id', () => {
     }
   });
 
-  it('MP4 (real DJI Osmo file: video, audio and two data streams): ffmpeg-framehash-sha256:s<N> per kept stream', async () => {
-    const { out, res } = await sanitized(path.join(real, 'video', 'DJI_20260315180109_0003_D.MP4'), 'osmo.mp4');
+  it('MP4 (real DJI Osmo file: video, audio and two data streams): mp4-samples-sha256:t<track_ID> per kept track, the same value on the card file', async () => {
+    const card = path.join(real, 'video', 'DJI_20260315180109_0003_D.MP4');
+    const { out, res } = await sanitized(card, 'osmo-own.mp4');
+    expect(res.essence.map((e) => parseEssenceMethod(e.method))).toEqual([
+      { id: 'mp4-samples-sha256', track: 1 },
+      { id: 'mp4-samples-sha256', track: 2 },
+    ]);
+    await expectAllRecompute(out, res);
+    // The recompute reads any file: on the card file it gives the recorded `before`.
+    for (const e of res.essence) {
+      expect(e.before).toBe(e.after);
+      expect(await recomputeEssence(card, 'mov', e.method)).toBe(e.before);
+    }
+    // Track 3 (djmd telemetry) is on the card but not picture or sound; track 9 exists nowhere.
+    await expect(recomputeEssence(card, 'mov', 'mp4-samples-sha256:t3')).rejects.toMatchObject({ code: 'E_ESSENCE_STREAM' });
+    await expect(recomputeEssence(out, 'mov', 'mp4-samples-sha256:t3')).rejects.toMatchObject({ code: 'E_ESSENCE_STREAM' });
+    await expect(recomputeEssence(out, 'mov', 'mp4-samples-sha256:t9')).rejects.toMatchObject({ code: 'E_ESSENCE_STREAM' });
+    // The earlier proof agrees on the new output: ffmpeg's packet hashes of the kept card streams
+    // (what the ffmpeg path recorded) recompute from the rewriter's file, stream by stream.
+    const cardPackets = await essence(card, ['0:0', '0:1'], 120_000);
+    expect(await recomputeEssence(out, 'mov', 'ffmpeg-framehash-sha256:s0 per packet')).toBe(cardPackets[0]!.digest);
+    expect(await recomputeEssence(out, 'mov', 'ffmpeg-framehash-sha256:s1 per packet')).toBe(cardPackets[1]!.digest);
+  });
+
+  it('MP4 sanitized by the ffmpeg stream copy (real DJI Osmo file): ffmpeg-framehash-sha256:s<N> per kept stream', async () => {
+    const { out, res } = await sanitizedByFfmpeg(path.join(real, 'video', 'DJI_20260315180109_0003_D.MP4'), 'osmo.mp4');
     expect(res.essence.map((e) => parseEssenceMethod(e.method))).toEqual([
       { id: 'ffmpeg-framehash-sha256', stream: 0 },
       { id: 'ffmpeg-framehash-sha256', stream: 1 },
@@ -150,7 +195,7 @@ describe('recomputeEssence per method id', () => {
     const input = path.join(dir, 'subs-first.mp4');
     ff(['-i', srt, '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
       '-map', '0', '-map', '1', '-map', '2', '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-c:s', 'mov_text', input]);
-    const { out, res } = await sanitized(input, 'subs-first-clean.mp4');
+    const { out, res } = await sanitizedByFfmpeg(input, 'subs-first-clean.mp4');
     const audio = res.essence.find((e) => e.method.includes('(audio aac'))!;
     expect(audio.method).toMatch(/^ffmpeg-framehash-sha256:s1 per packet, stream 2 \(audio aac, /);
     await expectAllRecompute(out, res);
@@ -163,7 +208,12 @@ describe('recomputeEssence per method id', () => {
     ff(['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-t', '1', '-i', 'sine=frequency=440:sample_rate=48000',
       '-f', 'lavfi', '-t', '0.5', '-i', 'sine=frequency=880:sample_rate=48000',
       '-map', '0', '-map', '1', '-map', '2', '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', input]);
-    const { out, res } = await sanitized(input, 'two-audio-clean.mp4');
+    const own = await sanitized(input, 'two-audio-own.mp4');
+    const ownAudios = own.res.essence.filter((e) => e.method.includes('(audio aac'));
+    expect(ownAudios.map((e) => parseEssenceMethod(e.method))).toEqual([{ id: 'mp4-samples-sha256', track: 2 }, { id: 'mp4-samples-sha256', track: 3 }]);
+    expect(ownAudios[0]!.after).not.toBe(ownAudios[1]!.after);
+    await expectAllRecompute(own.out, own.res);
+    const { out, res } = await sanitizedByFfmpeg(input, 'two-audio-clean.mp4');
     const audios = res.essence.filter((e) => e.method.includes('(audio aac'));
     expect(audios).toHaveLength(2);
     expect(audios[0]!.after).not.toBe(audios[1]!.after);

@@ -75,11 +75,11 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
   it('records the expected methods for each format', () => {
     const ids = (p: string): string[] => recorded.get(p)!.essence!.map((e) => {
       const m = parseEssenceMethod(e.method);
-      return m && 'stream' in m ? `${m.id}:s${m.stream}` : m!.id;
+      return m && 'stream' in m ? `${m.id}:s${m.stream}` : m && 'track' in m ? `${m.id}:t${m.track}` : m!.id;
     }).sort();
     expect(ids(JPG)).toEqual(['jpeg-decoder-segments-sha256']);
     expect(ids(TIF)).toEqual(['tiff-image-data-and-decoding-tags-sha256']);
-    expect(ids(MP4)).toEqual(['ffmpeg-framehash-sha256:s0', 'ffmpeg-framehash-sha256:s1']);
+    expect(ids(MP4)).toEqual(['mp4-samples-sha256:t1', 'mp4-samples-sha256:t2']);
     expect(recorded.get(MP4)!.essence!.map((e) => /\((video|audio) /.exec(e.method)?.[1]).sort()).toEqual(['audio', 'video']);
   });
 

@@ -39,21 +39,22 @@ export const DEFAULT_NEEDLES = [
 /** ISO 6709 coordinates such as "+52.0907+005.1214/". */
 const ISO6709 = /[+-]\d{1,2}\.\d{3,}[+-]\d{1,3}\.\d{3,}/;
 
-const VISUAL_CHILDREN = new Set([
+export const VISUAL_CHILDREN = new Set([
   'avcC', 'hvcC', 'av1C', 'vpcC', 'dvcC', 'dvvC', 'btrt', 'pasp', 'colr', 'fiel', 'clap', 'mdcv', 'clli',
   'gama', 'SmDm', 'CoLL', 'glbl',
 ]);
-const AUDIO_CHILDREN = new Set(['esds', 'wave', 'chan', 'btrt', 'dac3', 'dec3', 'dOps', 'alac', 'dfLa']);
-const WAVE_CHILDREN = new Set(['frma', 'mp4a', 'esds', 'enda', 'chan', 'alac', '\0\0\0\0']);
-const STBL_CHILDREN = new Set([
+export const AUDIO_CHILDREN = new Set(['esds', 'wave', 'chan', 'btrt', 'dac3', 'dec3', 'dOps', 'alac', 'dfLa']);
+export const WAVE_CHILDREN = new Set(['frma', 'mp4a', 'esds', 'enda', 'chan', 'alac', '\0\0\0\0']);
+export const STBL_CHILDREN = new Set([
   'stsd', 'stts', 'stss', 'ctts', 'cslg', 'stsc', 'stsz', 'stz2', 'stco', 'co64', 'sgpd', 'sbgp', 'sdtp', 'stps',
 ]);
-const GROUPING_TYPES = new Set(['roll', 'prol', 'sync', 'rap ']);
+export const GROUPING_TYPES = new Set(['roll', 'prol', 'sync', 'rap ']);
 /** Video/audio sample entries a sanitized file may carry (no encrypted or Motion-JPEG entries). */
-const KEPT_VISUAL = new Set([...VISUAL_ENTRIES].filter((t) => !['encv', 'jpeg', 'mjpa', 'mjpb'].includes(t)));
-const KEPT_AUDIO = new Set([...AUDIO_ENTRIES].filter((t) => t !== 'enca'));
+export const KEPT_VISUAL = new Set([...VISUAL_ENTRIES].filter((t) => !['encv', 'jpeg', 'mjpa', 'mjpb'].includes(t)));
+export const KEPT_AUDIO = new Set([...AUDIO_ENTRIES].filter((t) => t !== 'enca'));
 
-const MAX_LEAF = 4 << 20;
+/** Largest leaf box whose payload is read (and so the largest a kept leaf may be). */
+export const MAX_LEAF = 4 << 20;
 
 export interface Issue {
   path: string;

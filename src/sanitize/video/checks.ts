@@ -1,0 +1,159 @@
+/**
+ * The outside readers of a sanitized MP4/MOV that kluis does not write itself: ExifTool, ffprobe
+ * and one ffmpeg decode. None of them reads the whole output. While the output streams out, the
+ * first bytes (ftyp, moov, and the mdat up to just past the first video keyframe) are written to
+ * a "prefix" file in the scratch folder; a copy of it extended to the output's full size with a
+ * sparse hole is the "skeleton". Then:
+ * - ExifTool (the persistent process) reads the skeleton: the same boxes, the same header and
+ *   first samples as the real output, and a full-size mdat, so it sees exactly what it would see
+ *   in the real file's metadata (it does not read picture data past the first frames);
+ * - ffprobe reads the prefix: streams, codecs, tags, chapters, against what was kept;
+ * - ffmpeg decodes the first picture of the prefix (the first sound for a file without picture):
+ *   the one reduced-scale decode that shows the output decodes at all, and the thumbnail.
+ * A finding is returned; a tool that fails is a KluisError, never a pass. The scratch files are
+ * deleted by `dispose`, whatever happened.
+ */
+import { promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { KluisError } from '../../errors.js';
+import { ffprobeJson, inputArgs, runFfmpeg, type ProbeResult } from '../../wrappers/ffmpeg.js';
+import { exiftoolFindings } from './exiftool.js';
+import { NEUTRAL_HANDLER_NAMES, type TrackKind } from './rules.js';
+
+// Every preview is of a different file: libvips's operation cache would only hold memory.
+sharp.cache(false);
+
+const NEUTRAL_STREAM_TAGS: Record<string, (v: string) => boolean> = {
+  language: (v) => /^[a-z]{3}$/.test(v),
+  handler_name: (v) => NEUTRAL_HANDLER_NAMES.has(v),
+  vendor_id: (v) => v === '[0][0][0][0]' || v === 'FFMP',
+};
+const NEUTRAL_FORMAT_TAGS = new Set(['major_brand', 'minor_version', 'compatible_brands']);
+
+/** What ffprobe shows of a sanitized file that it must not: other streams, other codecs, tags, chapters. */
+export function probeFindings(probe: ProbeResult, kept: ReadonlyArray<{ kind: TrackKind; codec: string }>, needles: readonly string[]): string[] {
+  const found: string[] = [];
+  if (probe.streams.length !== kept.length) found.push(`${probe.streams.length} streams where ${kept.length} were kept`);
+  for (const s of probe.streams) {
+    const k = kept[s.index];
+    if (!k || s.codec_type !== k.kind || s.codec_name !== k.codec) {
+      found.push(`stream ${s.index} is ${s.codec_type ?? '?'} ${s.codec_name ?? '?'}, not the kept ${k ? `${k.kind} ${k.codec}` : 'nothing'}`);
+    }
+    if (s.disposition?.attached_pic === 1) found.push(`stream ${s.index} is an attached picture`);
+    for (const [tag, value] of Object.entries(s.tags ?? {})) {
+      const ok = NEUTRAL_STREAM_TAGS[tag];
+      if (!ok || !ok(value)) found.push(`stream ${s.index} tag ${tag}=${value.slice(0, 60)}`);
+    }
+  }
+  for (const [tag, value] of Object.entries(probe.format?.tags ?? {})) {
+    if (!NEUTRAL_FORMAT_TAGS.has(tag)) found.push(`format tag ${tag}=${value.slice(0, 60)}`);
+    else for (const n of needles) if (n.length >= 3 && value.includes(n)) found.push(`format tag ${tag} contains "${n}"`);
+  }
+  if ((probe.chapters ?? []).length > 0) found.push(`${probe.chapters?.length} chapter(s)`);
+  return found;
+}
+
+export interface ToolFindings {
+  exiftool: string[];
+  ffprobe: string[];
+  /** The decoded first picture as a JPEG (longest side `maxEdge`), null for a file without picture. */
+  thumbnail: Buffer | null;
+}
+
+export interface OutputReadersOptions {
+  scratchDir: string;
+  format: 'mp4' | 'mov';
+  /** The whole output's size (the skeleton's size). */
+  size: number;
+  /** How many leading output bytes the prefix holds (ends on a chunk boundary). */
+  prefixEnd: number;
+  kept: ReadonlyArray<{ kind: TrackKind; codec: string }>;
+  needles: readonly string[];
+  maxEdge: number;
+}
+
+/**
+ * Collects the output's first bytes as they stream (`write`), then runs the three readers
+ * (`start`, called once the prefix is complete, which `write` does itself) while the rest streams.
+ */
+export class OutputReaders {
+  private readonly prefixPath: string;
+  private readonly skeletonPath: string;
+  private fh: fsp.FileHandle | undefined;
+  private written = 0;
+  private running: Promise<ToolFindings> | undefined;
+
+  constructor(private readonly o: OutputReadersOptions) {
+    const id = `kluis-${process.pid}-${randomBytes(6).toString('hex')}`;
+    // Absolute, so the persistent ExifTool takes the skeleton (it refuses relative names).
+    this.prefixPath = path.resolve(o.scratchDir, `${id}.prefix.${o.format}`);
+    this.skeletonPath = path.resolve(o.scratchDir, `${id}.skeleton.${o.format}`);
+  }
+
+  /** Takes output bytes at `position` (in order); keeps those below prefixEnd. */
+  async write(position: number, bytes: Uint8Array): Promise<void> {
+    if (this.running || position >= this.o.prefixEnd) return;
+    if (position !== this.written) throw new KluisError('E_INTERNAL', `output bytes came out of order (${position}, expected ${this.written})`);
+    this.fh ??= await fsp.open(this.prefixPath, 'wx', 0o600);
+    const n = Math.min(bytes.length, this.o.prefixEnd - position);
+    let done = 0;
+    while (done < n) done += (await this.fh.write(bytes, done, n - done, position + done)).bytesWritten;
+    this.written += n;
+    if (this.written === this.o.prefixEnd) this.begin();
+  }
+
+  private begin(): void {
+    const run = async (): Promise<ToolFindings> => {
+      await this.fh?.close();
+      this.fh = undefined;
+      await fsp.copyFile(this.prefixPath, this.skeletonPath);
+      await fsp.truncate(this.skeletonPath, this.o.size);
+      const [exif, probe, thumbnail] = await Promise.all([
+        exiftoolFindings(this.skeletonPath, this.o.needles),
+        ffprobeJson(this.prefixPath, { timeoutMs: 120_000 }),
+        this.decodeFirst(),
+      ]);
+      return { exiftool: exif, ffprobe: probeFindings(probe, this.o.kept, this.o.needles), thumbnail };
+    };
+    this.running = run();
+    this.running.catch(() => undefined); // awaited in `result`; never an unhandled rejection
+  }
+
+  /** The readers' findings; starts them if the prefix is the whole output. */
+  result(): Promise<ToolFindings> {
+    if (!this.running) {
+      if (this.written !== this.o.prefixEnd) {
+        return Promise.reject(new KluisError('E_INTERNAL', `the output prefix for the checks is ${this.written} of ${this.o.prefixEnd} bytes`));
+      }
+      this.begin();
+    }
+    return this.running!;
+  }
+
+  private async decodeFirst(): Promise<Buffer | null> {
+    const video = this.o.kept.some((k) => k.kind === 'video');
+    const e = this.o.maxEdge;
+    const args = video
+      ? ['-v', 'error', '-threads', '1', ...inputArgs(this.prefixPath), '-map', '0:v:0', '-frames:v', '1',
+        '-vf', `scale=${e}:${e}:force_original_aspect_ratio=decrease`, '-f', 'image2pipe', '-c:v', 'png', 'pipe:1']
+      : ['-v', 'error', '-threads', '1', ...inputArgs(this.prefixPath), '-map', '0:a:0', '-t', '0.5', '-ac', '1', '-f', 's16le', 'pipe:1'];
+    const { stdout } = await runFfmpeg(args, { collectStdout: 16 << 20, timeoutMs: 120_000 });
+    if (stdout.length === 0) {
+      throw new KluisError('E_SANITIZE_DECODE', `the sanitized file's first ${video ? 'picture' : 'sound'} does not decode`, {
+        hint: 'the output would not play; the file is not stored (the original is kept sealed)',
+      });
+    }
+    if (!video) return null;
+    return sharp(stdout).jpeg({ quality: 75 }).toBuffer();
+  }
+
+  /** Removes the scratch files (after the readers finished, whatever their outcome). */
+  async dispose(): Promise<void> {
+    if (this.running) await this.running.catch(() => undefined);
+    await this.fh?.close().catch(() => undefined);
+    await fsp.rm(this.prefixPath, { force: true });
+    await fsp.rm(this.skeletonPath, { force: true });
+  }
+}
