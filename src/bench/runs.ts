@@ -93,7 +93,7 @@ export async function runCpSha256(ctx: RunContext): Promise<RunResult> {
 
 /** rclone's `obscure` form of a password, as its config file wants. */
 async function rcloneObscure(pw: string): Promise<string> {
-  const r = await runCommand('rclone', ['obscure', pw]);
+  const r = await runCommand('rclone', ['obscure', '--', pw]);
   if (r.exitCode !== 0) throw new KluisError('E_BENCH_TOOL', `rclone obscure failed: ${lastLine(r.stderrTail)}`, { hint: 'install rclone (apt-get install rclone)' });
   return r.stdout.trim();
 }
@@ -110,8 +110,8 @@ export async function cryptRemote(dir: string): Promise<{ conf: string; store: s
   const store = path.join(dir, 'store');
   await fsp.mkdir(store, { recursive: true });
   const conf = path.join(dir, 'rclone.conf');
-  const pw1 = await rcloneObscure(randomBytes(18).toString('base64url'));
-  const pw2 = await rcloneObscure(randomBytes(18).toString('base64url'));
+  const pw1 = await rcloneObscure(randomBytes(18).toString('hex'));
+  const pw2 = await rcloneObscure(randomBytes(18).toString('hex'));
   await fsp.writeFile(conf, [`[${CRYPT_REMOTE}]`, 'type = crypt', `remote = ${store}`, `password = ${pw1}`, `password2 = ${pw2}`, ''].join('\n'), { mode: 0o600 });
   return { conf, store };
 }
