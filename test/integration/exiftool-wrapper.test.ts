@@ -201,6 +201,7 @@ describe('persistent exiftool', () => {
       mkdirSync(path.join(dir, 'wrappers'));
       for (const [src, out] of [
         ['src/errors.ts', 'errors.js'],
+        ['src/error-codes.ts', 'error-codes.js'],
         ['src/wrappers/priority.ts', 'wrappers/priority.js'],
         ['src/wrappers/exiftool.ts', 'wrappers/exiftool.js'],
       ] as const) {
