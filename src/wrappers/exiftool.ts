@@ -171,7 +171,7 @@ function startStayOpen(): ChildProcess {
   return child;
 }
 
-type RawTaskClass = new (lines: readonly string[], max: number) => ExifToolTask<ExiftoolOutput>;
+type RawTaskClass = new (lines: readonly string[], max: number, onStart: () => void) => ExifToolTask<ExiftoolOutput>;
 
 /**
  * One request as an exiftool-vendored task. The pool's own "{ready}" detection would end a request
@@ -191,12 +191,20 @@ function rawTaskClass(Base: typeof ExifToolTask): RawTaskClass {
     #status: number | undefined;
     #stderrDone = false;
     #told = false;
+    readonly #started: () => void;
 
-    constructor(lines: readonly string[], max: number) {
+    constructor(lines: readonly string[], max: number, onStart: () => void) {
       const id = randomBytes(8).toString('hex');
       super([...lines, '-echo3', `{kluis-end${id} \${status}}`, '-echo4', `{kluis-end${id}}`]);
       this.#id = id;
       this.#max = max;
+      this.#started = onStart;
+    }
+
+    /** The pool hands the request to ExifTool now (time spent waiting in its queue is not counted). */
+    override onStart(...args: Parameters<ExifToolTask<ExiftoolOutput>['onStart']>): void {
+      super.onStart(...args);
+      this.#started();
     }
 
     override onStdout(buf: string | Buffer): void {
@@ -309,9 +317,29 @@ function ensureStayOpen(): Promise<boolean> {
 async function request(options: readonly string[], file: string, limits: ExiftoolLimits): Promise<ExiftoolOutput> {
   const { et, Task } = await getPool();
   const max = limits.maxStdoutBytes ?? DEFAULT_MAX;
-  const task = et.enqueueTask(() => new Task([...options, file], max), false);
-  // The child is killed under a request that takes too long: the pool starts a new one next time.
-  return withTimeout(task, limits.timeoutMs ?? DEFAULT_TIMEOUT, () => void et.closeChildProcesses(false).catch(() => {}));
+  const ms = limits.timeoutMs ?? DEFAULT_TIMEOUT;
+  return new Promise<ExiftoolOutput>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    // The timeout counts from when ExifTool gets the request. When it fires, the child is killed
+    // (the pool starts a new one for the next request) and this request fails.
+    const started = (): void => {
+      timer = setTimeout(() => {
+        reject(timedOut(ms));
+        void et.closeChildProcesses(false).catch(() => {});
+      }, ms);
+      timer.unref();
+    };
+    et.enqueueTask(() => new Task([...options, file], max, started), false).then(
+      (out) => {
+        clearTimeout(timer);
+        resolve(out);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
  * is killed; take names it cannot put on an argument line through a one-shot run; and never keep
  * node alive (nor outlive it).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -189,6 +189,27 @@ describe('persistent exiftool', () => {
       // The next request gets its own answer only.
       const b = await exiftool(IMAGE_OPTS, images[1]!);
       expect(norm(b.stdout)).toBe(norm((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a request ExifTool never finishes fails with E_SANITIZE_TOOL_TIMEOUT; one waiting behind it is not charged for the wait', async () => {
+    // A named pipe nobody writes to: ExifTool blocks opening it, for as long as it is let.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-fifo-'));
+    try {
+      const fifo = path.join(dir, 'stuck.jpg');
+      execFileSync('mkfifo', [fifo]);
+      await exiftool(IMAGE_OPTS, images[0]!); // the persistent process is up
+      const pid1 = exiftoolStayOpenPid();
+      const stuck = exiftool(IMAGE_OPTS, fifo, { timeoutMs: 2000 });
+      // Queued behind the stuck request; its own limit is shorter than the time it waits.
+      const next = exiftool(IMAGE_OPTS, images[1]!, { timeoutMs: 1500 });
+      await expect(stuck).rejects.toMatchObject({ code: 'E_SANITIZE_TOOL_TIMEOUT' });
+      const r = await next;
+      expect(r.via).toBe('stay-open');
+      expect(norm(r.stdout)).toBe(norm((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout));
+      expect(exiftoolStayOpenPid()).not.toBe(pid1); // the stuck ExifTool was killed, a new one serves
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
