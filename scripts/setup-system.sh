@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system tools kluis needs at run time, from Debian, when they are missing:
-# ffmpeg/ffprobe (video sanitizing and proofs) and ExifTool (independent re-read).
+# ffmpeg/ffprobe (video sanitizing and proofs) and perl (which runs the ExifTool that `npm ci`
+# brings, exiftool-vendored.pl, for the independent re-read).
 # With --test it also installs what the test suite needs: xmllint, Apache (WebDAV) and Ceph
 # (S3 gateway) for the servers the tests start, Chromium for the dashboard and report tests,
-# rclone and age for the benchmark, tmux, setpriv, chattr, mount. Run as root, or as a user who
+# Debian's exiftool, rclone and age for the benchmark, tmux, setpriv, chattr, mount. Run as root, or as a user who
 # may sudo; otherwise it names the packages to install and exits 1.
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
-command -v exiftool >/dev/null 2>&1 || need+=(libimage-exiftool-perl)
+perl -MEncode -MDigest::MD5 -MPOSIX -e 1 >/dev/null 2>&1 || need+=(perl)
 if [ "${1:-}" = "--test" ]; then
+  command -v exiftool >/dev/null 2>&1 || need+=(libimage-exiftool-perl)
   command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
   command -v apache2 >/dev/null 2>&1 || [ -x /usr/sbin/apache2 ] || need+=(apache2)
   command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)

@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { action, info, printJson, warn } from './output.js';
-import { EXIT, KluisError } from '../errors.js';
+import { EXIT, KluisError, type ErrorCode } from '../errors.js';
 import { UnsignedConfigSchema, type Config, type TargetConfig, type UnsignedConfig } from '../config/schema.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -21,7 +21,7 @@ import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl, 
 
 export interface StaticVerdict {
   allowed: boolean;
-  code?: string;
+  code?: ErrorCode;
   reason: string;
 }
 

@@ -1,6 +1,7 @@
 /**
- * Public API of the sealed format (docs/format.md). The pipeline and evidence code call exactly
- * these functions; everything else in src/seal is internal. Sealing never needs a secret key and
+ * Public API of the sealed format (docs/format.md) and of kluis keys. Other folders import exactly
+ * these; everything else in src/seal is internal (the dependency check, .dependency-cruiser.cjs,
+ * holds other folders to this file). Sealing never needs a secret key and
  * never keeps the file key; opening never releases plaintext that did not verify.
  */
 import { defaultImplName, type ImplName } from './primitives.js';
@@ -8,6 +9,11 @@ import { defaultImplName, type ImplName } from './primitives.js';
 export { sealFile, sealBytes, openBytes, openStream, openToFile, type SealOptions, type OpenOptions } from './stream.js';
 export { CHUNK_SIZE, sealedSize } from './format.js';
 export type { PublicKey, SecretKey, KeyKind } from './keys.js';
+// Keys and their text forms (kluis1…, KLUIS-SECRET-KEY-1…), and station/admin signatures.
+export {
+  formatPublicKey, formatSecretKey, parsePublicKey, parseSecretKey, generateKey, readPublicKey, readSecretKeyFile,
+  writeSecretKeyFile, sign, verifySignature,
+} from './keys.js';
 export type { ImplName } from './primitives.js';
 
 /** Which implementation is used when none is asked for: sodium-native, or tweetnacl as fallback. */

@@ -11,8 +11,21 @@
  */
 import { promises as fsp } from 'node:fs';
 import nacl from 'tweetnacl';
-import { bech32Decode, bech32Encode } from '../util/bech32.js';
+import { bech32 } from '@scure/base';
 import { KluisError } from '../errors.js';
+
+/**
+ * Bech32 (BIP-173) as age uses it for keys, through @scure/base: lower case out, all-lower or
+ * all-upper in, a 6-character checksum that catches any single typo, and no 90-character limit.
+ */
+function bech32Encode(hrp: string, data: Uint8Array): string {
+  return bech32.encode(hrp, bech32.toWords(data), false);
+}
+
+function bech32Decode(s: string): { hrp: string; data: Uint8Array } {
+  const { prefix, words } = bech32.decode(s, false);
+  return { hrp: prefix, data: bech32.fromWords(words) };
+}
 
 export type KeyKind = 'recipient' | 'station' | 'admin';
 

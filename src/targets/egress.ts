@@ -33,7 +33,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { KluisError } from '../errors.js';
+import { KluisError, type ErrorCode } from '../errors.js';
 import type { Egress } from '../config/schema.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -430,7 +430,7 @@ export interface AddressVerdict {
   country?: string;
   allowed: boolean;
   reason: string;
-  code?: string;
+  code?: ErrorCode;
 }
 
 export interface EgressGuardOptions {
@@ -478,7 +478,7 @@ export class EgressGuard {
   }
 
   /** Reports and builds the error for a refusal; the caller throws it. */
-  refuse(code: string, reason: string, where: { host?: string; address?: string } = {}): KluisError {
+  refuse(code: ErrorCode, reason: string, where: { host?: string; address?: string } = {}): KluisError {
     const r: Refusal = { target: this.target, reason, code, ...where };
     try {
       this.onRefusal?.(r);

@@ -5,7 +5,6 @@
  * neither start a line that looks like a `kluis: hint:` nor move the cursor or recolour the
  * terminal. JSON output and the audit log keep the exact names; this is for people only.
  */
-import type { KluisError } from '../errors.js';
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -19,7 +18,7 @@ export function oneLine(s: string): string {
  * The `kluis: error: …` line (about `subject`, e.g. a card file, when given) and, when the error
  * has one, the `kluis: hint: …` line, each ending in a newline.
  */
-export function errorLines(e: Pick<KluisError, 'code' | 'message' | 'hint'>, subject?: string): string {
+export function errorLines(e: { code: string; message: string; hint?: string | undefined }, subject?: string): string {
   const about = subject === undefined ? '' : `${oneLine(subject)}: `;
   const hint = e.hint ? `kluis: hint: ${oneLine(e.hint)}\n` : '';
   return `kluis: error: ${about}${oneLine(e.message)} [${oneLine(e.code)}]\n${hint}`;

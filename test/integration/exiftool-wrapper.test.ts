@@ -5,8 +5,8 @@
  * is killed; take names it cannot put on an argument line through a one-shot run; and never keep
  * node alive (nor outlive it).
  */
-import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import ts from 'typescript';
@@ -168,6 +168,53 @@ describe('persistent exiftool', () => {
     expect(stayOpenEligible([...IMAGE_OPTS, '--'], '/spool/a.jpg')).toBe(false);
   });
 
+  it('is not ended early by a file whose content prints "{ready}" lines, and keeps stdout as bytes', async () => {
+    // A JPEG comment (COM segment) that `-b -Comment` prints raw: ExifTool's own end-of-request
+    // line, a stale-looking marker, and UTF-8 that is not ASCII. A request that ended at the first
+    // "{ready}" would return a cut comment and hand the rest to the next request.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-ready-'));
+    try {
+      const comment = Buffer.from('before\n{ready}\n{ready123}\n{kluis-end0 0}\nna\u00efef \u00e9t\u00e9 \u2603\nafter', 'utf8');
+      const jpg = require('node:fs').readFileSync(images[0]!) as Buffer;
+      const seg = Buffer.alloc(4);
+      seg.writeUInt16BE(0xfffe, 0);
+      seg.writeUInt16BE(comment.length + 2, 2);
+      const f = path.join(dir, 'ready.jpg');
+      writeFileSync(f, Buffer.concat([jpg.subarray(0, 2), seg, comment, jpg.subarray(2)]));
+      const a = await exiftool(['-b', '-Comment'], f);
+      expect(a.via).toBe('stay-open');
+      expect(a.status).toBe(0);
+      expect(a.stdout.equals(comment)).toBe(true);
+      expect(a.stdout.equals((await exiftoolOneShot(['-b', '-Comment'], f)).stdout)).toBe(true);
+      // The next request gets its own answer only.
+      const b = await exiftool(IMAGE_OPTS, images[1]!);
+      expect(norm(b.stdout)).toBe(norm((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a request ExifTool never finishes fails with E_SANITIZE_TOOL_TIMEOUT; one waiting behind it is not charged for the wait', async () => {
+    // A named pipe nobody writes to: ExifTool blocks opening it, for as long as it is let.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-fifo-'));
+    try {
+      const fifo = path.join(dir, 'stuck.jpg');
+      execFileSync('mkfifo', [fifo]);
+      await exiftool(IMAGE_OPTS, images[0]!); // the persistent process is up
+      const pid1 = exiftoolStayOpenPid();
+      const stuck = exiftool(IMAGE_OPTS, fifo, { timeoutMs: 2000 });
+      // Queued behind the stuck request; its own limit is shorter than the time it waits.
+      const next = exiftool(IMAGE_OPTS, images[1]!, { timeoutMs: 1500 });
+      await expect(stuck).rejects.toMatchObject({ code: 'E_SANITIZE_TOOL_TIMEOUT' });
+      const r = await next;
+      expect(r.via).toBe('stay-open');
+      expect(norm(r.stdout)).toBe(norm((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout));
+      expect(exiftoolStayOpenPid()).not.toBe(pid1); // the stuck ExifTool was killed, a new one serves
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('does not keep node alive, and does not outlive it (normal end, and SIGKILL of node)', async () => {
     // Plain JS of the wrapper and its imports, so a separate node can load it.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-js-'));
@@ -175,6 +222,7 @@ describe('persistent exiftool', () => {
       mkdirSync(path.join(dir, 'wrappers'));
       for (const [src, out] of [
         ['src/errors.ts', 'errors.js'],
+        ['src/error-codes.ts', 'error-codes.js'],
         ['src/wrappers/priority.ts', 'wrappers/priority.js'],
         ['src/wrappers/exiftool.ts', 'wrappers/exiftool.js'],
       ] as const) {
@@ -184,6 +232,7 @@ describe('persistent exiftool', () => {
         writeFileSync(path.join(dir, out), js);
       }
       writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+      symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules')); // the wrapper's npm dependencies (exiftool-vendored)
       const script = (hold: boolean | 'close'): string =>
         `import { closeExiftool, exiftool, exiftoolStayOpenPid } from './wrappers/exiftool.js';
          const r = await exiftool(${JSON.stringify(IMAGE_OPTS)}, ${JSON.stringify(images[0])});

@@ -65,3 +65,30 @@ test('station keys sign, recipient keys cannot, and a signature binds its messag
   expect(verifySignature(st.publicKey, Buffer.from('hellp'), sig)).toBe(false);
   expect(codeOf(() => sign(generateKey('recipient'), msg))).toBe('E_KEY_KIND');
 });
+
+test('key text forms are byte-identical to the published vectors (test/vectors/seal-v1.json)', async () => {
+  const vectors = JSON.parse(await fsp.readFile(path.join(__dirname, '..', 'vectors', 'seal-v1.json'), 'utf8')) as {
+    vectors: Array<{ identities: string[]; reproduce?: { recipients: string[] } }>;
+  };
+  let seen = 0;
+  for (const v of vectors.vectors) {
+    for (const id of v.identities) {
+      const sk = parseSecretKey(id, 'recipient');
+      expect(formatSecretKey(sk)).toBe(id);
+      expect(formatSecretKey(sk).toLowerCase().startsWith('kluis-secret-key-1')).toBe(true);
+      seen++;
+    }
+    for (const r of v.reproduce?.recipients ?? []) {
+      expect(formatPublicKey(parsePublicKey(r, 'recipient'))).toBe(r);
+      seen++;
+    }
+  }
+  expect(seen).toBeGreaterThan(2);
+  // A recipient's public key text follows from its secret key: the vector's first identity and recipient match.
+  const first = vectors.vectors.find((v) => v.reproduce && v.reproduce.recipients.length > 0 && v.identities.length > 0)!;
+  expect(formatPublicKey(parseSecretKey(first.identities[0]!, 'recipient').publicKey)).toBe(first.reproduce!.recipients[0]);
+  // Upper case reads as lower case; mixed case is refused.
+  const r = first.reproduce!.recipients[0]!;
+  expect(formatPublicKey(parsePublicKey(r.toUpperCase()))).toBe(r);
+  expect(codeOf(() => parsePublicKey(r.slice(0, 10) + r.slice(10).toUpperCase()))).toBe('E_KEY_PARSE');
+});

@@ -11,7 +11,7 @@
  * never skips over what it does not understand: callers decide what a leaf may be.
  */
 import { promises as fsp } from 'node:fs';
-import { KluisError } from '../../errors.js';
+import { KluisError, type ErrorCode } from '../../errors.js';
 
 /** Random access to bytes: a file or a buffer. */
 export interface ByteSource {
@@ -92,7 +92,7 @@ export function showType(type: string): string {
     : `0x${[...type].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('')}`;
 }
 
-function boxError(code: string, message: string, path: string): KluisError {
+function boxError(code: ErrorCode, message: string, path: string): KluisError {
   return new KluisError(code, `${message} (at ${path})`, {
     hint: 'the file is damaged or not a plain MP4/MOV; kluis does not store a file it cannot fully read',
     details: { path },
