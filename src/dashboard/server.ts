@@ -157,7 +157,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
   };
 
   let ticks = 0;
-  const poller = setInterval(() => {
+  const poll = (): void => {
     try {
       for (;;) {
         const rows = station.journal.eventsAfter(tracker.lastId, 500);
@@ -176,7 +176,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
       push();
     }
     if (ticks % Math.max(1, Math.round(15000 / pollMs)) === 0) for (const s of streams) s.write(': keep-alive\n\n');
-  }, opts.pollMs ?? 300);
+  };
 
   /** Works the outbox for a batch if this process may; says whether it did. */
   const workOutbox = async (batchId: string): Promise<'done' | 'left-for-running-process'> => {
@@ -325,6 +325,9 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
       resolve();
     });
   });
+  // The journal is polled only once we listen: a start that fails (port in use) leaves no timer
+  // behind to read a station the caller is about to close.
+  const poller = setInterval(poll, opts.pollMs ?? 300);
   port = (server.address() as AddressInfo).port;
   hosts = allowedHosts(port, bind);
   const shownHost = bind === '::1' ? '[::1]' : bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind.includes(':') ? `[${bind}]` : bind;
