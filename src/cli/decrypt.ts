@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
-import { action, info, printJson } from './output.js';
+import { action, info, printJson, printLines } from './output.js';
 import { KluisError } from '../errors.js';
 import { exists } from '../util/fsx.js';
 import { readSecretKeyFile } from '../seal/keys.js';
@@ -45,7 +45,7 @@ export function register(program: Command): void {
         if (opts.json) {
           printJson({ file, out: opts.out, size: res.size, sha256: res.sha256, implementation: sealImplementation() });
         } else {
-          process.stdout.write(`${res.sha256}  ${opts.out}\n`);
+          printLines([`${res.sha256}  ${opts.out}`]);
           info(`decrypted ${res.size} bytes to ${opts.out}; every chunk verified`);
         }
       }),

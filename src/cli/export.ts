@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import * as os from 'node:os';
-import { action, printJson, info } from './output.js';
+import { action, printJson, printLines, info } from './output.js';
 import { loadConfig } from '../config/load.js';
 import { readSecretKeyFile } from '../seal/keys.js';
 import { exportBatch } from '../evidence/export.js';
@@ -41,8 +41,10 @@ export function register(program: Command): void {
         }
         if (opts.json) printJson(result);
         else {
-          for (const f of result.files) process.stdout.write(`exported ${f.path}  sha256 ${f.sha256}\n`);
-          for (const s of result.skipped) process.stdout.write(`not in batch ${s.path} (${s.status}${s.reason ? `: ${s.reason}` : ''})\n`);
+          printLines([
+            ...result.files.map((f) => `exported ${f.path}  sha256 ${f.sha256}`),
+            ...result.skipped.map((s) => `not in batch ${s.path} (${s.status}${s.reason ? `: ${s.reason}` : ''})`),
+          ]);
           info(`${result.files.length} file(s) in ${result.out}${result.report ? `, report ${result.report}` : ''}${result.mhl ? `, MHL ${result.mhl}` : ''}`);
         }
       }),
