@@ -74,6 +74,8 @@ const BY_CODE: Record<string, number> = {
   E_SEAL_IMPL: EXIT.internal,
   E_SEAL_IO: EXIT.failure,
   E_OUTPUT_EXISTS: EXIT.usage,
+  E_EXPORT_OUT_NOT_EMPTY: EXIT.usage,
+  E_EXPORT_OUT_NOT_DIR: EXIT.usage,
 };
 
 const BY_PREFIX: Array<[string, number]> = [
