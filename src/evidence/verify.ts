@@ -33,6 +33,7 @@ import { openTarget, type Target } from '../targets/index.js';
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { makePartDir, sweepOrphans } from '../util/plain-temp.js';
+import { cardFsPath } from '../card/names.js';
 // The sanitize stage's public surface: the same functions that wrote each essence `after` value.
 import { decodeFully, recomputeEssence, type FullDecode } from '../sanitize/index.js';
 
@@ -579,7 +580,7 @@ async function checkCard(cardRoot: string, file: ManifestFile): Promise<Check> {
   if (!file.cardSha256) return { check: 'card-sha256', result: 'unchecked', message: 'the manifest holds no card hash for this file' };
   const rel = path.posix.normalize(file.path);
   if (rel.startsWith('../') || path.posix.isAbsolute(rel)) return { check: 'card-sha256', result: 'mismatch', message: `manifest path ${file.path} leaves the card` };
-  const abs = path.join(cardRoot, ...rel.split('/'));
+  const abs = cardFsPath(cardRoot, rel);
   const st = await fsp.lstat(abs).catch(() => null);
   if (!st) return { check: 'card-sha256', result: 'missing', message: `${file.path} is not on the card` };
   if (!st.isFile()) return { check: 'card-sha256', result: 'mismatch', message: `${file.path} on the card is not a regular file` };
