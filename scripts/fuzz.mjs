@@ -411,9 +411,10 @@ async function loadBases() {
   const read = (f) => ({ name: path.basename(f), bytes: readFileSync(f) });
   const jpeg = [
     fx('generated', 'tagged.jpg'), fx('generated', 'after-eoi.jpg'), fx('generated', 'orient6.jpg'), fx('generated', 'icc.jpg'),
-    fx('real', 'image', 'mavic3pro_xmp.jpg'), fx('real', 'image', 'mavic2pro_makernotes.jpg'),
-  ].map(read);
-  const tiff = [fx('generated', 'tagged.tiff'), fx('generated', 'tagged-dng.tiff')].map(read);
+    fx('real', 'image', 'mavic3pro_xmp.jpg'), fx('real', 'image', 'mavic2pro_makernotes.jpg'), fx('real', 'image', 'gopro_hero6.jpg'),
+    fx('real', 'image', 'flir_e40.jpg'), fx('real', 'image', 'teal2_boson_ir.jpg'), fx('real', 'image', 'skydio_x2_ir.jpg'),
+  ].filter((f) => existsSync(f)).map(read);
+  const tiff = [fx('generated', 'tagged.tiff'), fx('generated', 'tagged-dng.tiff'), fx('real', 'image', 'exiftool_dng_dummy.dng')].filter((f) => existsSync(f)).map(read);
   const mp4 = [];
   for (const f of [fx('generated-video', 'xmp-text-data.mp4'), fx('generated-video', 'cover-art.mp4'), fx('generated-video', 'keys-location.mov'), fx('real', 'video', 'dji-mini2_udta.mp4'), fx('real', 'video', 'DJI_20260315180109_0003_D.MP4')]) {
     const b = read(f);
