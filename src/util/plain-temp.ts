@@ -149,8 +149,14 @@ export function trackTemp(p: string): () => void {
 export async function makePartDir(parent: string, opts: { hidden?: boolean } = {}): Promise<{ dir: string; remove(): Promise<void> }> {
   const name = partName().replace(/\.tmp$/, '');
   const dir = path.join(parent, opts.hidden ? name : name.slice(1));
-  await fsp.mkdir(dir, { mode: 0o700 });
+  // Registered before it exists: a signal that arrives just after mkdir still finds it.
   const untrack = trackTemp(dir);
+  try {
+    await fsp.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    untrack();
+    throw err;
+  }
   return {
     dir,
     async remove() {

@@ -26,6 +26,7 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProce
   const child = spawn(process.execPath, [kluisBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  child.stdin!.on('error', () => undefined); // EPIPE once the child is gone: expected here
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stderr })),
   );
