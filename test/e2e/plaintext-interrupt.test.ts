@@ -1,15 +1,16 @@
 /**
  * No plaintext left after Ctrl-C (issue 15, item 10). `kluis decrypt -` stopped with SIGINT or
- * SIGTERM while it writes, and `kluis verify` stopped while its essence recheck holds a decrypted
- * temp, leave no temp behind: not beside OUT, not in the temp dir (TMPDIR is a private folder
- * here, so anything in it is the child's). A run killed with SIGKILL cannot clean up; its
- * leftover is swept by the next run of the same command.
+ * SIGTERM while it writes, `kluis export` stopped while it decrypts, and `kluis verify` stopped
+ * while its essence recheck holds a decrypted temp, leave no temp behind: not beside OUT, not in
+ * the export folder, not in the temp dir (TMPDIR is a private folder here, so anything in it is
+ * the child's). A run killed with SIGKILL cannot clean up; its leftover is swept by the next run
+ * of the same command.
  *
  * Each child is stopped once its temp exists (the test polls for it; no timing is asserted).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -92,6 +93,27 @@ describe('verify interrupted during its essence recheck', () => {
     const r = runKluis(['ingest', card, '--config', st.config, '--json', '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     batchId = parseJson(r).batchId;
+  });
+
+  it('export leaves no temp folder in OUT on SIGINT, and a SIGKILLed export\'s is swept by the next export into OUT', async () => {
+    const out = path.join(work, 'export-int');
+    const hidden = (): string[] => (readdirSync(out, { withFileTypes: true }) as Array<{ name: string }>).map((e) => e.name).filter((n) => n.startsWith('.kluis-part-'));
+    const run = start(['export', batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', out]);
+    await until(() => existsSync(out) && hidden().length > 0);
+    run.child.kill('SIGINT');
+    const r = await run.exited;
+    expect(r.signal ?? r.code, r.stderr).toBe('SIGINT');
+    expect(hidden()).toEqual([]);
+
+    const out2 = path.join(work, 'export-kill');
+    const killed = start(['export', batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', out2]);
+    await until(() => existsSync(out2) && readdirSync(out2).some((n) => n.startsWith('.kluis-part-')));
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    expect(readdirSync(out2).filter((n) => n.startsWith('.kluis-part-'))).toHaveLength(1);
+    const again = runKluis(['export', batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', out2, '--into-existing']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readdirSync(out2).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
   it('leaves nothing in the temp dir on SIGINT', async () => {
