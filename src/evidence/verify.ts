@@ -412,10 +412,14 @@ function cardDecode(cardRoot: string, file: ManifestFile, decode: DecodeFn, memo
   let p = memo.get(file.path);
   if (!p) {
     const rel = path.posix.normalize(file.path);
+    const abs = rel.startsWith('../') || path.posix.isAbsolute(rel) ? null : cardFsPath(cardRoot, rel);
     p =
-      rel.startsWith('../') || path.posix.isAbsolute(rel)
+      abs === null
         ? Promise.reject(new KluisError('E_VERIFY_PATH', `manifest path ${file.path} leaves the card`))
-        : decode(path.join(cardRoot, ...rel.split('/')));
+        : typeof abs !== 'string'
+          ? // A name that is not UTF-8 cannot be handed to the decoder (a command-line argument is text).
+            Promise.reject(new KluisError('E_VERIFY_CARD_NAME', `${file.path}: the card file's name is not UTF-8, so it cannot be given to the decoder`))
+          : decode(abs);
     p.catch(() => undefined);
     memo.set(file.path, p);
   }
