@@ -187,7 +187,7 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
       // The real full decode, except that the stored JPEG "does not decode" and the card TIFF gives other pixels.
       decode: async (file) => {
         const real = await decodeFully(file);
-        if (file.includes('kluis-verify-') && file.endsWith('.jpg')) throw Object.assign(new Error('ffmpeg: corrupt scan'), { code: 'E_DECODE_FAILED' });
+        if (file.includes('kluis-part-') && file.endsWith('.jpg')) throw Object.assign(new Error('ffmpeg: corrupt scan'), { code: 'E_DECODE_FAILED' });
         if (file.endsWith('DJI_0002.TIF')) return { ...real, pixelsSha256: '0'.repeat(64) };
         return real;
       },
