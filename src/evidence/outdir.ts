@@ -37,7 +37,9 @@ export class OutDir {
       throw new KluisError('E_EXPORT_OUT', `cannot use ${out} as the export folder: ${err.message}`, { cause: err });
     });
     if (!st) {
-      await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
+      await fsp.mkdir(abs, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+        throw new KluisError('E_EXPORT_OUT', `cannot make the export folder ${out}: ${err.message}`, { hint: 'give --out a new or empty folder you may write to', cause: err });
+      });
       st = await fsp.stat(abs);
     }
     if (!st.isDirectory()) {

@@ -182,6 +182,20 @@ describe('the output folder (item 7)', () => {
     });
   }
 
+  it('an OUT that is a dangling link or a file is a clear error, not a stack trace', () => {
+    const dangling = path.join(work, 'dangling');
+    symlinkSync(path.join(work, 'nowhere', 'deeper'), dangling);
+    const r = exportTo(dangling);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^kluis: error: cannot make the export folder .*\[E_EXPORT_OUT\]$/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const file = path.join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const f = exportTo(file);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/\[E_EXPORT_OUT_NOT_DIR\]/);
+  });
+
   it('leaves no temp folder behind', () => {
     const out = path.join(work, 'notemp');
     expect(exportTo(out).code).toBe(0);
