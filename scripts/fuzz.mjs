@@ -14,7 +14,10 @@
  *   finding   a crash (any other error, E_INTERNAL included), a hang (no answer within the time
  *             limit; the worker is terminated and replaced), or telemetry in a passed output.
  * Findings are written to OUT/findings/ (the input bytes and a JSON line), the summary to
- * OUT/summary.json and stdout. The exit code is 1 when there is a finding.
+ * OUT/summary.json and stdout, refusals other than plain parse/truncation/box-size errors to
+ * OUT/refusals.jsonl (to read through: a refusal is fine, but its reason should make sense; the
+ * first five inputs of each such code are kept in OUT/refusals/). The
+ * exit code is 1 when there is a finding.
  *
  * Inputs depend only on the seed and the per-kind index, never on timing or the worker count:
  * `--only mp4:123` re-runs exactly one case.
@@ -137,7 +140,7 @@ async function workerMain() {
       } catch (e) {
         const code = e && typeof e.code === 'string' && e.name === 'KluisError' ? e.code : null;
         if (code && code.startsWith('E_SANITIZE_')) {
-          reply = { outcome: 'refused', code, leftOutput: existsSync(output) };
+          reply = { outcome: 'refused', code, message: String(e.message).slice(0, 500), leftOutput: existsSync(output) };
         } else {
           const cause = e?.cause ? ` (cause: ${e.cause?.stack ?? e.cause})` : '';
           reply = { outcome: 'finding', what: 'crash', detail: `${code ?? e?.name ?? 'Error'}: ${e?.message ?? e}${cause}`.slice(0, 4000) };
@@ -442,6 +445,13 @@ async function main() {
   mkdirSync(path.join(o.out, 'findings'), { recursive: true });
   const findingsLog = path.join(o.out, 'findings', 'findings.jsonl');
   rmSync(findingsLog, { force: true });
+  // Refusals other than the common structural ones, to read through after a run.
+  const rareLog = path.join(o.out, 'refusals.jsonl');
+  rmSync(rareLog, { force: true });
+  const COMMON = new Set(['E_SANITIZE_PARSE', 'E_SANITIZE_TRUNCATED', 'E_SANITIZE_BOX_SIZE', 'E_SANITIZE_BOX_TRUNCATED']);
+  const rareKept = {};
+  rmSync(path.join(o.out, 'refusals'), { recursive: true, force: true });
+  mkdirSync(path.join(o.out, 'refusals'), { recursive: true });
 
   // Round-robin over the kinds so a partial run still covers all three.
   let counts = { jpeg: o.jpeg, tiff: o.tiff, mp4: o.mp4 };
@@ -482,6 +492,13 @@ async function main() {
     if (res.outcome === 'refused') {
       t.refused++;
       t.codes[res.code] = (t.codes[res.code] ?? 0) + 1;
+      if (!COMMON.has(res.code)) {
+        appendFileSync(rareLog, `${JSON.stringify({ kind: job.kind, index: job.index, base: job.base, label: job.label, code: res.code, message: res.message })}\n`);
+        // The first few inputs of each such code are kept, to look at.
+        const key = `${job.kind}:${res.code}`;
+        rareKept[key] = (rareKept[key] ?? 0) + 1;
+        if (rareKept[key] <= 5) writeFileSync(path.join(o.out, 'refusals', `${job.kind}-${job.index}.bin`), job.bytes);
+      }
     } else if (res.outcome === 'clean') {
       t.clean++;
       t.producedAs[res.format] = (t.producedAs[res.format] ?? 0) + 1;
