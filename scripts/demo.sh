@@ -13,9 +13,10 @@ batch=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync("dem
 status=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync("demo/ingest.json","utf8")).status)')
 node bin/kluis.js status --config demo/kluis.json
 node bin/kluis.js export "$batch" --config demo/kluis.json --identity demo/keys/evidence.key --out demo/export
+node bin/kluis.js mhl verify demo/export
 echo
 echo "demo batch $batch: $status"
 echo "  ingest result:  demo/ingest.json"
 echo "  sealed store:   demo/store/$batch/ (opaque names, ciphertext only)"
-echo "  exported files: demo/export/ (report.html, ascmhl/)"
+echo "  exported files: demo/export/ (sanitized/, report.html, ascmhl/)"
 [ "$status" = secured ]

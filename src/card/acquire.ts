@@ -27,7 +27,7 @@ const BUF = 1 << 20;
  * `onBytes` reports progress.
  */
 export async function acquireFile(
-  src: string,
+  src: string | Buffer,
   dst: string | null,
   expectSize: number,
   onBytes?: (n: number) => void,
@@ -131,11 +131,11 @@ async function writeAt(fh: fsp.FileHandle, chunk: Buffer, position: number): Pro
 }
 
 /** Re-hashes a file without copying it (used by verify --card and for withheld sidecars). */
-export function hashFile(src: string, expectSize: number, onBytes?: (n: number) => void): Promise<AcquireResult> {
+export function hashFile(src: string | Buffer, expectSize: number, onBytes?: (n: number) => void): Promise<AcquireResult> {
   return acquireFile(src, null, expectSize, onBytes);
 }
 
-function cardReadError(src: string, err: unknown): KluisError {
+function cardReadError(src: string | Buffer, err: unknown): KluisError {
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'ELOOP') {
     return new KluisError('E_CARD_SYMLINK', `${src} is a symbolic link; links are never followed`, { cause: err });

@@ -6,19 +6,29 @@
  *
  * Classes: footage (JPEG, TIFF/DNG, MP4/MOV), sidecar (SRT, LRF, MISC/, THM, flight records),
  * other (anything else; withheld because kluis cannot prove it clean).
+ *
+ * Every entry is listed, hidden ones at the card root included (.Trashes may hold deleted
+ * footage; OS bookkeeping such as .Spotlight-V100 is classified like anything else and withheld
+ * as "other"). Names are read as bytes and each gets a distinct, faithful card path
+ * (src/card/names.ts), so two names that differ only in bytes that are not UTF-8 stay two
+ * entries; `cardFsPath` there turns a card path back into the file's exact path.
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError } from '../errors.js';
 import { sniff } from '../sanitize/index.js';
 import type { MediaFormat } from '../sanitize/types.js';
+import { cardName, joinFs } from './names.js';
 
 export type FileClass = 'footage' | 'sidecar' | 'other';
 
 export interface CardEntry {
-  /** Path relative to the card root, with '/' separators. */
+  /** Path relative to the card root, with '/' separators, each name as `cardName` gives it. */
   path: string;
+  /** The path as text; for a name that is not valid UTF-8 it does not open the file: use fsPath. */
   abs: string;
+  /** The file's path for fs calls: a string, or the exact bytes when a name is not valid UTF-8. */
+  fsPath: string | Buffer;
   size: number;
   mtimeMs: number;
   class: FileClass;
@@ -49,42 +59,44 @@ export async function inventory(cardRoot: string): Promise<CardEntry[]> {
   }
   if (!st.isDirectory()) throw new KluisError('E_CARD_NOT_DIR', `${cardRoot} is not a folder`);
   const entries: CardEntry[] = [];
-  await walk(root, '', entries);
+  await walk(root, root, '', entries);
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return entries;
 }
 
-async function walk(root: string, rel: string, out: CardEntry[]): Promise<void> {
-  const dir = path.join(root, rel);
-  let names: string[];
+async function walk(root: string, dirFs: string | Buffer, rel: string, out: CardEntry[]): Promise<void> {
+  let names: Buffer[];
   try {
-    names = await fsp.readdir(dir);
+    names = await fsp.readdir(dirFs, { encoding: 'buffer' });
   } catch (err) {
     throw new KluisError('E_CARD_READ', `cannot list ${rel || '.'} on the card`, {
       hint: 'is the card still inserted? re-insert it and run again; files already read are kept',
       cause: err,
     });
   }
-  for (const name of names) {
-    // Hidden OS bookkeeping (.Trashes, .Spotlight-V100, System Volume Information) is not card content.
-    if (rel === '' && (name === 'System Volume Information' || name.startsWith('.'))) continue;
+  for (const raw of names) {
+    // Nothing is skipped, hidden entries at the root included: .Trashes can hold deleted
+    // footage, and OS bookkeeping (.Spotlight-V100, System Volume Information) is listed and
+    // withheld like any other file kluis cannot prove clean, so the count is the card's own.
+    const name = cardName(raw);
     const relPath = rel ? `${rel}/${name}` : name;
     const abs = path.join(root, relPath);
+    const fsPath = joinFs(dirFs, raw);
     let st;
     try {
-      st = await fsp.lstat(abs);
+      st = await fsp.lstat(fsPath);
     } catch (err) {
       out.push({
-        path: relPath, abs, size: 0, mtimeMs: 0, class: 'other',
+        path: relPath, abs, fsPath, size: 0, mtimeMs: 0, class: 'other',
         rejected: new KluisError('E_CARD_READ', `cannot read ${relPath}`, { cause: err, hint: 'check the card; the other files are still taken' }),
       });
       continue;
     }
     if (st.isDirectory()) {
-      await walk(root, relPath, out);
+      await walk(root, fsPath, relPath, out);
       continue;
     }
-    const base = { path: relPath, abs, size: st.size, mtimeMs: st.mtimeMs };
+    const base = { path: relPath, abs, fsPath, size: st.size, mtimeMs: st.mtimeMs };
     if (st.isSymbolicLink()) {
       out.push({ ...base, class: 'other', rejected: new KluisError('E_CARD_SYMLINK', `${relPath} is a symbolic link; links are never followed`, { hint: 'a camera does not write links; copy the real file onto the card if it belongs there' }) });
       continue;
@@ -101,10 +113,10 @@ async function walk(root: string, rel: string, out: CardEntry[]): Promise<void> 
   }
 }
 
-async function classify(base: { path: string; abs: string; size: number; mtimeMs: number }, relPath: string): Promise<CardEntry> {
+async function classify(base: { path: string; abs: string; fsPath: string | Buffer; size: number; mtimeMs: number }, relPath: string): Promise<CardEntry> {
   let head: Buffer;
   try {
-    const fh = await fsp.open(base.abs, C.O_RDONLY | C.O_NOFOLLOW);
+    const fh = await fsp.open(base.fsPath, C.O_RDONLY | C.O_NOFOLLOW);
     try {
       const buf = Buffer.alloc(Math.min(HEAD_BYTES, base.size));
       const { bytesRead } = await fh.read(buf, 0, buf.length, 0);

@@ -3,7 +3,7 @@
  * Thin: parses, calls src/pipeline/audit.ts, prints. `verify` exits EXIT.mismatch on any problem.
  */
 import type { Command } from 'commander';
-import { action, info, printJson } from './output.js';
+import { action, info, printJson, printLines } from './output.js';
 import { EXIT } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { parsePublicKey } from '../seal/keys.js';
@@ -25,7 +25,7 @@ export function register(program: Command): void {
         if (opts.json) {
           printJson({ file: layout.auditFile, ...res });
         } else {
-          for (const p of res.problems) process.stdout.write(`line ${p.line}: ${p.code}: ${p.message}\n`);
+          printLines(res.problems.map((p) => `line ${p.line}: ${p.code}: ${p.message}`));
           process.stdout.write(
             `${res.ok ? 'ok' : 'NOT OK'}: ${res.entries} entries, ${res.checkpoints} signed checkpoints, ` +
               `${res.unsignedTail} entries after the last checkpoint, ${res.problems.length} problems\n`,
@@ -55,7 +55,7 @@ export function register(program: Command): void {
           if (opts.batch && entry.batchId !== opts.batch) continue;
           shown++;
           if (opts.json) out.push(entry);
-          else process.stdout.write(`${formatEntry(entry)}\n`);
+          else printLines([formatEntry(entry)]);
         }
         if (opts.json) printJson({ file: layout.auditFile, entries: out });
         if (bad > 0) info(`${bad} unreadable line(s) skipped; run \`kluis audit verify\``);

@@ -3,12 +3,16 @@
  * Thin: reads the identities (refused when group/world-readable or not recipient keys), calls
  * openToFile, prints. Streams with bounded memory; OUT appears only after the last chunk verified
  * and is never overwritten without --force. FILE may be `-` for standard input.
+ * The plaintext temp beside OUT is removed on Ctrl-C / SIGTERM; one that a killed run left there
+ * is swept when decrypt next starts with OUT in that folder (util/plain-temp.ts).
  */
 import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
-import { action, info, printJson } from './output.js';
+import { action, info, printJson, printLines } from './output.js';
 import { KluisError } from '../errors.js';
+import * as path from 'node:path';
 import { exists } from '../util/fsx.js';
+import { sweepOrphans } from '../util/plain-temp.js';
 import { readSecretKeyFile } from '../seal/keys.js';
 import { openToFile, sealImplementation } from '../seal/index.js';
 
@@ -28,6 +32,7 @@ export function register(program: Command): void {
         if (opts.identity.length === 0) {
           throw new KluisError('E_USAGE', 'give at least one --identity', { hint: 'kluis decrypt FILE --identity evidence.key -o OUT' });
         }
+        await sweepOrphans(path.dirname(path.resolve(opts.out)));
         const identities = [];
         for (const f of opts.identity) identities.push(await readSecretKeyFile(f, 'recipient'));
         if (file !== '-' && !(await exists(file))) {
@@ -45,7 +50,7 @@ export function register(program: Command): void {
         if (opts.json) {
           printJson({ file, out: opts.out, size: res.size, sha256: res.sha256, implementation: sealImplementation() });
         } else {
-          process.stdout.write(`${res.sha256}  ${opts.out}\n`);
+          printLines([`${res.sha256}  ${opts.out}`]);
           info(`decrypted ${res.size} bytes to ${opts.out}; every chunk verified`);
         }
       }),

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import * as os from 'node:os';
-import { action, printJson } from './output.js';
+import { action, printJson, printLines } from './output.js';
 import { EXIT } from '../errors.js';
 import { openStation } from '../pipeline/station.js';
 import { ingestCard } from '../pipeline/ingest.js';
@@ -27,7 +27,7 @@ export function printOutcome(o: BatchOutcome): void {
   for (const t of o.targets) {
     lines.push(`  target ${t.name} (${t.type}${t.required ? ', required' : ''}): ${t.status} ${t.verified}/${t.objects}${t.error ? `  [${t.error.code}] ${t.error.message}` : ''}`);
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
+  printLines(lines);
 }
 
 export function register(program: Command): void {

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import * as os from 'node:os';
-import { action, printJson } from './output.js';
+import { action, printJson, printLines } from './output.js';
 import { EXIT } from '../errors.js';
 import { verifyMhl } from '../evidence/mhl/index.js';
 
@@ -24,8 +24,10 @@ export function register(program: Command): void {
         if (opts.json) {
           printJson({ dir, ...res });
         } else {
-          for (const p of res.problems) process.stdout.write(`${p.code}: ${p.message}\n`);
-          process.stdout.write(`${res.ok ? 'ok' : 'NOT OK'}: ${res.checked} files checked against ${res.generations} generation(s), ${res.problems.length} problems\n`);
+          printLines([
+            ...res.problems.map((p) => `${p.code}: ${p.message}`),
+            `${res.ok ? 'ok' : 'NOT OK'}: ${res.checked} files checked against ${res.generations} generation(s), ${res.problems.length} problems`,
+          ]);
         }
         if (res.ok) return EXIT.ok;
         const onlyMissing = res.problems.every((p) => p.code === 'missing' || p.code === 'manifest-missing');

@@ -10,6 +10,15 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/**
+ * Result lines for people on stdout (the non --json output). Each line is escaped like stderr
+ * (oneLine), so a card file name with a newline or an escape sequence cannot start a line of its
+ * own (a forged "secured" or "ok" line) or drive the terminal. --json keeps the exact names.
+ */
+export function printLines(lines: string[]): void {
+  process.stdout.write(lines.map((l) => `${oneLine(l)}\n`).join(''));
+}
+
 export function info(line: string): void {
   process.stderr.write(`kluis: ${oneLine(line)}\n`);
 }

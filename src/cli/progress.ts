@@ -16,8 +16,8 @@
  * in-place redraw.
  */
 import { lstatSync } from 'node:fs';
-import * as path from 'node:path';
 import { oneLine } from '../util/terminal.js';
+import { cardFsPath } from '../card/names.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 
 export interface ProgressOptions {
@@ -189,7 +189,7 @@ function statSize(card: string, rel: string): number | undefined {
   if (!card) return undefined;
   try {
     // lstat only: metadata of the card file, never its content, never a link target.
-    return lstatSync(path.join(card, ...rel.split('/'))).size;
+    return lstatSync(cardFsPath(card, rel)).size;
   } catch {
     return undefined;
   }

@@ -3,7 +3,7 @@
  * state, targets and the outbox, read from the journal. Reads only; contacts no target.
  */
 import type { Command } from 'commander';
-import { action, printJson } from './output.js';
+import { action, printJson, printLines } from './output.js';
 import { openStation } from '../pipeline/station.js';
 import { batchOutcome } from '../pipeline/finalize.js';
 
@@ -28,7 +28,7 @@ export function register(program: Command): void {
             }
             for (const t of status.targets) out.push(`target ${t.name} (${t.type}, ${t.class}${t.required ? ', required' : ''}): outbox ${t.outbox}, verified ${t.verified}${t.lastSuccess ? `, last success ${t.lastSuccess}` : ''}${t.lastError ? `, last error [${t.lastError.code}] ${t.lastError.message}` : ''}`);
             if (status.batches.length === 0) out.push('no batches yet');
-            process.stdout.write(`${out.join('\n')}\n`);
+            printLines(out);
           }
         } finally {
           await station.close();

@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { action, printJson, warn } from './output.js';
+import { action, printJson, printLines, warn } from './output.js';
 import { EXIT } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { readSecretKeyFile, type SecretKey } from '../seal/keys.js';
@@ -70,7 +70,7 @@ async function record(auditFile: string, stationKeyFile: string, station: string
 }
 
 function printHuman(r: VerifyReport): void {
-  const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+  const out = (s: string): void => printLines([s]);
   out(`batch ${r.batchId}: ${r.result.toUpperCase()}`);
   for (const m of r.manifests) out(`  manifest on ${m.target}: ${m.result}${m.message ? ` (${m.message})` : ''}`);
   for (const f of [...r.files, ...r.objects]) {

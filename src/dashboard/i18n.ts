@@ -104,6 +104,11 @@ const nl = {
   announceMissing: 'Kaart {card}: te vroeg verwijderd',
   announceReading: 'Kaart {card}: wordt gelezen',
   noScript: 'Deze pagina heeft JavaScript nodig.',
+  loginTitle: 'Inloggen',
+  loginNeeded: 'Open het adres dat "kluis serve" in de terminal toonde (het eindigt op #token=…), of plak het hier.',
+  loginStale: 'Dit dashboard is opnieuw gestart, of het adres is verouderd. Open het nieuwe adres dat "kluis serve" toonde, of plak het hier.',
+  loginField: 'Adres of token',
+  loginButton: 'Inloggen',
 } as const;
 
 export type TextKey = keyof typeof nl;
@@ -206,6 +211,11 @@ const en: Texts = {
   announceMissing: 'Card {card}: removed too early',
   announceReading: 'Card {card}: reading',
   noScript: 'This page needs JavaScript.',
+  loginTitle: 'Log in',
+  loginNeeded: 'Open the address "kluis serve" printed in the terminal (it ends in #token=…), or paste it here.',
+  loginStale: 'This dashboard was restarted, or the address is old. Open the new address "kluis serve" printed, or paste it here.',
+  loginField: 'Address or token',
+  loginButton: 'Log in',
 };
 
 export type Lang = 'nl' | 'en';

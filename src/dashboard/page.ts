@@ -4,6 +4,15 @@
  * The script renders everything from the JSON state with textContent (never innerHTML with
  * data), keeps keyboard focus across live updates, and announces state changes (card in,
  * safe to remove, secured, problems) in an aria-live region. Texts come from i18n.ts.
+ *
+ * The token: the address `kluis serve` prints carries it in the fragment (`#token=…`, never
+ * sent to a server). The script moves it to sessionStorage (per origin, so per port: no other
+ * local service can read it), takes it out of the address bar, and sends it as an
+ * `Authorization: Bearer` header on every request: state, the live stream (read with fetch,
+ * since EventSource cannot send a header), thumbnails (fetched, shown as blobs) and actions.
+ * The report and the status JSON open in a new tab through a one-use ticket. When there is no
+ * token, or the server refuses it (the dashboard was restarted), the page says so and offers a
+ * field for the new address; opening the new address in the same tab also logs in.
  */
 import { TEXTS, DEFAULT_LANG } from './i18n.js';
 
@@ -11,14 +20,13 @@ function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function pageHtml(csrf: string): string {
+export function pageHtml(): string {
   const nl = TEXTS[DEFAULT_LANG];
   return `<!DOCTYPE html>
 <html lang="${DEFAULT_LANG}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="kluis-csrf" content="${esc(csrf)}">
 <title>${esc(nl.title)}</title>
 <link rel="stylesheet" href="/app.css">
 <script src="/app.js" defer></script>
@@ -40,6 +48,15 @@ export function pageHtml(csrf: string): string {
 <div id="alert" class="alert" role="alert" hidden></div>
 <main>
   <noscript><p>${esc(TEXTS.nl.noScript)} / ${esc(TEXTS.en.noScript)}</p></noscript>
+  <section id="login" aria-labelledby="login-h" data-testid="login" hidden>
+    <h2 id="login-h">${esc(nl.loginTitle)}</h2>
+    <p id="login-text" data-testid="login-text"></p>
+    <form id="login-form" class="login">
+      <label for="login-input" id="login-label">${esc(nl.loginField)}</label>
+      <input id="login-input" type="password" autocomplete="off" spellcheck="false">
+      <button type="submit" id="login-button">${esc(nl.loginButton)}</button>
+    </form>
+  </section>
   <section id="cards" aria-labelledby="cards-h" tabindex="-1"><h2 id="cards-h">${esc(nl.cards)}</h2><div id="cardlist"></div></section>
   <section id="targets" aria-labelledby="targets-h"><h2 id="targets-h">${esc(nl.targets)}</h2><div id="targetlist"></div></section>
 </main>
@@ -69,6 +86,8 @@ button:disabled { opacity: 0.6; cursor: default; }
 .skip:focus { left: 1rem; top: 1rem; background: var(--bg); padding: 0.5rem; z-index: 2; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .alert { border: 4px solid var(--bad); padding: 0.6rem; margin: 0.6rem 1rem; font-weight: bold; }
+.login { display: flex; flex-wrap: wrap; gap: 0.6rem; align-items: center; }
+.login input { font: inherit; font-size: 1rem; padding: 0.4rem; border: 3px solid var(--fg); min-width: 20rem; }
 .card { border: 3px solid var(--line); border-radius: 0.4rem; padding: 0.8rem 1rem; margin: 0 0 1.2rem; }
 .card h3 { margin-top: 0; }
 .state { font-size: 2rem; font-weight: 800; padding: 0.6rem 1rem; margin: 0.4rem 0; border-radius: 0.3rem; border: 3px solid var(--fg); }
@@ -110,7 +129,11 @@ ul.removed { margin: 0; padding-left: 1.1rem; font-size: 0.9rem; overflow-wrap: 
 export const PAGE_JS = String.raw`
 'use strict';
 (function () {
-  var csrf = document.querySelector('meta[name="kluis-csrf"]').getAttribute('content');
+  var TOKEN_KEY = 'kluis-token';
+  var token = null;
+  var csrf = null;
+  var login = null;
+  var thumbs = {};
   var texts = null;
   var lang = 'nl';
   try { lang = localStorage.getItem('kluis-lang') || 'nl'; } catch (e) { /* private mode */ }
@@ -207,8 +230,9 @@ export const PAGE_JS = String.raw`
         ? el('ul', { className: 'removed' }, f.removed.map(function (r) { return el('li', { text: r.what + ' (' + r.where + ', ' + bytes(r.bytes) + ')' }); }))
         : document.createTextNode(f.removed ? T('nothingRemoved') : '—');
       var tg = f.targets ? Object.keys(f.targets).map(function (t) { return t + ': ' + T('del.' + f.targets[t]); }).join('; ') : '—';
+      var thumbUrl = '/thumb/' + encodeURIComponent(c.batchId) + '?path=' + encodeURIComponent(f.path);
       var prevCell = f.thumb
-        ? el('img', { className: 'thumb', src: '/thumb/' + encodeURIComponent(c.batchId) + '?path=' + encodeURIComponent(f.path), alt: T('preview') + ' ' + f.path })
+        ? el('img', { className: 'thumb', 'data-thumb': thumbUrl, src: thumbs[thumbUrl] || undefined, alt: T('preview') + ' ' + f.path })
         : document.createTextNode(T('noPreview'));
       var status = el('span', { className: 'st-' + f.status, text: T('file.' + f.status) });
       var statusCell = el('td', {}, [status]);
@@ -263,8 +287,8 @@ export const PAGE_JS = String.raw`
       deliveries: el('div', {}, [deliveriesTable(c)]),
       actions: el('div', {}, [
         el('div', { className: 'actions' }, [
-          el('a', { className: 'button', href: '/batch/' + encodeURIComponent(c.batchId) + '/report', target: '_blank', rel: 'noopener', text: T('openReport') }),
-          el('a', { className: 'button', href: '/api/batch/' + encodeURIComponent(c.batchId), target: '_blank', rel: 'noopener', text: T('statusJson') }),
+          el('a', { className: 'button', href: '/batch/' + encodeURIComponent(c.batchId) + '/report', 'data-ticket': '1', target: '_blank', rel: 'noopener', text: T('openReport') }),
+          el('a', { className: 'button', href: '/api/batch/' + encodeURIComponent(c.batchId), 'data-ticket': '1', target: '_blank', rel: 'noopener', text: T('statusJson') }),
           el('button', { type: 'button', id: vid, 'data-action': 'verify', 'data-batch': c.batchId, disabled: running ? true : undefined, text: running ? T('verifyRunning') : T('verify') })
         ]),
         el('p', { className: 'note', text: T('verifyNote') }),
@@ -342,11 +366,24 @@ export const PAGE_JS = String.raw`
     });
   }
 
+  function loadThumbs() {
+    Array.prototype.forEach.call(document.querySelectorAll('img[data-thumb]:not([src])'), function (img) {
+      var u = img.getAttribute('data-thumb');
+      if (thumbs[u] === '') return; // being fetched
+      thumbs[u] = '';
+      api(u).then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.blob(); }).then(function (b) {
+        thumbs[u] = URL.createObjectURL(b);
+        Array.prototype.forEach.call(document.querySelectorAll('img[data-thumb]'), function (i) { if (i.getAttribute('data-thumb') === u) i.src = thumbs[u]; });
+      }).catch(function () { delete thumbs[u]; });
+    });
+  }
+
   function render() {
     if (!state || !texts) return;
     var focusId = document.activeElement && document.activeElement.id;
     renderCards();
     renderTargets();
+    loadThumbs();
     if (focusId && document.activeElement && document.activeElement.id !== focusId) {
       var f = document.getElementById(focusId); if (f) f.focus();
     }
@@ -360,6 +397,10 @@ export const PAGE_JS = String.raw`
     document.getElementById('langlabel').textContent = T('language');
     document.getElementById('cards-h').textContent = T('cards');
     document.getElementById('targets-h').textContent = T('targets');
+    document.getElementById('login-h').textContent = T('loginTitle');
+    document.getElementById('login-label').textContent = T('loginField');
+    document.getElementById('login-button').textContent = T('loginButton');
+    if (login) document.getElementById('login-text').textContent = T(login);
     ['nl', 'en'].forEach(function (l) { document.getElementById('lang-' + l).setAttribute('aria-pressed', String(l === lang)); });
     document.getElementById('cardlist').replaceChildren();
     cache = {};
@@ -370,17 +411,74 @@ export const PAGE_JS = String.raw`
   var connected = false;
   function setConn(up) {
     connected = up;
+    if (login) return; // not connected because not logged in: the login prompt says so
     var c = document.getElementById('conn');
     c.textContent = texts ? T(up ? 'connected' : 'disconnected') : '';
     c.className = 'conn' + (up ? '' : ' down');
   }
 
+  // ---- the token: from the address (once), then sessionStorage; sent as a header only ----
+  function tokenFromAddress() {
+    var m = /(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash);
+    var t = m ? m[1] : new URLSearchParams(location.search).get('token');
+    if (!t) return null;
+    try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* kept in memory only */ }
+    history.replaceState(null, '', location.pathname);
+    return t;
+  }
+  function storedToken() {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch (e) { return null; }
+  }
+  function LoginNeeded() { this.loginNeeded = true; }
+  function api(url, opts) {
+    opts = opts || {};
+    var headers = { Authorization: 'Bearer ' + token };
+    for (var k in (opts.headers || {})) headers[k] = opts.headers[k];
+    return fetch(url, { method: opts.method || 'GET', headers: headers, body: opts.body, credentials: 'omit', cache: 'no-store', signal: opts.signal })
+      .then(function (r) {
+        if (r.status === 401) { showLogin('loginStale'); throw new LoginNeeded(); }
+        return r;
+      });
+  }
+  function showLogin(why) {
+    login = why;
+    token = null;
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
+    document.getElementById('login-text').textContent = T(why);
+    document.getElementById('login').hidden = false;
+    document.getElementById('cards').hidden = true;
+    document.getElementById('targets').hidden = true;
+    var c = document.getElementById('conn');
+    c.textContent = '';
+    c.className = 'conn';
+  }
+  document.getElementById('login-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var v = document.getElementById('login-input').value.trim();
+    var m = /token=([A-Za-z0-9_-]+)/.exec(v);
+    var t = m ? m[1] : v;
+    if (!/^[A-Za-z0-9_-]{20,}$/.test(t)) return;
+    try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* ignore */ }
+    location.reload();
+  });
+  // The new address opened in this same tab only changes the fragment: no reload by itself.
+  window.addEventListener('hashchange', function () { if (tokenFromAddress()) location.reload(); });
+
   function post(url, body) {
-    return fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json', 'X-Kluis-CSRF': csrf }, body: JSON.stringify(body) })
+    return api(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Kluis-CSRF': csrf }, body: JSON.stringify(body) })
       .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error((j && j.error && (j.error.message + ' [' + j.error.code + ']')) || String(r.status)); return j; }); });
   }
 
   document.addEventListener('click', function (ev) {
+    var a = ev.target.closest('a[data-ticket]');
+    if (a) {
+      // A new tab cannot send the token header: ask for a one-use ticket for this path.
+      ev.preventDefault();
+      post('/api/ticket', { path: a.getAttribute('href') })
+        .then(function (j) { window.open(j.url, '_blank', 'noopener'); })
+        .catch(function (e) { if (!e.loginNeeded) showAlert(T('actionFailed', { msg: e.message })); });
+      return;
+    }
     var b = ev.target.closest('button');
     if (!b) return;
     if (b.dataset.lang) {
@@ -396,7 +494,7 @@ export const PAGE_JS = String.raw`
     var req = action === 'retry'
       ? post('/api/retry', { batchId: b.dataset.batch, object: b.dataset.object, target: b.dataset.target }).then(function () { announce(T('retryDone')); })
       : post('/api/verify', { batchId: b.dataset.batch });
-    req.catch(function (e) { showAlert(T('actionFailed', { msg: e.message })); })
+    req.catch(function (e) { if (!e.loginNeeded) showAlert(T('actionFailed', { msg: e.message })); })
       .then(function () { delete busy[id]; cache = {}; render(); });
   });
 
@@ -406,23 +504,55 @@ export const PAGE_JS = String.raw`
     render();
   }
 
+  // The live stream: server-sent events read with fetch, so the token goes in a header.
   function connect() {
-    var es = new EventSource('/api/events');
-    es.addEventListener('open', function () { setConn(true); });
-    es.addEventListener('state', function (m) { onState(JSON.parse(m.data)); });
-    es.addEventListener('error', function () { setConn(false); });
+    api('/api/events', { headers: { Accept: 'text/event-stream' } }).then(function (r) {
+      if (!r.ok || !r.body) throw new Error(String(r.status));
+      setConn(true);
+      var reader = r.body.getReader();
+      var dec = new TextDecoder();
+      var buf = '';
+      function pump() {
+        return reader.read().then(function (x) {
+          if (x.done) throw new Error('stream closed');
+          buf += dec.decode(x.value, { stream: true });
+          var i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            var block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            var ev = 'message', data = [];
+            block.split('\n').forEach(function (line) {
+              if (line.indexOf('event:') === 0) ev = line.slice(6).trim();
+              else if (line.indexOf('data:') === 0) data.push(line.slice(5).replace(/^ /, ''));
+            });
+            if (ev === 'state' && data.length) onState(JSON.parse(data.join('\n')));
+          }
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function (e) {
+      if (e && e.loginNeeded) return;
+      setConn(false);
+      setTimeout(connect, 2000);
+    });
   }
 
-  fetch('/api/texts', { credentials: 'same-origin' }).then(function (r) { return r.json(); }).then(function (t) {
+  token = tokenFromAddress() || storedToken();
+  fetch('/api/texts', { credentials: 'omit' }).then(function (r) { return r.json(); }).then(function (t) {
     texts = t;
     if (!texts[lang]) lang = 'nl';
     applyLang();
-    return fetch('/api/state', { credentials: 'same-origin' }).then(function (r) { return r.json(); });
+    if (!token) { showLogin('loginNeeded'); throw new LoginNeeded(); }
+    return api('/api/session').then(function (r) { return r.json(); });
+  }).then(function (sess) {
+    csrf = sess.csrf;
+    return api('/api/state').then(function (r) { return r.json(); });
   }).then(function (s) {
     state = s;
     s.cards.forEach(function (c) { prev[c.batchId] = { state: c.state, problems: c.problems.length }; });
     render();
     connect();
-  }).catch(function (e) { showAlert(String(e)); });
+  }).catch(function (e) { if (!e.loginNeeded) showAlert(String(e)); });
 })();
 `;

@@ -1,8 +1,11 @@
 /**
  * The local dashboard server (plain node:http). Every request first passes the gate in
- * security.ts (loopback client, our Host, the per-start token); a request that fails gets a bare
- * 401/403 and nothing else. Pages carry a strict CSP, X-Frame-Options DENY and no-store; there
- * are no CORS headers, so no other origin may read a response.
+ * security.ts (loopback client, our Host, the per-start token as a Bearer header, or a one-use
+ * ticket for a navigation); a request for data that fails gets a bare 401/403 and nothing else.
+ * The page shell (no data) is served without the token and asks for it when it has none or an
+ * old one. No cookie is ever set (one left by an older version is deleted). Pages carry a strict
+ * CSP, X-Frame-Options DENY and no-store; there are no CORS headers, so no other origin may read
+ * a response.
  *
  * Live updates: the server tails the journal's event table (every ~300 ms) and pushes a fresh
  * snapshot to each open server-sent-events stream when something happened (and every few
@@ -27,14 +30,15 @@ import { pageHtml, PAGE_CSS, PAGE_JS } from './page.js';
 import {
   CSP_PAGE,
   CSP_REPORT,
+  Tickets,
   actionAllowed,
   allowedHosts,
   checkBindAddress,
-  csrfFor,
+  clearStaleCookie,
   gate,
+  newCsrf,
   newToken,
   securityHeaders,
-  sessionCookie,
 } from './security.js';
 import { EventTracker, seedTracker, snapshot, type VerifyView } from './state.js';
 import { journalSink, recheckBatch, requeueDelivery } from './actions.js';
@@ -58,7 +62,7 @@ export interface DashboardOptions {
 }
 
 export interface DashboardServer {
-  /** The address with the token, to print for the operator. */
+  /** The address with the token (in the fragment, which a browser never sends), to print for the operator. */
   loginUrl: string;
   /** The address without the token. */
   url: string;
@@ -120,7 +124,8 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
   if (warning) log(`WARNING: ${warning}`);
 
   const token = newToken();
-  const csrf = csrfFor(token);
+  const csrf = newCsrf();
+  const tickets = new Tickets();
   const tracker = new EventTracker();
   seedTracker(station, tracker);
   const verifies = new Map<string, VerifyView>();
@@ -157,7 +162,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
   };
 
   let ticks = 0;
-  const poller = setInterval(() => {
+  const poll = (): void => {
     try {
       for (;;) {
         const rows = station.journal.eventsAfter(tracker.lastId, 500);
@@ -176,7 +181,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
       push();
     }
     if (ticks % Math.max(1, Math.round(15000 / pollMs)) === 0) for (const s of streams) s.write(': keep-alive\n\n');
-  }, opts.pollMs ?? 300);
+  };
 
   /** Works the outbox for a batch if this process may; says whether it did. */
   const workOutbox = async (batchId: string): Promise<'done' | 'left-for-running-process'> => {
@@ -225,7 +230,17 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
     const p = url.pathname;
     const method = req.method ?? 'GET';
     if (method === 'POST') {
-      if (!actionAllowed(req, { token, hosts })) return deny(res, 403);
+      if (!actionAllowed(req, { token, csrf, hosts })) return deny(res, 403);
+      if (p === '/api/ticket') {
+        // A ticket lets the page open the report or the status JSON in a new tab (a navigation
+        // cannot carry the token header): one use, this path only, for a minute.
+        const body = await readJsonBody(req);
+        const target = str(body.path, 'path');
+        if (!/^\/batch\/[A-Za-z0-9_-]{1,64}\/report(\.json)?$|^\/api\/batch\/[A-Za-z0-9_-]{1,64}$/.test(target)) {
+          throw new KluisError('E_DASHBOARD_REQUEST', 'no ticket for that path');
+        }
+        return sendJson(res, 200, { url: `${target}?ticket=${tickets.issue(target)}` });
+      }
       if (p === '/api/retry') {
         const body = await readJsonBody(req);
         const ref = { batchId: str(body.batchId, 'batchId'), object: str(body.object, 'object'), target: str(body.target, 'target') };
@@ -247,7 +262,8 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
     }
     if (method !== 'GET' && method !== 'HEAD') return deny(res, 405);
 
-    if (p === '/') return send(res, 200, pageHtml(csrf), 'text/html; charset=utf-8');
+    if (p === '/') return send(res, 200, pageHtml(), 'text/html; charset=utf-8');
+    if (p === '/api/session') return sendJson(res, 200, { station: station.config.station, csrf });
     if (p === '/app.js') return send(res, 200, PAGE_JS, 'text/javascript; charset=utf-8');
     if (p === '/app.css') return send(res, 200, PAGE_CSS, 'text/css; charset=utf-8');
     if (p === '/api/texts') return sendJson(res, 200, TEXTS);
@@ -292,16 +308,12 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
   };
 
   const server = http.createServer((req, res) => {
-    const verdict = gate(req, { token, port, hosts, allowRemoteClients: allowRemote });
+    // The token cookie of older versions reached every local port: delete it wherever it shows up.
+    const clear = clearStaleCookie(req, port);
+    if (clear) res.setHeader('Set-Cookie', clear);
+    const verdict = gate(req, { token, hosts, allowRemoteClients: allowRemote, tickets });
     if (!verdict.ok) return deny(res, verdict.status);
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (verdict.fromQuery) {
-      // First visit: trade the token in the address for a cookie, and drop it from the address bar.
-      url.searchParams.delete('token');
-      res.writeHead(303, { ...securityHeaders(), 'Set-Cookie': sessionCookie(port, token), Location: url.pathname + url.search, 'Content-Length': 0 });
-      res.end();
-      return;
-    }
     route(req, res, url).catch((err) => {
       const e = asKluisError(err, 'E_DASHBOARD_INTERNAL');
       const status = e.code === 'E_DASHBOARD_NOT_FOUND' ? 404 : e.code === 'E_DASHBOARD_REQUEST' ? 400 : e.code === 'E_DASHBOARD_REFUSED' || e.code === 'E_DASHBOARD_NOTHING_TO_DO' ? 409 : 500;
@@ -325,6 +337,9 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
       resolve();
     });
   });
+  // The journal is polled only once we listen: a start that fails (port in use) leaves no timer
+  // behind to read a station the caller is about to close.
+  const poller = setInterval(poll, opts.pollMs ?? 300);
   port = (server.address() as AddressInfo).port;
   hosts = allowedHosts(port, bind);
   const shownHost = bind === '::1' ? '[::1]' : bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind.includes(':') ? `[${bind}]` : bind;
@@ -332,7 +347,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
 
   return {
     url,
-    loginUrl: `${url}?token=${token}`,
+    loginUrl: `${url}#token=${token}`,
     port,
     token,
     async close() {

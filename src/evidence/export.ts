@@ -1,12 +1,22 @@
 /**
  * Export: gets a batch back out for evidence staff. Reads the signed manifest from a target
  * (never from the station's spool), checks the station's signature, opens the inner part with
- * the evidence identity, then decrypts every footage object into OUT under the card's relative
- * paths, checking each ciphertext hash against the signed manifest and each plaintext hash
- * against the sanitized hash recorded at ingest. Adds the batch report and an ASC MHL history.
+ * the evidence identity, then decrypts every footage object into OUT, checking each ciphertext
+ * hash against the signed manifest and each plaintext hash against the sanitized hash recorded
+ * at ingest. Adds the batch report and an ASC MHL history.
  *
- * Nothing unauthenticated reaches a final name: each file is decrypted to a temp file and
- * renamed only after its last chunk verified and its hash matched.
+ * Layout (docs/evidence.md): card files and generated files live in separate namespaces, so no
+ * card name can overwrite the report or the MHL history:
+ *   OUT/sanitized/<card path>   the sanitized footage        (card paths only ever go below
+ *   OUT/originals/<card path>   the originals (--originals)   one of these two folders)
+ *   OUT/report.html, OUT/report.json, OUT/ascmhl/   generated
+ * The ASC MHL generation lists every file of the export, the report included, so
+ * `kluis mhl verify OUT` passes on a fresh export.
+ *
+ * Never: writes outside OUT or through a link inside it, writes into a non-empty OUT unless
+ * asked (`intoExisting`), or gives an unauthenticated file a final name: each file is decrypted
+ * into a private temp folder inside OUT (src/evidence/outdir.ts) and renamed only after its last
+ * chunk verified and its hash matched.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -20,16 +30,23 @@ import { parsePublicKey, type SecretKey } from '../seal/keys.js';
 import { verifyManifest, openManifestInner, type ManifestInner, type ManifestOuter } from '../seal/manifest.js';
 import { openToFile, openBytes } from '../seal/index.js';
 import { writeMhlGeneration } from './mhl/index.js';
+import { OutDir } from './outdir.js';
+
+/** The folder below OUT for the sanitized card files. */
+export const EXPORT_SANITIZED = 'sanitized';
+/** The folder below OUT for the card's original bytes (--originals). */
+export const EXPORT_ORIGINALS = 'originals';
 
 export interface ExportResult {
   batchId: string;
   target: string;
   out: string;
-  files: Array<{ path: string; sha256: string; size: number }>;
+  /** `path` is the card path; `file` where it is below OUT ('/'-separated). */
+  files: Array<{ path: string; file: string; sha256: string; size: number }>;
   skipped: Array<{ path: string; status: string; reason?: string }>;
   report?: string;
   mhl?: string;
-  originals?: Array<{ path: string; sha256: string; size: number; target: string }>;
+  originals?: Array<{ path: string; file: string; sha256: string; size: number; target: string }>;
 }
 
 export async function readStream(s: Readable): Promise<Buffer> {
@@ -101,15 +118,21 @@ export async function exportBatch(
   batchId: string,
   identities: SecretKey[],
   outDir: string,
-  opts: { operator?: string; /** Also decrypt the sealed unsanitized originals into OUT/originals/. */ originals?: boolean } = {},
+  opts: {
+    operator?: string;
+    /** Also decrypt the sealed unsanitized originals into OUT/originals/. */
+    originals?: boolean;
+    /** Write into an OUT that is not empty (files of the same name are replaced; a new MHL generation is added). */
+    intoExisting?: boolean;
+  } = {},
 ): Promise<ExportResult> {
-  const out = path.resolve(outDir);
-  await fsp.mkdir(out, { recursive: true });
   const { target, outer } = await findBatch(loaded, batchId);
+  let out: OutDir | undefined;
   try {
     const inner: ManifestInner = openManifestInner(outer, identities);
+    out = await OutDir.open(outDir, { intoExisting: opts.intoExisting === true });
     const byId = new Map(outer.objects.map((o) => [o.id, o]));
-    const result: ExportResult = { batchId, target: target.name, out, files: [], skipped: [] };
+    const result: ExportResult = { batchId, target: target.name, out: out.root, files: [], skipped: [] };
     for (const f of inner.files) {
       if (!f.objectId) {
         result.skipped.push({ path: f.path, status: f.status, ...(f.error ? { reason: `${f.error.code}: ${f.error.message}` } : {}) });
@@ -117,27 +140,30 @@ export async function exportBatch(
       }
       const obj = byId.get(f.objectId);
       if (!obj) throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: object ${f.objectId} is not listed in the signed manifest`);
-      const dst = path.join(out, ...safeRelative(f.path));
-      await fsp.mkdir(path.dirname(dst), { recursive: true });
+      const parts = [EXPORT_SANITIZED, ...safeRelative(f.path)];
+      const tmp = out.tempFile();
       const stream = await hashedStream(await target.get(`${batchId}/${obj.id}`), obj.sha256, f.path);
-      const got = await openToFile(stream, dst, identities);
+      const got = await openToFile(stream, tmp, identities, { tempDir: out.tempDir });
       if (f.sanitizedSha256 && got.sha256 !== f.sanitizedSha256) {
-        await fsp.rm(dst, { force: true });
         throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: decrypted hash ${got.sha256} is not the sanitized hash ${f.sanitizedSha256} recorded at ingest`);
       }
-      result.files.push({ path: f.path, sha256: got.sha256, size: got.size });
+      await out.place(tmp, parts);
+      result.files.push({ path: f.path, file: parts.join('/'), sha256: got.sha256, size: got.size });
     }
     if (opts.originals) result.originals = await exportOriginals(loaded, batchId, inner, byId, identities, out);
+    const generated: string[] = [];
     const reportId = typeof inner.extra?.reportObject === 'string' ? inner.extra.reportObject : undefined;
     if (reportId && byId.has(reportId)) {
       const sealed = await readStream(await target.get(`${batchId}/${reportId}`));
       const report = JSON.parse(Buffer.from(openBytes(sealed, identities)).toString('utf8')) as { html: string; json: string };
-      await fsp.writeFile(path.join(out, 'report.html'), report.html);
-      await fsp.writeFile(path.join(out, 'report.json'), report.json);
-      result.report = path.join(out, 'report.html');
+      result.report = await out.writeFile(['report.html'], report.html);
+      await out.writeFile(['report.json'], report.json);
+      generated.push('report.html', 'report.json');
     }
-    const mhl = await writeMhlGeneration(out, {
-      files: [...result.files.map((f) => f.path), ...(result.originals ?? []).map((o) => `originals/${o.path}`)],
+    await out.close();
+    await out.folder(['ascmhl']);
+    const mhl = await writeMhlGeneration(out.root, {
+      files: [...result.files.map((f) => f.file), ...(result.originals ?? []).map((o) => o.file), ...generated],
       process: 'transfer',
       creator: {
         ...(opts.operator ? { author: { name: opts.operator, role: 'evidence export' } } : {}),
@@ -147,6 +173,7 @@ export async function exportBatch(
     result.mhl = mhl.manifestPath;
     return result;
   } finally {
+    await out?.close();
     await target.close();
   }
 }
@@ -161,8 +188,8 @@ async function exportOriginals(
   inner: ManifestInner,
   byId: Map<string, { id: string; size: number; sha256: string }>,
   identities: SecretKey[],
-  out: string,
-): Promise<Array<{ path: string; sha256: string; size: number; target: string }>> {
+  out: OutDir,
+): Promise<Array<{ path: string; file: string; sha256: string; size: number; target: string }>> {
   const wanted = inner.files.filter((f) => typeof (f as { originalObjectId?: unknown }).originalObjectId === 'string');
   if (wanted.length === 0) {
     throw new KluisError('E_VERIFY_MISSING', `batch ${batchId} holds no sealed originals`, {
@@ -170,26 +197,25 @@ async function exportOriginals(
     });
   }
   const allowed = loaded.config.targets.filter((t) => t.originalsAllowed);
-  const done: Array<{ path: string; sha256: string; size: number; target: string }> = [];
+  const done: Array<{ path: string; file: string; sha256: string; size: number; target: string }> = [];
   for (const f of wanted) {
     const id = String((f as { originalObjectId?: unknown }).originalObjectId);
     const obj = byId.get(id);
     if (!obj) throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: original ${id} is not listed in the signed manifest`);
-    const dst = path.join(out, 'originals', ...safeRelative(f.path));
-    await fsp.mkdir(path.dirname(dst), { recursive: true });
+    const parts = [EXPORT_ORIGINALS, ...safeRelative(f.path)];
     let lastErr: unknown;
-    let ok = false;
+    let fetched: { tmp: string; sha256: string; size: number; target: string } | undefined;
     for (const tc of allowed) {
       const target = openTarget(tc, { configDir: loaded.layout.root, egress: loaded.config.egress });
       try {
         if (!(await target.head(`${batchId}/${id}`))) continue;
-        const got = await openToFile(await hashedStream(await target.get(`${batchId}/${id}`), obj.sha256, `${f.path} (original)`), dst, identities);
+        const tmp = out.tempFile();
+        const got = await openToFile(await hashedStream(await target.get(`${batchId}/${id}`), obj.sha256, `${f.path} (original)`), tmp, identities, { tempDir: out.tempDir });
         if (f.cardSha256 && got.sha256 !== f.cardSha256) {
-          await fsp.rm(dst, { force: true });
+          await fsp.rm(tmp, { force: true });
           throw new KluisError('E_VERIFY_MISMATCH', `${f.path}: the original decrypts to ${got.sha256}, not the card hash ${f.cardSha256}`);
         }
-        done.push({ path: f.path, sha256: got.sha256, size: got.size, target: tc.name });
-        ok = true;
+        fetched = { tmp, sha256: got.sha256, size: got.size, target: tc.name };
         break;
       } catch (err) {
         if (err instanceof KluisError && err.code === 'E_VERIFY_MISMATCH') throw err;
@@ -198,7 +224,10 @@ async function exportOriginals(
         await target.close();
       }
     }
-    if (!ok) throw new KluisError('E_VERIFY_MISSING', `${f.path}: its original is on no reachable target that allows originals`, { cause: lastErr });
+    if (!fetched) throw new KluisError('E_VERIFY_MISSING', `${f.path}: its original is on no reachable target that allows originals`, { cause: lastErr });
+    // Outside the loop over targets: a problem with OUT (a link) is not a reason to try another target.
+    await out.place(fetched.tmp, parts);
+    done.push({ path: f.path, file: parts.join('/'), sha256: fetched.sha256, size: fetched.size, target: fetched.target });
   }
   return done;
 }

@@ -14,7 +14,9 @@
  * Promises: every outcome is per file per target, one of verified / mismatch / missing /
  * unchecked, with the reason named. Nothing is read from a local cache: each object is fetched
  * from its target for this run; plaintext exists only as a stream (and, for an essence recheck,
- * as a 0600 temp file that is removed afterwards). It never writes to a target.
+ * as a 0600 temp file in a 0700 folder of the system temp dir, removed afterwards, on SIGINT or
+ * SIGTERM too; what an earlier run left when it was killed is swept at the next start, see
+ * util/plain-temp.ts). It never writes to a target.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp, createWriteStream } from 'node:fs';
@@ -30,6 +32,8 @@ import { verifyManifest, openManifestInner, type ManifestOuter, type ManifestInn
 import { openTarget, type Target } from '../targets/index.js';
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { makePartDir, sweepOrphans } from '../util/plain-temp.js';
+import { cardFsPath } from '../card/names.js';
 // The sanitize stage's public surface: the same functions that wrote each essence `after` value.
 import { decodeFully, recomputeEssence, type FullDecode } from '../sanitize/index.js';
 
@@ -203,6 +207,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
     throw new KluisError('E_USAGE', `'${batchId}' is not a batch id`, { hint: 'use the batch id printed by `kluis ingest` or `kluis status`' });
   }
   const stationPub = parsePublicKey(config.config.stationKey, 'station');
+  await sweepOrphans(os.tmpdir());
   const problems: VerifyProblem[] = [];
   const notes: string[] = [];
   const essenceFn: EssenceFn | null = args.essence === undefined ? recomputeEssence : args.essence;
@@ -407,10 +412,14 @@ function cardDecode(cardRoot: string, file: ManifestFile, decode: DecodeFn, memo
   let p = memo.get(file.path);
   if (!p) {
     const rel = path.posix.normalize(file.path);
+    const abs = rel.startsWith('../') || path.posix.isAbsolute(rel) ? null : cardFsPath(cardRoot, rel);
     p =
-      rel.startsWith('../') || path.posix.isAbsolute(rel)
+      abs === null
         ? Promise.reject(new KluisError('E_VERIFY_PATH', `manifest path ${file.path} leaves the card`))
-        : decode(path.join(cardRoot, ...rel.split('/')));
+        : typeof abs !== 'string'
+          ? // A name that is not UTF-8 cannot be handed to the decoder (a command-line argument is text).
+            Promise.reject(new KluisError('E_VERIFY_CARD_NAME', `${file.path}: the card file's name is not UTF-8, so it cannot be given to the decoder`))
+          : decode(abs);
     p.catch(() => undefined);
     memo.set(file.path, p);
   }
@@ -483,12 +492,12 @@ async function checkObject(
   let plainSha: string | undefined;
   let plainBytes = 0;
   let openErr: unknown;
-  let tmpDir: string | undefined;
+  let tmpDir: Awaited<ReturnType<typeof makePartDir>> | undefined;
   let tmpFile: string | undefined;
   try {
     if (side && file && ((essenceFn && file.essence?.length) || deep)) {
-      tmpDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-verify-'));
-      tmpFile = path.join(tmpDir, `plain${path.extname(file.path).toLowerCase()}`);
+      tmpDir = await makePartDir(os.tmpdir());
+      tmpFile = path.join(tmpDir.dir, `plain${path.extname(file.path).toLowerCase().replace(/[^.a-z0-9]/g, '')}`);
     }
     const source = pipeline(body, cipher).catch((err: unknown) => {
       side?.destroy(err as Error);
@@ -567,15 +576,15 @@ async function checkObject(
   return done();
 }
 
-async function cleanup(dir: string | undefined): Promise<void> {
-  if (dir) await fsp.rm(dir, { recursive: true, force: true });
+async function cleanup(dir: { remove(): Promise<void> } | undefined): Promise<void> {
+  await dir?.remove();
 }
 
 async function checkCard(cardRoot: string, file: ManifestFile): Promise<Check> {
   if (!file.cardSha256) return { check: 'card-sha256', result: 'unchecked', message: 'the manifest holds no card hash for this file' };
   const rel = path.posix.normalize(file.path);
   if (rel.startsWith('../') || path.posix.isAbsolute(rel)) return { check: 'card-sha256', result: 'mismatch', message: `manifest path ${file.path} leaves the card` };
-  const abs = path.join(cardRoot, ...rel.split('/'));
+  const abs = cardFsPath(cardRoot, rel);
   const st = await fsp.lstat(abs).catch(() => null);
   if (!st) return { check: 'card-sha256', result: 'missing', message: `${file.path} is not on the card` };
   if (!st.isFile()) return { check: 'card-sha256', result: 'mismatch', message: `${file.path} on the card is not a regular file` };

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../errors.js';
 import { inventory, type CardEntry } from '../card/inventory.js';
+import { cardFsPath } from '../card/names.js';
 import { acquireFile } from '../card/acquire.js';
 import { cardIdentity, type CardIdentity } from '../card/identity.js';
 import { sanitizeFile } from '../sanitize/index.js';
@@ -280,7 +281,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   try {
     for (const f of todo) {
       if (cardGone || workerError) break;
-      const src = path.join(cardRoot, ...f.path.split('/'));
+      const src = cardFsPath(cardRoot, f.path);
       const keep = isStored(station, f);
       const dst = keep ? path.join(sp.acquired, `${newId(8)}`) : null;
       try {

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { KluisError } from '../errors.js';
 import { hashFile } from '../card/acquire.js';
+import { cardFsPath } from '../card/names.js';
 import { mountOf } from '../card/identity.js';
 import { batchOutcome } from './finalize.js';
 import type { Station } from './station.js';
@@ -50,7 +51,7 @@ export async function wipeSecured(station: Station, batchId: string, cardRoot: s
         result.kept.push({ path: f.path, reason: `not secured (${f.status})` });
         continue;
       }
-      const abs = path.join(root, ...f.path.split('/'));
+      const abs = cardFsPath(root, f.path);
       try {
         const h = await hashFile(abs, row.size);
         if (h.sha256 !== row.card_sha256) {

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { KluisError, asKluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
+import { partName, trackTemp } from '../util/plain-temp.js';
 import type { PublicKey, SecretKey } from './keys.js';
 import {
   CHUNK_CT_SIZE,
@@ -256,19 +257,22 @@ export function openStream(src: Readable, identities: SecretKey[], opts: OpenOpt
 }
 
 /**
- * Opens a sealed file or stream into `dst`: temp file beside it (mode 0600), renamed only after
- * the last chunk verified; on any failure the temp is removed and `dst` is left untouched.
- * Returns SHA-256 (hex) and size of the plaintext. An existing `dst` is replaced.
+ * Opens a sealed file or stream into `dst`: a plaintext temp file (mode 0600, created with
+ * O_EXCL, a recognisable name from util/plain-temp.ts) beside it or in `tempDir` (a folder on
+ * the same file system), renamed only after the last chunk verified; on any failure, and on
+ * SIGINT/SIGTERM, the temp is removed and `dst` is left untouched. Returns SHA-256 (hex) and size
+ * of the plaintext. An existing `dst` is replaced (rename replaces a link, never follows it).
  */
 export async function openToFile(
   src: string | Readable,
   dst: string,
   identities: SecretKey[],
-  opts: OpenOptions = {},
+  opts: OpenOptions & { tempDir?: string } = {},
 ): Promise<{ sha256: string; size: number }> {
   checkIdentities(identities);
   const input = typeof src === 'string' ? createReadStream(src, { highWaterMark: IO_BATCH }) : src;
-  const tmp = tempBeside(dst);
+  const tmp = path.join(opts.tempDir ?? path.dirname(dst), partName());
+  const untrack = trackTemp(tmp);
   const hash = createHash('sha256');
   let size = 0;
   let out: fsp.FileHandle | undefined;
@@ -297,11 +301,13 @@ export async function openToFile(
     await out.close();
     out = undefined;
     await fsp.rename(tmp, dst);
+    untrack();
     await fsyncDir(path.dirname(dst));
   } catch (err) {
     await pendingWrite.catch(() => undefined);
     await out?.close().catch(() => undefined);
     await fsp.rm(tmp, { force: true });
+    untrack();
     if (typeof src === 'string') input.destroy();
     const e = err as NodeJS.ErrnoException;
     if (e && e.code === 'ENOENT' && typeof src === 'string' && e.path === src) {

@@ -1,12 +1,14 @@
 /**
  * Text for the terminal (stderr). Promises: what comes from outside (card file names, messages
  * that quote them, hints) is printed as exactly one line: C0/C1 control characters, DEL and the
- * Unicode line/paragraph separators are shown as escapes (`\n`, `\u001b`), so a file name can
- * neither start a line that looks like a `kluis: hint:` nor move the cursor or recolour the
- * terminal. JSON output and the audit log keep the exact names; this is for people only.
+ * Unicode line/paragraph separators and the bidirectional controls are shown as escapes (`\n`,
+ * `\u001b`, `\u202e`), so a file name can neither start a line that looks like a `kluis: hint:`,
+ * nor move the cursor, recolour the terminal or make the text after it read backwards. Used for
+ * stderr and for the human (non --json) output on stdout alike. JSON output and the audit log keep
+ * the exact names; this is for people only.
  */
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /** `s` with every control character escaped; printable text (any script) unchanged. */

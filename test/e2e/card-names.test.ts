@@ -61,7 +61,7 @@ describe('odd card names', () => {
       ]),
     );
     for (const p of paths) {
-      const file = path.join(dir, ...p.split('/'));
+      const file = path.join(dir, 'sanitized', ...p.split('/'));
       expect(existsSync(file), p).toBe(true);
       expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(recorded.get(p));
       expect(exported.files.find((f: any) => f.path === p)?.sha256).toBe(recorded.get(p));

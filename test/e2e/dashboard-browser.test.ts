@@ -4,7 +4,8 @@
 // "safe to remove", then secured; a second card with an empty picture and a truncated video
 // ends "not everything secured" with each file's error and hint. The language switch
 // works from the keyboard; a re-check of the stored ciphertext finds everything in order.
-// Requests without the token or with a foreign Host get a bare 401/403.
+// Requests for data without the token, or with a foreign Host, get a bare 401/403; a browser
+// without the token gets the page shell with a login prompt and no data.
 // A screenshot of each state is saved under test-results/dashboard/.
 //
 // Needs the build (`npx tsc -p .`). KLUIS_TEST_ACQUIRE_DELAY_MS (src/card/acquire.ts) pauses
@@ -65,7 +66,7 @@ beforeAll(async () => {
   serve.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   for (let i = 0; i < 400 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
   loginUrl = out.split('\n')[0]!.trim();
-  expect(loginUrl, `serve said: ${serve.stderr()}`).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
+  expect(loginUrl, `serve said: ${serve.stderr()}`).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{43}$/);
   port = Number(new URL(loginUrl).port);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -193,9 +194,14 @@ describe('dashboard in Chromium', () => {
   });
 
   it('without the token, or with a foreign Host header, there is nothing to see', async () => {
-    // A browser without the cookie (another user's tab): 401, empty.
+    // A browser without the token (another user's tab): the login prompt, no station data.
     const other = await browser.newContext();
-    const r = await other.request.get(`http://127.0.0.1:${port}/`);
+    const p = await other.newPage();
+    await p.goto(`http://127.0.0.1:${port}/`);
+    await p.getByTestId('login').waitFor();
+    expect(await p.getByTestId('login-text').textContent()).toContain('kluis serve');
+    expect(await p.locator('section.card').count()).toBe(0);
+    const r = await other.request.get(`http://127.0.0.1:${port}/api/state`);
     expect(r.status()).toBe(401);
     expect(await r.text()).toBe('');
     await other.close();

@@ -53,7 +53,7 @@ function expectSecuredAndExportable(st: TestStation, out: Outcome, footage: numb
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-df-export-'));
   const exp = runKluis(['export', out.batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', dir]);
   expect(exp.code, exp.stderr).toBe(0);
-  for (const f of files) expect(createHash('sha256').update(readFileSync(path.join(dir, f.path))).digest('hex')).toBe(f.sanitizedSha256);
+  for (const f of files) expect(createHash('sha256').update(readFileSync(path.join(dir, 'sanitized', f.path))).digest('hex')).toBe(f.sanitizedSha256);
 }
 
 describe('spool disk full', () => {

@@ -40,7 +40,7 @@ describe('export and the audit log', () => {
 
     const ok = runKluis(['export', batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', out, '--operator', 'reviewer']);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(existsSync(path.join(out, 'DCIM', '100MEDIA', 'DJI_0001.JPG'))).toBe(true);
+    expect(existsSync(path.join(out, 'sanitized', 'DCIM', '100MEDIA', 'DJI_0001.JPG'))).toBe(true);
     expect(auditEntries(st, 'export').map((e) => [e.batchId, e.operator, e.files])).toEqual([[batchId, 'reviewer', 1]]);
   });
 });

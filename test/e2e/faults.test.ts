@@ -137,7 +137,7 @@ async function scenario(point: CrashPoint, n: number): Promise<void> {
   const exportDir = path.join(work, 'export');
   const exp = await runKluisAsync(['export', out.batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', exportDir, '--json']);
   expect(exp.code, exp.stderr).toBe(0);
-  for (const f of footage) expect(sha256(path.join(exportDir, f.path)), f.path).toBe(f.sanitizedSha256);
+  for (const f of footage) expect(sha256(path.join(exportDir, 'sanitized', f.path)), f.path).toBe(f.sanitizedSha256);
   row.push('yes');
 
   // No plaintext left behind; the audit chain survived the kill.

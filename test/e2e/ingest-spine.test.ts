@@ -117,7 +117,7 @@ describe('kluis ingest → export (the spine)', () => {
     const r = kluis(['export', result.batchId, '--config', path.join(work, 'station', 'kluis.json'), '--identity', path.join(work, 'station', 'keys', 'evidence.key'), '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     for (const name of ['DJI_0001.JPG', 'DJI_0002.MP4']) {
-      const exported = path.join(out, 'DCIM', '100MEDIA', name);
+      const exported = path.join(out, 'sanitized', 'DCIM', '100MEDIA', name);
       expect(essence(exported)).toBe(essence(path.join(card, 'DCIM', '100MEDIA', name)));
       const tags = JSON.stringify(exiftool(exported));
       expect(tags).not.toMatch(/GPS|SPINE0SERIAL42|drone-dji|52\.09|FC7303/);
@@ -127,7 +127,7 @@ describe('kluis ingest → export (the spine)', () => {
     expect(statSync(path.join(out, 'report.html')).size).toBeGreaterThan(0);
     expect(readdirSync(path.join(out, 'ascmhl')).some((n) => n.endsWith('.mhl'))).toBe(true);
     // The sidecar and the bad files are not exported.
-    expect(() => statSync(path.join(out, 'DCIM', '100MEDIA', 'DJI_0002.SRT'))).toThrow();
+    expect(() => statSync(path.join(out, 'sanitized', 'DCIM', '100MEDIA', 'DJI_0002.SRT'))).toThrow();
   });
 
   it('refuses a wrong key with a clear error and writes nothing', () => {

@@ -97,7 +97,7 @@ describe.runIf(services)('ingest onto fs, Ceph S3 and Apache WebDAV', () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.files.map((f: any) => f.path).sort()).toEqual(['DCIM/100MEDIA/DJI_0001.JPG', 'DCIM/100MEDIA/DJI_0002.MP4']);
-    expect(readFileSync(path.join(dir, 'DCIM', '100MEDIA', 'DJI_0001.JPG')).subarray(0, 2).equals(Buffer.from([0xff, 0xd8]))).toBe(true);
+    expect(readFileSync(path.join(dir, 'sanitized', 'DCIM', '100MEDIA', 'DJI_0001.JPG')).subarray(0, 2).equals(Buffer.from([0xff, 0xd8]))).toBe(true);
   });
 });
 

@@ -47,7 +47,7 @@ describe('a card of real vendor files', () => {
     const e = runKluis(['export', out.batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', dir]);
     expect(e.code, e.stderr).toBe(0);
     for (const f of footage.filter((x: any) => x.status === 'secured')) {
-      const exported = path.join(dir, ...f.path.split('/'));
+      const exported = path.join(dir, 'sanitized', ...f.path.split('/'));
       if (!f.path.endsWith('.tiff')) expect(pixels(exported), f.path).toBe(pixels(path.join(card, ...f.path.split('/'))));
       const bytes = readFileSync(exported);
       for (const s of SERIALS) expect(bytes.includes(Buffer.from(s)), `${f.path} holds ${s}`).toBe(false);

@@ -3,6 +3,7 @@
  * a new user would run it (issue 4): every footage file comes out with its picture and sound
  * unchanged and without any of the identifiers the card was made with; the sidecars (SRT, LRF,
  * MISC/) are withheld; and with `policy.lrf = "sanitize"` the LRF proxy is stored clean as well.
+ * The export passes `kluis mhl verify` as it comes (the report is in its MHL generation).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -56,7 +57,7 @@ describe('the demo card, ingested and exported', () => {
     const r = runKluis(['export', result.batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     for (const p of FOOTAGE) {
-      const exported = path.join(out, ...p.split('/'));
+      const exported = path.join(out, 'sanitized', ...p.split('/'));
       expect(essence(exported)).toBe(essence(path.join(card, ...p.split('/'))));
       const meta = metadata(exported);
       expect(meta.match(TELL)?.[0] ?? null).toBeNull();
@@ -64,8 +65,15 @@ describe('the demo card, ingested and exported', () => {
       const bytes = readFileSync(exported);
       for (const s of ['1581F4QWB22A3001TEST', '3N1SFXK0023ABC', 'FC7303', 'drone-dji']) expect(bytes.includes(Buffer.from(s))).toBe(false);
     }
-    expect(existsSync(path.join(out, 'DCIM', '100MEDIA', 'DJI_0002.SRT'))).toBe(false);
-    expect(existsSync(path.join(out, 'DCIM', '100MEDIA', 'DJI_0002.LRF'))).toBe(false);
+    expect(existsSync(path.join(out, 'sanitized', 'DCIM', '100MEDIA', 'DJI_0002.SRT'))).toBe(false);
+    expect(existsSync(path.join(out, 'sanitized', 'DCIM', '100MEDIA', 'DJI_0002.LRF'))).toBe(false);
+  });
+
+  it('the demo\'s export passes `kluis mhl verify` as it is (issue 15, item 9)', () => {
+    // The same steps as scripts/demo.sh: export into a fresh folder, then check its ASC MHL history.
+    const v = runKluis(['mhl', 'verify', out]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/^ok: 5 files checked against 1 generation\(s\), 0 problems$/m);
   });
 
   it('stores the LRF proxy, sanitized, when policy says lrf: sanitize', async () => {
@@ -80,7 +88,7 @@ describe('the demo card, ingested and exported', () => {
     expect(lrf).toMatchObject({ class: 'sidecar', status: 'secured' });
     const dir = path.join(path.dirname(st2.dir), 'export');
     expect(runKluis(['export', res.batchId, '--config', st2.config, '--identity', st2.evidenceKey, '--out', dir]).code).toBe(0);
-    const exported = path.join(dir, 'DCIM', '100MEDIA', 'DJI_0002.LRF');
+    const exported = path.join(dir, 'sanitized', 'DCIM', '100MEDIA', 'DJI_0002.LRF');
     expect(essence(exported)).toBe(essence(path.join(card, 'DCIM', '100MEDIA', 'DJI_0002.LRF')));
     expect(metadata(exported).match(TELL)?.[0] ?? null).toBeNull();
   });

@@ -19,6 +19,7 @@ import { sanitizeFile, sanitizeStream, sniff, type ByteSource, type StreamSaniti
 import { MAX_IMAGE_BYTES } from '../../src/sanitize/jpeg/index.js';
 import { jpegDecoderSegmentsSha256 } from '../../src/sanitize/jpeg/decoder-segments.js';
 import { M, walkJpeg, type JpegSegment } from '../../src/sanitize/jpeg/walker.js';
+import { sanitizeJpegBytes } from '../../src/sanitize/jpeg/sanitize.js';
 import { previewDecode } from '../../src/sanitize/verify/preview.js';
 
 const REAL = path.resolve('test/fixtures/real/image');
@@ -183,6 +184,23 @@ describe('the decode check', () => {
   test('an output that does not decode while the card file does: E_SANITIZE_DECODE', async () => {
     await expect(previewDecode(cut, good, 'jpeg', 64, never)).rejects.toMatchObject({ code: 'E_SANITIZE_DECODE' });
     await expect(previewDecode(cut, good, 'tiff', 64, never)).rejects.toMatchObject({ code: 'E_SANITIZE_DECODE' });
+  });
+
+  test('a damaged scan is blamed on the card file, not on the sanitizer, when a second image follows the EOI (fuzz case jpeg:1)', async () => {
+    // scripts/fuzz.mjs, seed 0x6b6c7569, jpeg:1: after-eoi.jpg with one flipped bit in the first
+    // image's scan. libvips warns about the damaged scan only when nothing follows the EOI, so
+    // the whole card file "decoded" and the sanitizer was said to have broken the picture.
+    const input = Buffer.from(readFileSync(path.join(GEN, 'after-eoi.jpg')));
+    input[7956] = input[7956]! ^ 0x20;
+    const layout = walkJpeg(input);
+    expect(layout.trailing).toBeGreaterThan(0);
+    const output = Buffer.from(sanitizeJpegBytes(input, { thermal: 'keep' }).bytes);
+    await expect(sharp(output, { failOn: 'warning' }).toBuffer()).rejects.toThrow(/Huffman/);
+    await expect(sharp(input, { failOn: 'warning' }).toBuffer()).resolves.toBeInstanceOf(Buffer); // the quirk itself
+    const asked: string[] = [];
+    const ok = await previewDecode(output, input, 'jpeg', 64, async (which) => void asked.push(which));
+    expect(asked).toEqual(['output']); // neither picture decodes by sharp: ffmpeg gets the output
+    expect(ok.note).toMatch(/decode check by ffmpeg/);
   });
 
   test('neither decodes by sharp: ffmpeg gets the output; a JPEG it cannot decode fails closed, a TIFF/DNG passes with a note unless ffmpeg decodes its card file', async () => {

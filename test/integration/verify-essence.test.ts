@@ -109,14 +109,14 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
 
   it('a re-encoded JPEG or MP4 gives values that differ from every recorded one', async () => {
     const jpg = path.join(work, 'reencoded.jpg');
-    ff(['-i', path.join(exported, ...JPG.split('/')), '-q:v', '2', jpg]);
+    ff(['-i', path.join(exported, 'sanitized', ...JPG.split('/')), '-q:v', '2', jpg]);
     const mp4 = path.join(work, 'reencoded.mp4');
-    ff(['-i', path.join(exported, ...MP4.split('/')), '-map', '0', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-c:a', 'aac', '-b:a', '64k', mp4]);
+    ff(['-i', path.join(exported, 'sanitized', ...MP4.split('/')), '-map', '0', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '30', '-c:a', 'aac', '-b:a', '64k', mp4]);
     for (const [p, copy] of [[JPG, jpg], [MP4, mp4]] as const) {
       const f = recorded.get(p)!;
       for (const e of f.essence!) {
         // The exported file itself gives the recorded value, so a difference is the re-encode's.
-        expect(await recomputeEssence(path.join(exported, ...p.split('/')), f.format, e.method), e.method).toBe(e.after);
+        expect(await recomputeEssence(path.join(exported, 'sanitized', ...p.split('/')), f.format, e.method), e.method).toBe(e.after);
         const got = await recomputeEssence(copy, f.format, e.method);
         expect(got, e.method).toMatch(/^[0-9a-f]{64}$/);
         expect(got, e.method).not.toBe(e.after);
@@ -187,7 +187,7 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
       // The real full decode, except that the stored JPEG "does not decode" and the card TIFF gives other pixels.
       decode: async (file) => {
         const real = await decodeFully(file);
-        if (file.includes('kluis-verify-') && file.endsWith('.jpg')) throw Object.assign(new Error('ffmpeg: corrupt scan'), { code: 'E_DECODE_FAILED' });
+        if (file.includes('kluis-part-') && file.endsWith('.jpg')) throw Object.assign(new Error('ffmpeg: corrupt scan'), { code: 'E_DECODE_FAILED' });
         if (file.endsWith('DJI_0002.TIF')) return { ...real, pixelsSha256: '0'.repeat(64) };
         return real;
       },

@@ -1,15 +1,17 @@
 // The dashboard's gate, check by check: loopback-only clients and binds, Host header against
-// DNS rebinding, the token (query once, then cookie or Bearer), and the CSRF check on actions.
+// DNS rebinding, the token (a Bearer header only: never a cookie, never the address), one-use
+// tickets for navigations, the page shell without data, and the CSRF check on actions.
 import { describe, it, expect } from 'vitest';
 import {
+  Tickets,
   actionAllowed,
   allowedHosts,
   checkBindAddress,
-  csrfFor,
+  clearStaleCookie,
   gate,
   isLoopbackAddress,
+  newCsrf,
   newToken,
-  sessionCookie,
 } from '../../src/dashboard/security.js';
 import { KluisError } from '../../src/errors.js';
 import { TEXTS, t } from '../../src/dashboard/i18n.js';
@@ -17,7 +19,7 @@ import { TEXTS, t } from '../../src/dashboard/i18n.js';
 const token = newToken();
 const port = 40123;
 const hosts = allowedHosts(port);
-const opts = { token, port, hosts, allowRemoteClients: false };
+const opts = { token, hosts, allowRemoteClients: false };
 
 function req(o: { remote?: string; host?: string; url?: string; cookie?: string; auth?: string; method?: string; headers?: Record<string, string> }) {
   return {
@@ -61,7 +63,7 @@ describe('loopback checks', () => {
     expect(v).toEqual({ ok: false, status: 403 });
     const mapped = gate(req({ remote: '::ffff:10.1.2.3', auth: `Bearer ${token}` }), opts);
     expect(mapped).toEqual({ ok: false, status: 403 });
-    expect(gate(req({ remote: '::ffff:127.0.0.1', auth: `Bearer ${token}` }), opts)).toEqual({ ok: true, fromQuery: false });
+    expect(gate(req({ remote: '::ffff:127.0.0.1', auth: `Bearer ${token}` }), opts)).toEqual({ ok: true, via: 'token' });
   });
 });
 
@@ -77,24 +79,49 @@ describe('Host header (DNS rebinding)', () => {
 });
 
 describe('token', () => {
-  it('no token or a wrong one is 401', () => {
-    expect(gate(req({}), opts)).toEqual({ ok: false, status: 401 });
-    expect(gate(req({ url: '/?token=nope' }), opts)).toEqual({ ok: false, status: 401 });
-    expect(gate(req({ auth: `Bearer ${token.slice(1)}x` }), opts)).toEqual({ ok: false, status: 401 });
-    expect(gate(req({ cookie: `kluis_${port + 1}=${token}` }), opts)).toEqual({ ok: false, status: 401 });
+  it('no token or a wrong one is 401 for data', () => {
+    expect(gate(req({ url: '/api/state' }), opts)).toEqual({ ok: false, status: 401 });
+    expect(gate(req({ url: '/api/state', auth: `Bearer ${token.slice(1)}x` }), opts)).toEqual({ ok: false, status: 401 });
   });
 
-  it('accepts the token from the query (once), the cookie or a Bearer header', () => {
-    expect(gate(req({ url: `/?token=${token}` }), opts)).toEqual({ ok: true, fromQuery: true });
-    expect(gate(req({ cookie: `a=b; kluis_${port}=${token}` }), opts)).toEqual({ ok: true, fromQuery: false });
-    expect(gate(req({ auth: `Bearer ${token}` }), opts)).toEqual({ ok: true, fromQuery: false });
+  it('is taken from the Bearer header only: never from a cookie or the address', () => {
+    expect(gate(req({ url: '/api/state', auth: `Bearer ${token}` }), opts)).toEqual({ ok: true, via: 'token' });
+    // A cookie would be sent by the browser to every port of 127.0.0.1; it is not a credential here.
+    expect(gate(req({ url: '/api/state', cookie: `kluis_${port}=${token}` }), opts)).toEqual({ ok: false, status: 401 });
+    expect(gate(req({ url: `/api/state?token=${token}` }), opts)).toEqual({ ok: false, status: 401 });
+    expect(gate(req({ url: '/thumb/b1?path=x', cookie: `kluis_${port}=${token}` }), opts)).toEqual({ ok: false, status: 401 });
   });
 
-  it('the session cookie is HttpOnly and SameSite=Strict', () => {
-    const c = sessionCookie(port, token);
-    expect(c).toContain('HttpOnly');
-    expect(c).toContain('SameSite=Strict');
-    expect(c.startsWith(`kluis_${port}=${token};`)).toBe(true);
+  it('serves the page shell (no data) without a token, so a stale login always meets a way in', () => {
+    for (const p of ['/', '/app.js', '/app.css', '/api/texts', `/?token=${token}`]) expect(gate(req({ url: p }), opts), p).toEqual({ ok: true, via: 'public' });
+    for (const p of ['/api/state', '/api/events', '/api/session', '/api/batch/b1', '/batch/b1/report', '/thumb/b1']) expect(gate(req({ url: p }), opts), p).toEqual({ ok: false, status: 401 });
+    expect(gate(req({ url: '/', method: 'POST' }), opts)).toEqual({ ok: false, status: 401 });
+    // Host and client checks still come first.
+    expect(gate(req({ url: '/', host: `evil.example:${port}` }), opts)).toEqual({ ok: false, status: 403 });
+  });
+
+  it('a ticket opens exactly its path, once', () => {
+    const tickets = new Tickets();
+    const o = { ...opts, tickets };
+    const t = tickets.issue('/batch/b1/report');
+    expect(gate(req({ url: `/batch/b2/report?ticket=${t}` }), o)).toEqual({ ok: false, status: 401 }); // wrong path: spent
+    const t2 = tickets.issue('/batch/b1/report');
+    expect(gate(req({ url: `/batch/b1/report?ticket=${t2}` }), o)).toEqual({ ok: true, via: 'ticket' });
+    expect(gate(req({ url: `/batch/b1/report?ticket=${t2}` }), o)).toEqual({ ok: false, status: 401 }); // used
+    expect(gate(req({ url: `/batch/b1/report?ticket=${t2}`, method: 'POST' }), o)).toEqual({ ok: false, status: 401 });
+  });
+
+  it('an expired ticket is refused', () => {
+    const tickets = new Tickets(-1);
+    const t = tickets.issue('/api/batch/b1');
+    expect(gate(req({ url: `/api/batch/b1?ticket=${t}` }), { ...opts, tickets })).toEqual({ ok: false, status: 401 });
+  });
+
+  it('the token cookie of older versions is deleted when a request still carries it', () => {
+    const c = clearStaleCookie(req({ cookie: `a=b; kluis_${port}=${token}` }), port)!;
+    expect(c).toMatch(new RegExp(`^kluis_${port}=; Max-Age=0;`));
+    expect(clearStaleCookie(req({ cookie: 'a=b' }), port)).toBeUndefined();
+    expect(clearStaleCookie(req({}), port)).toBeUndefined();
   });
 
   it('every start gets a different token', () => {
@@ -104,8 +131,9 @@ describe('token', () => {
 });
 
 describe('actions (CSRF)', () => {
-  const good = { 'x-kluis-csrf': csrfFor(token), 'content-type': 'application/json', origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' };
-  const a = (headers: Record<string, string>, method = 'POST') => actionAllowed({ method, headers }, { token, hosts });
+  const csrf = newCsrf();
+  const good = { authorization: `Bearer ${token}`, 'x-kluis-csrf': csrf, 'content-type': 'application/json', origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' };
+  const a = (headers: Record<string, string>, method = 'POST') => actionAllowed({ method, headers }, { token, csrf, hosts });
 
   it('accepts a same-origin JSON POST with the CSRF value', () => {
     expect(a(good)).toBe(true);
@@ -115,7 +143,10 @@ describe('actions (CSRF)', () => {
 
   it('refuses a missing or wrong CSRF value, a form post, another origin or a cross-site fetch', () => {
     expect(a({ ...good, 'x-kluis-csrf': '' })).toBe(false);
-    expect(a({ ...good, 'x-kluis-csrf': csrfFor(newToken()) })).toBe(false);
+    expect(a({ ...good, 'x-kluis-csrf': newCsrf() })).toBe(false);
+    const { authorization: _a, ...noToken } = good;
+    expect(a({ ...noToken, cookie: `kluis_${port}=${token}` })).toBe(false); // a cookie is no credential
+    expect(newCsrf()).not.toBe(newCsrf());
     expect(a({ ...good, 'content-type': 'application/x-www-form-urlencoded' })).toBe(false);
     expect(a({ ...good, origin: 'http://evil.example' })).toBe(false);
     expect(a({ ...good, origin: 'null' })).toBe(false);

@@ -1,5 +1,6 @@
 // The dashboard server against a real station (kluis init layout, fs target, real journal):
-// the gate over HTTP (401/403 with no body), the token-for-cookie exchange, security headers,
+// the gate over HTTP (401/403 with no body for data; the page shell without data and without a
+// cookie), the CSRF value from an authenticated request, one-use tickets, security headers,
 // the state it shows, SSE driven by the event table, thumbnails only from the spool, and the
 // two actions (retry, ciphertext re-check) with their CSRF check.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -14,7 +15,6 @@ import { register as registerInit } from '../../src/cli/init.js';
 import { openStation, type Station } from '../../src/pipeline/station.js';
 import { ensureSpool } from '../../src/pipeline/spool.js';
 import { startDashboard, type DashboardServer } from '../../src/dashboard/server.js';
-import { csrfFor } from '../../src/dashboard/security.js';
 import type { DashboardState } from '../../src/dashboard/state.js';
 
 let dir: string;
@@ -50,8 +50,9 @@ function request(p: string, o: { method?: string; headers?: Record<string, strin
 }
 
 const auth = () => ({ authorization: `Bearer ${dash.token}` });
+let csrf = '';
 const post = (p: string, body: unknown, extra: Record<string, string> = {}) =>
-  request(p, { method: 'POST', body: JSON.stringify(body), headers: { ...auth(), 'content-type': 'application/json', 'x-kluis-csrf': csrfFor(dash.token), ...extra } });
+  request(p, { method: 'POST', body: JSON.stringify(body), headers: { ...auth(), 'content-type': 'application/json', 'x-kluis-csrf': csrf, ...extra } });
 const state = async (): Promise<DashboardState> => JSON.parse((await request('/api/state', { headers: auth() })).body.toString()) as DashboardState;
 
 async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise<T> {
@@ -115,6 +116,7 @@ beforeAll(async () => {
     error_code: 'E_SANITIZE_BOX_TRUNCATED', error_message: 'box mdat is cut off', error_hint: 'the file is damaged',
   });
   dash = await startDashboard(station, { port: 0, pollMs: 50, log: () => undefined });
+  csrf = (JSON.parse((await request('/api/session', { headers: auth() })).body.toString()) as { csrf: string }).csrf;
 });
 
 afterAll(async () => {
@@ -124,12 +126,12 @@ afterAll(async () => {
 });
 
 describe('gate over HTTP', () => {
-  it('prints a token address on 127.0.0.1', () => {
-    expect(dash.loginUrl).toBe(`http://127.0.0.1:${dash.port}/?token=${dash.token}`);
+  it('prints a token address on 127.0.0.1, the token in the fragment (never sent to a server)', () => {
+    expect(dash.loginUrl).toBe(`http://127.0.0.1:${dash.port}/#token=${dash.token}`);
   });
 
-  it('without the token: 401 and an empty body, on every path', async () => {
-    for (const p of ['/', '/api/state', '/api/events', '/app.js', `/batch/${BATCH}/report`, '/nope']) {
+  it('without the token: 401 and an empty body, on every path that holds data', async () => {
+    for (const p of ['/api/state', '/api/events', '/api/session', `/api/batch/${BATCH}`, `/batch/${BATCH}/report`, `/thumb/${BATCH}?path=x`, '/nope']) {
       const r = await request(p);
       expect(r.status, p).toBe(401);
       expect(r.body.length, p).toBe(0);
@@ -138,25 +140,27 @@ describe('gate over HTTP', () => {
     const wrong = await request('/api/state', { headers: { authorization: 'Bearer wrong' } });
     expect(wrong.status).toBe(401);
     expect(wrong.body.length).toBe(0);
+    // The token in a cookie or in the address is no credential.
+    expect((await request('/api/state', { headers: { cookie: `kluis_${dash.port}=${dash.token}` } })).status).toBe(401);
+    expect((await request(`/api/state?token=${dash.token}`)).status).toBe(401);
   });
 
   it('with a foreign Host header (DNS rebinding): 403 and an empty body, token or not', async () => {
     const r = await request('/api/state', { headers: auth(), host: `evil.example:${dash.port}` });
     expect(r.status).toBe(403);
     expect(r.body.length).toBe(0);
+    expect((await request('/', { host: `evil.example:${dash.port}` })).status).toBe(403);
   });
 
-  it('trades ?token= for an HttpOnly SameSite=Strict cookie and a redirect without the token', async () => {
-    const r = await request(`/?token=${dash.token}`);
-    expect(r.status).toBe(303);
-    expect(r.headers.location).toBe('/');
-    const cookie = String(r.headers['set-cookie']?.[0]);
-    expect(cookie).toMatch(/HttpOnly/);
-    expect(cookie).toMatch(/SameSite=Strict/);
-    const page = await request('/', { headers: { cookie: cookie.split(';')[0]! } });
+  it('serves the page shell without the token: no data, no cookie, the strict headers', async () => {
+    const page = await request(`/?token=${dash.token}`);
     expect(page.status).toBe(200);
+    expect(page.headers['set-cookie']).toBeUndefined();
     const html = page.body.toString();
     expect(html).toContain('<html lang="nl">');
+    expect(html).not.toContain(dash.token);
+    expect(html).not.toContain('test-station'); // no station data in the shell
+    expect(html).not.toContain(BATCH);
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
     expect(html).not.toMatch(/https?:\/\//); // no external asset
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
@@ -165,6 +169,33 @@ describe('gate over HTTP', () => {
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.headers['cache-control']).toBe('no-store');
     expect(page.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('deletes the token cookie an older version left, on any response', async () => {
+    const r = await request('/app.css', { headers: { cookie: `kluis_${dash.port}=${dash.token}` } });
+    expect(String(r.headers['set-cookie']?.[0])).toMatch(new RegExp(`^kluis_${dash.port}=; Max-Age=0;`));
+  });
+
+  it('gives the CSRF value only with the token; it is not derived from the token', async () => {
+    const r = await request('/api/session', { headers: auth() });
+    expect(r.status).toBe(200);
+    const j = JSON.parse(r.body.toString()) as { csrf: string; station: string };
+    expect(j.station).toBe('test-station');
+    expect(j.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(j.csrf).not.toContain(dash.token);
+    expect(j.csrf).toBe(csrf);
+  });
+
+  it('a ticket from an action opens the report once, in a navigation without the header', async () => {
+    const t = await post('/api/ticket', { path: `/batch/${BATCH}/report` });
+    expect(t.status).toBe(200);
+    const { url } = JSON.parse(t.body.toString()) as { url: string };
+    expect(url).toMatch(new RegExp(`^/batch/${BATCH}/report\\?ticket=[A-Za-z0-9_-]+$`));
+    const first = await request(url);
+    expect(first.status).toBe(200);
+    expect(first.body.toString()).toContain('DCIM/100MEDIA/DJI_0003.JPG');
+    expect((await request(url)).status).toBe(401);
+    expect((await post('/api/ticket', { path: '/api/state' })).status).toBe(400);
   });
 });
 

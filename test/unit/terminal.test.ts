@@ -15,6 +15,14 @@ describe('oneLine', () => {
     expect(oneLine('nul\u0000')).toBe('nul\\u0000');
   });
 
+  it('escapes the bidirectional controls, so a name cannot make the rest of a line read backwards', () => {
+    // U+202E (right-to-left override) would show "DJI_0001[U+202E]GPJ.exe" as "DJI_0001exe.JPG".
+    expect(oneLine('DJI_0001\u202eGPJ.exe')).toBe('DJI_0001\\u202eGPJ.exe');
+    for (const c of ['\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u2066', '\u2067', '\u2068', '\u2069']) {
+      expect(oneLine(`a${c}b`)).toBe(`a\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}b`);
+    }
+  });
+
   it('leaves printable text of any script alone', () => {
     for (const s of ['DJI_0001.JPG', 'café', 'cafe\u0301', 'ドローン.MP4', 'back\\slash', 'with space', '😀']) expect(oneLine(s)).toBe(s);
   });

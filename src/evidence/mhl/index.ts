@@ -14,7 +14,12 @@
  * new files and changed, missing or unchained manifests; it never writes unless asked to record
  * the run as a new generation.
  *
- * Never follows symlinks (they are reported, not hashed).
+ * Every file a generation lists is checked where it is, whatever the ignore patterns say (a card
+ * folder named `ascmhl` or a file named `.DS_Store` below the export is evidence like any other);
+ * the patterns only keep files out of a full listing and out of the "new" report.
+ *
+ * Never follows symlinks (they are reported, not hashed); an `ascmhl` folder that is a link is
+ * refused (E_MHL_LINK), never written through.
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -150,8 +155,19 @@ function checkRel(rel: string): string {
   return norm;
 }
 
+/** Throws E_MHL_LINK when root/ascmhl exists and is not a real folder (a link, a file). */
+async function checkMhlFolder(root: string): Promise<void> {
+  const st = await fsp.lstat(path.join(root, MHL_FOLDER)).catch(() => null);
+  if (st && !st.isDirectory()) {
+    throw new KluisError('E_MHL_LINK', `${MHL_FOLDER} in ${root} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; it is never followed`, {
+      hint: 'the ASC MHL history must be a real folder inside the checked folder',
+    });
+  }
+}
+
 /** Reads the chain file and every generation listed in the folder. */
 async function readHistory(root: string): Promise<History | null> {
+  await checkMhlFolder(root);
   const dir = path.join(root, MHL_FOLDER);
   let names: string[];
   try {
@@ -250,6 +266,22 @@ async function directoryHashes(fileHashes: Map<string, string>): Promise<Map<str
   return out;
 }
 
+/** Whether `rel` below root is a regular file reached without any link ('file'), through or as a link ('link'), or not there. */
+async function regularFileBelow(root: string, rel: string): Promise<'file' | 'link' | 'none'> {
+  let cur = root;
+  const parts = rel.split('/');
+  if (parts.some((x) => x === '' || x === '.' || x === '..')) return 'none'; // a history path that leaves the folder
+  for (let i = 0; i < parts.length; i++) {
+    cur = path.join(cur, parts[i]!);
+    const st = await fsp.lstat(cur).catch(() => null);
+    if (!st) return 'none';
+    if (st.isSymbolicLink()) return 'link';
+    if (i === parts.length - 1) return st.isFile() ? 'file' : 'none';
+    if (!st.isDirectory()) return 'none';
+  }
+  return 'none';
+}
+
 /** Writes one new generation for the folder `root` and updates the chain file. */
 export async function writeMhlGeneration(root: string, opts: MhlGenerationOptions): Promise<MhlGenerationResult> {
   const absRoot = path.resolve(root);
@@ -342,6 +374,7 @@ export async function writeMhlGeneration(root: string, opts: MhlGenerationOption
   ].join('\n');
 
   const dir = path.join(absRoot, MHL_FOLDER);
+  await checkMhlFolder(absRoot);
   await fsp.mkdir(dir, { recursive: true });
   const generation = Math.max(0, ...(history?.manifests.map((m) => m.generation) ?? []), ...(history?.chain.map((x) => x.sequencenr) ?? [])) + 1;
   const folderName = (path.basename(absRoot) || 'root').replace(/[^A-Za-z0-9._-]/g, '_');
@@ -411,10 +444,17 @@ export async function verifyMhl(root: string, opts: { record?: MhlCreator } = {}
   // The files: re-hash each one the history lists, in the formats it was recorded with.
   const { files: present, symlinks } = await walk(absRoot, history.ignore);
   for (const s of symlinks) problems.push({ path: s, code: 'symlink', message: `${s} is a symbolic link; not followed` });
-  const presentSet = new Set(present);
+  const symlinked = new Set(symlinks);
   let checked = 0;
   for (const [rel, entry] of [...history.latest].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (!presentSet.has(rel)) {
+    // Each listed file is looked up itself, not in the walk: ignore patterns never hide evidence.
+    if (symlinked.has(rel)) continue;
+    const kind = await regularFileBelow(absRoot, rel);
+    if (kind === 'link') {
+      problems.push({ path: rel, code: 'symlink', message: `${rel} is reached through a symbolic link; not followed` });
+      continue;
+    }
+    if (kind !== 'file') {
       problems.push({ path: rel, code: 'missing', message: `${rel} is in the history (generation ${entry.generation}) but not in the folder` });
       continue;
     }

@@ -8,7 +8,11 @@
  *
  * Promises: `failOn: 'warning'`, so any decoder warning (corrupt data, premature end) counts as
  * "does not decode". When the output does not decode it looks at the input the same way: if the
- * input decodes, the sanitizer broke the picture (E_SANITIZE_DECODE, withheld). If neither does,
+ * input's picture decodes, the sanitizer broke the picture (E_SANITIZE_DECODE, withheld). For a
+ * JPEG that is the input up to its first EOI, the picture the output holds: libvips stops warning
+ * about a corrupt scan when other data follows the EOI (found by scripts/fuzz.mjs), which made a
+ * card file with a damaged scan and a second image behind it look decodable and the sanitizer
+ * look guilty. If neither does,
  * sharp cannot read this kind of picture (raw CFA DNG, say) and the `fallback` decoder (ffmpeg,
  * full decode, a child process on this rare path only) gets the output: if it decodes, the result
  * says so in a note; if not, a JPEG fails closed, and a TIFF/DNG fails closed when ffmpeg decodes
@@ -17,6 +21,7 @@
  */
 import sharp from 'sharp';
 import { KluisError } from '../../errors.js';
+import { walkJpeg } from '../jpeg/walker.js';
 
 // Every decode is of a different picture: libvips's operation cache would only hold memory.
 sharp.cache(false);
@@ -37,6 +42,17 @@ export function renderPreview(bytes: Uint8Array, maxEdge: number): Promise<Buffe
     .resize(maxEdge, maxEdge, { fit: 'inside', withoutEnlargement: true })
     .jpeg({ quality: 75 })
     .toBuffer();
+}
+
+/** The card file's picture as the output holds it: a JPEG without what follows its first EOI. */
+function picture(input: Uint8Array, format: 'jpeg' | 'tiff' | 'dng'): Uint8Array {
+  if (format !== 'jpeg') return input;
+  try {
+    const layout = walkJpeg(input);
+    return layout.trailing > 0 ? input.subarray(0, input.length - layout.trailing) : input;
+  } catch {
+    return input;
+  }
 }
 
 function reason(err: unknown): string {
@@ -63,7 +79,7 @@ export async function previewDecode(
     new KluisError('E_SANITIZE_DECODE', `the card file decodes but the sanitized picture does not (${how})`, {
       hint: 'the file is withheld; this is a bug in kluis, please report it with the file',
     });
-  if (await renderPreview(input, maxEdge).then(() => true, () => false)) throw broken(`sharp: ${reason(outErr)}`);
+  if (await renderPreview(picture(input, format), maxEdge).then(() => true, () => false)) throw broken(`sharp: ${reason(outErr)}`);
   // sharp reads neither: this kind of picture is beyond it. ffmpeg gets one try at the output.
   let ffErr: unknown;
   try {
