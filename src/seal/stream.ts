@@ -173,6 +173,121 @@ export async function sealChunkedFile(
   return { sha256: hash.digest('hex'), size };
 }
 
+/**
+ * A sealed file written as its plaintext arrives: the sink the pipeline hands to the card reader
+ * (the original) and to the sanitizer (the sanitized stream), so no plaintext file has to be read
+ * again to seal it. Memory stays bounded: one 64 KiB chunk held back (the last chunk is known
+ * only at `finish`), at most IO_BATCH of ciphertext being collected and one write in flight.
+ * The ciphertext SHA-256 is computed on the bytes as they are written. `finish` fsyncs the temp
+ * file beside `dst`, renames it to `dst` and fsyncs the folder; `abort` removes the temp file and
+ * never touches `dst`. Calls must not overlap (await each write before the next).
+ */
+export interface SealWriter {
+  /** Seals `chunk` (any length). The caller may reuse `chunk` once the promise resolves. */
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<{ sha256: string; size: number }>;
+  abort(): Promise<void>;
+}
+
+export async function createSealWriter(dst: string, recipients: PublicKey[], opts: SealOptions = {}): Promise<SealWriter> {
+  const sealer = new Sealer(recipients, getPrimitives(opts.impl), opts.random ?? defaultRandom);
+  const tmp = tempBeside(dst);
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, 'wx', 0o644);
+  } catch (err) {
+    throw asKluisError(err, 'E_SEAL_IO');
+  }
+  const out = fh;
+  const hash = createHash('sha256');
+  let size = 0;
+  const stage = Buffer.allocUnsafe(CHUNK_SIZE);
+  let staged = 0;
+  let outs: Uint8Array[] = [];
+  let outBytes = 0;
+  let inflight: Promise<void> = Promise.resolve();
+  let writeError: unknown;
+  let closed = false;
+
+  const emit = (ct: Uint8Array): void => {
+    hash.update(ct);
+    size += ct.length;
+    outs.push(ct);
+    outBytes += ct.length;
+  };
+  const flush = async (force: boolean): Promise<void> => {
+    if (!force && outBytes < IO_BATCH) return;
+    await inflight;
+    if (writeError) throw writeError;
+    if (outs.length === 0) return;
+    const bufs = outs;
+    outs = [];
+    outBytes = 0;
+    // Not awaited: the next chunks are sealed while this batch is written. A failed write is
+    // kept and thrown at the next flush, never left as an unhandled rejection.
+    inflight = writeAll(out, bufs).catch((err: unknown) => {
+      writeError = err;
+    });
+  };
+  const cleanup = async (): Promise<void> => {
+    await inflight;
+    if (!closed) {
+      closed = true;
+      await out.close().catch(() => undefined);
+    }
+    await fsp.rm(tmp, { force: true });
+  };
+  emit(sealer.header);
+
+  return {
+    async write(chunk: Uint8Array): Promise<void> {
+      try {
+        let off = 0;
+        while (off < chunk.length) {
+          if (staged === CHUNK_SIZE) {
+            // More bytes follow, so the held-back chunk was not the last one.
+            emit(sealer.seal(stage, false));
+            staged = 0;
+          }
+          if (staged === 0 && chunk.length - off > CHUNK_SIZE) {
+            // A whole chunk with more after it in this write: seal it in place, without a copy.
+            emit(sealer.seal(chunk.subarray(off, off + CHUNK_SIZE), false));
+            off += CHUNK_SIZE;
+            continue;
+          }
+          const n = Math.min(CHUNK_SIZE - staged, chunk.length - off);
+          stage.set(chunk.subarray(off, off + n), staged);
+          staged += n;
+          off += n;
+        }
+        await flush(false);
+      } catch (err) {
+        throw asKluisError(err, 'E_SEAL_IO');
+      }
+    },
+    async finish(): Promise<{ sha256: string; size: number }> {
+      try {
+        emit(sealer.seal(stage.subarray(0, staged), true));
+        await flush(true);
+        await inflight;
+        if (writeError) throw writeError;
+        await out.sync();
+        closed = true;
+        await out.close();
+        await fsp.rename(tmp, dst);
+        await fsyncDir(path.dirname(dst));
+      } catch (err) {
+        await cleanup().catch(() => undefined);
+        throw asKluisError(err, 'E_SEAL_IO');
+      }
+      return { sha256: hash.digest('hex'), size };
+    },
+    async abort(): Promise<void> {
+      await cleanup().catch(() => undefined);
+    },
+  };
+}
+
 /** A FIFO of byte buffers that hands out exact-length slices without re-copying everything. */
 class ByteQueue {
   private bufs: Buffer[] = [];
