@@ -23,7 +23,10 @@ export function printOutcome(o: BatchOutcome): void {
   const lines = [`batch ${o.batchId}: ${o.status.toUpperCase()}${o.alreadySecured ? ' (this card was already secured; nothing copied again)' : ''}`];
   for (const f of o.files) {
     lines.push(`  ${f.status.padEnd(8)} ${f.class.padEnd(7)} ${f.path}${f.error ? `  [${f.error.code}] ${f.error.message}` : ''}`);
+    // Not sanitized, but never lost: say where its sealed original is.
+    if (f.status === 'held') lines.push(`           ${f.heldAt ? `sealed original held on this station: ${f.heldAt}` : `sealed original on ${Object.keys(f.targets ?? {}).join(', ')} (kluis export --originals)`}`);
   }
+  if (!o.safeToRemove && !o.alreadySecured) lines.push('  the card is NOT safe to remove: keep it (see the files above), insert it again and run the same command');
   for (const t of o.targets) {
     lines.push(`  target ${t.name} (${t.type}${t.required ? ', required' : ''}): ${t.status} ${t.verified}/${t.objects}${t.error ? `  [${t.error.code}] ${t.error.message}` : ''}`);
   }

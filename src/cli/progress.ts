@@ -105,8 +105,11 @@ interface Card {
   samples: Array<{ t: number; bytes: number }>;
   safe: boolean;
   missing?: number;
+  /** Files whose card bytes are not sealed although the card was read to the end. */
+  notSafe?: number;
   sealed: number;
   failed: number;
+  held: number;
   withheld: number;
   verified: number;
   deliveryProblems: number;
@@ -123,7 +126,7 @@ class Tracker {
   card(batchId: string): Card {
     let c = this.cards.get(batchId);
     if (!c) {
-      c = { batchId, card: '', files: 0, bytes: 0, bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, fileStart: 0, samples: [], safe: false, sealed: 0, failed: 0, withheld: 0, verified: 0, deliveryProblems: 0, reading: false };
+      c = { batchId, card: '', files: 0, bytes: 0, bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, fileStart: 0, samples: [], safe: false, sealed: 0, failed: 0, held: 0, withheld: 0, verified: 0, deliveryProblems: 0, reading: false };
       this.cards.set(batchId, c);
     }
     return c;
@@ -136,6 +139,7 @@ class Tracker {
         Object.assign(c, { card: e.card, files: e.files, bytes: e.bytes, bytesTotal: e.bytes, filesTotal: e.files, bytesDone: 0, filesDone: 0, fileStart: 0, ...(e.label ? { label: e.label } : {}), safe: false, reading: true });
         delete c.path;
         delete c.missing;
+        delete c.notSafe;
         c.samples = [];
         break;
       case 'acquire-progress': {
@@ -162,9 +166,14 @@ class Tracker {
         c.missing = e.remaining;
         c.reading = false;
         break;
+      case 'card-not-safe':
+        c.notSafe = e.files.length;
+        c.reading = false;
+        break;
       case 'file-state':
         if (e.state === 'sealed') c.sealed++;
         else if (e.state === 'failed') c.failed++;
+        else if (e.state === 'held') c.held++;
         else if (e.state === 'withheld') c.withheld++;
         break;
       case 'delivery':
@@ -207,11 +216,20 @@ function newsLines(e: PipelineEvent, c: Card, verbose: boolean): string[] {
     case 'card-writable':
       return verbose ? [`card ${e.card} is mounted read-write${e.mountOptions ? ` (${e.mountOptions})` : ''}`] : [];
     case 'safe-to-remove':
-      return [`SAFE TO REMOVE the card ${e.card}: every file is read and hashed`];
+      return [`SAFE TO REMOVE the card ${e.card}: every file is read and every footage file sealed`];
     case 'card-missing':
       return [`card ${e.card} is gone with ${e.remaining} file(s) unread; insert it again to finish`];
+    case 'card-not-safe':
+      return [
+        `NOT SAFE TO REMOVE the card ${e.card}: ${e.files.length} file(s) could not be read and sealed; keep the card and insert it again once the cause is fixed`,
+        ...e.files.map((f) => `  ${f.path} [${f.code}] ${f.message}`),
+      ];
     case 'file-state':
       if (e.state === 'failed') return [`${e.path}: failed${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`];
+      if (e.state === 'held') {
+        const where = e.kept?.heldAt ? `held on this station at ${e.kept.heldAt}` : `kept for ${(e.kept?.targets ?? []).join(', ')}`;
+        return [`${e.path}: NOT sanitized${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}; its sealed original is ${where}`];
+      }
       return verbose ? [`${e.path}: ${e.state}`] : [];
     case 'delivery':
       if (e.state === 'refused' || e.state === 'failed') return [`${e.object} -> ${e.target}: ${e.state}${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`];
@@ -304,9 +322,11 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
         }
       } else if (c.missing !== undefined) {
         lines.push(fitWidth(`card ${cardName(c)}: REMOVED with ${c.missing} file(s) unread - insert it again`, w));
+      } else if (c.notSafe !== undefined) {
+        lines.push(bold(fitWidth(`card ${cardName(c)}: NOT SAFE TO REMOVE - ${c.notSafe} file(s) not read and sealed`, w)));
       } else if (c.safe) {
         lines.push(bold(fitWidth(`card ${cardName(c)}: SAFE TO REMOVE`, w)));
-        lines.push(fitWidth(`  sealing and delivering: ${c.sealed} sealed, ${c.withheld} withheld, ${c.failed} failed, ${c.verified} deliveries verified${c.deliveryProblems ? `, ${c.deliveryProblems} delivery problem(s)` : ''}`, w));
+        lines.push(fitWidth(`  sealing and delivering: ${c.sealed} sealed, ${c.withheld} withheld, ${c.failed} failed${c.held ? `, ${c.held} held (not sanitized, original kept)` : ''}, ${c.verified} deliveries verified${c.deliveryProblems ? `, ${c.deliveryProblems} delivery problem(s)` : ''}`, w));
       } else {
         lines.push(fitWidth(`card ${cardName(c)}: found`, w));
       }
@@ -373,7 +393,7 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
       shown.add(e.batchId);
     }
     if (e.type === 'batch-status' || e.type === 'wiped') shown.delete(e.batchId);
-    if (news.length > 0) above(news.map((l) => `kluis: ${e.type === 'safe-to-remove' || e.type === 'batch-status' ? bold(l) : l}\n`).join(''));
+    if (news.length > 0) above(news.map((l) => `kluis: ${e.type === 'safe-to-remove' || e.type === 'card-not-safe' || e.type === 'batch-status' ? bold(l) : l}\n`).join(''));
     else schedule();
   };
 
