@@ -34,6 +34,8 @@ export interface OpenOptions {
 
 /** Bytes per read/write system call: whole chunks, so that few awaits carry many chunks. */
 const IO_BATCH = 16 * CHUNK_SIZE;
+/** The sealed form of IO_BATCH: what a SealWriter writes per system call. */
+const CT_BATCH = 16 * CHUNK_CT_SIZE;
 
 async function writeAll(fh: fsp.FileHandle, bufs: Uint8Array[]): Promise<void> {
   const total = bufs.reduce((n, b) => n + b.length, 0);
@@ -94,15 +96,47 @@ export function openBytes(sealed: Uint8Array, identities: SecretKey[], opts: Ope
   return new Uint8Array(Buffer.concat(parts));
 }
 
-/** Streams `src` to `dst` sealed; returns SHA-256 (hex) and size of the ciphertext. */
+/**
+ * Streams `src` to `dst` sealed; returns SHA-256 (hex) and size of the ciphertext. The next batch
+ * is read while this one is sealed and written (createSealWriter, reusing its buffers).
+ */
 export async function sealFile(
   src: string,
   dst: string,
   recipients: PublicKey[],
   opts: SealOptions = {},
 ): Promise<{ sha256: string; size: number }> {
-  const sealer = new Sealer(recipients, getPrimitives(opts.impl), opts.random ?? defaultRandom);
-  return sealChunkedFile(src, dst, sealer.header, (plain, last) => sealer.seal(plain, last));
+  let input: fsp.FileHandle;
+  try {
+    input = await fsp.open(src, 'r');
+  } catch (err) {
+    throw asKluisError(err, 'E_SEAL_IO');
+  }
+  let writer: SealWriter | undefined;
+  try {
+    writer = await createSealWriter(dst, recipients, opts);
+    const bufs = [Buffer.allocUnsafe(IO_BATCH), Buffer.allocUnsafe(IO_BATCH)];
+    let idx = 0;
+    let next = readFull(input, bufs[0]!);
+    for (;;) {
+      const n = await next;
+      if (n === 0) break;
+      const cur = bufs[idx]!;
+      idx ^= 1;
+      next = readFull(input, bufs[idx]!);
+      // Never left unhandled: awaited on the next turn, or caught below when write throws first.
+      next.catch(() => undefined);
+      await writer.write(cur.subarray(0, n));
+    }
+    const r = await writer.finish();
+    writer = undefined;
+    return r;
+  } catch (err) {
+    await writer?.abort();
+    throw asKluisError(err, 'E_SEAL_IO');
+  } finally {
+    await input.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -176,8 +210,9 @@ export async function sealChunkedFile(
 /**
  * A sealed file written as its plaintext arrives: the sink the pipeline hands to the card reader
  * (the original) and to the sanitizer (the sanitized stream), so no plaintext file has to be read
- * again to seal it. Memory stays bounded: one 64 KiB chunk held back (the last chunk is known
- * only at `finish`), at most IO_BATCH of ciphertext being collected and one write in flight.
+ * again to seal it. Memory stays bounded and fixed: one 64 KiB chunk held back (the last chunk is
+ * known only at `finish`) and two ciphertext batches of 16 chunks, one filled while the other is
+ * written.
  * The ciphertext SHA-256 is computed on the bytes as they are written. `finish` fsyncs the temp
  * file beside `dst`, renames it to `dst` and fsyncs the folder; `abort` removes the temp file and
  * never touches `dst`. Calls must not overlap (await each write before the next).
@@ -203,31 +238,41 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
   let size = 0;
   const stage = Buffer.allocUnsafe(CHUNK_SIZE);
   let staged = 0;
-  let outs: Uint8Array[] = [];
-  let outBytes = 0;
+  // Ciphertext is sealed straight into one of two batch buffers: one being filled while the
+  // other is written. Reusing them (instead of a new buffer per chunk) keeps the memory and the
+  // page faults of a multi-gigabyte file at those of one batch.
+  const batches = [Buffer.allocUnsafe(CT_BATCH), Buffer.allocUnsafe(CT_BATCH)];
+  let cur = 0;
+  let used = 0;
+  let head: Uint8Array | null = sealer.header;
   let inflight: Promise<void> = Promise.resolve();
   let writeError: unknown;
   let closed = false;
 
-  const emit = (ct: Uint8Array): void => {
-    hash.update(ct);
-    size += ct.length;
-    outs.push(ct);
-    outBytes += ct.length;
-  };
-  const flush = async (force: boolean): Promise<void> => {
-    if (!force && outBytes < IO_BATCH) return;
+  const flush = async (): Promise<void> => {
     await inflight;
     if (writeError) throw writeError;
-    if (outs.length === 0) return;
-    const bufs = outs;
-    outs = [];
-    outBytes = 0;
-    // Not awaited: the next chunks are sealed while this batch is written. A failed write is
-    // kept and thrown at the next flush, never left as an unhandled rejection.
+    const bufs: Uint8Array[] = [];
+    if (head) bufs.push(head);
+    if (used > 0) bufs.push(batches[cur]!.subarray(0, used));
+    head = null;
+    cur ^= 1;
+    used = 0;
+    if (bufs.length === 0) return;
+    // Not awaited: the next chunks are sealed (into the other buffer) while this batch is
+    // written. A failed write is kept and thrown at the next flush, never left unhandled.
     inflight = writeAll(out, bufs).catch((err: unknown) => {
       writeError = err;
     });
+  };
+  const sealChunk = async (plain: Uint8Array, last: boolean): Promise<void> => {
+    const n = plain.length + CHUNK_CT_SIZE - CHUNK_SIZE;
+    if (used + n > CT_BATCH) await flush();
+    const ct = batches[cur]!.subarray(used, used + n);
+    sealer.sealInto(ct, plain, last);
+    hash.update(ct);
+    size += n;
+    used += n;
   };
   const cleanup = async (): Promise<void> => {
     await inflight;
@@ -237,7 +282,8 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
     }
     await fsp.rm(tmp, { force: true });
   };
-  emit(sealer.header);
+  hash.update(sealer.header);
+  size += sealer.header.length;
 
   return {
     async write(chunk: Uint8Array): Promise<void> {
@@ -246,12 +292,12 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
         while (off < chunk.length) {
           if (staged === CHUNK_SIZE) {
             // More bytes follow, so the held-back chunk was not the last one.
-            emit(sealer.seal(stage, false));
+            await sealChunk(stage, false);
             staged = 0;
           }
           if (staged === 0 && chunk.length - off > CHUNK_SIZE) {
             // A whole chunk with more after it in this write: seal it in place, without a copy.
-            emit(sealer.seal(chunk.subarray(off, off + CHUNK_SIZE), false));
+            await sealChunk(chunk.subarray(off, off + CHUNK_SIZE), false);
             off += CHUNK_SIZE;
             continue;
           }
@@ -260,15 +306,14 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
           staged += n;
           off += n;
         }
-        await flush(false);
       } catch (err) {
         throw asKluisError(err, 'E_SEAL_IO');
       }
     },
     async finish(): Promise<{ sha256: string; size: number }> {
       try {
-        emit(sealer.seal(stage.subarray(0, staged), true));
-        await flush(true);
+        await sealChunk(stage.subarray(0, staged), true);
+        await flush();
         await inflight;
         if (writeError) throw writeError;
         await out.sync();
