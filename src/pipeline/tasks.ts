@@ -18,9 +18,7 @@ import { KluisError } from '../errors.js';
 import { readCardFile, type CardReadResult } from '../card/acquire.js';
 import { createSealWriter } from '../seal/index.js';
 import { parsePublicKey, type PublicKey } from '../seal/keys.js';
-import { sniffFile } from '../sanitize/index.js';
 import type { SanitizePolicy, SanitizeResult } from '../sanitize/types.js';
-import { sanitizeStream } from './sanitize-adapter.js';
 import { FileSource } from './file-source.js';
 import { crashPoint } from './crash.js';
 
@@ -142,6 +140,9 @@ async function checkCopy(a: CheckCopyArgs): Promise<{ sealed?: { sha256: string;
 }
 
 async function sanitizeSeal(a: SanitizeSealArgs): Promise<SanitizeSealResult> {
+  // Loaded here, not at the top: the card reader thread never needs the sanitizers (sharp, exifr…).
+  const { sniffFile } = await import('../sanitize/index.js');
+  const { sanitizeStream } = await import('./sanitize-adapter.js');
   const format = await sniffFile(a.input);
   if (format === null) {
     throw new KluisError('E_SANITIZE_UNSUPPORTED', 'file format not recognised by its first bytes (JPEG, TIFF, DNG, MP4, MOV are handled)', {

@@ -96,7 +96,11 @@ export class WorkerPool {
   private closed = false;
   readonly threads: boolean;
 
-  constructor(readonly size: number) {
+  /** `background`: the workers run at a lower CPU priority (wrappers/priority.ts), as proofs do. */
+  constructor(
+    readonly size: number,
+    private readonly opts: { background?: boolean } = {},
+  ) {
     this.threads = threadsAvailable();
   }
 
@@ -137,7 +141,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(script, { workerData: { crash: crashCounters() } });
+    const worker = new Worker(script, { workerData: { crash: crashCounters(), background: this.opts.background === true } });
     const slot: Slot = { worker, job: null };
     this.slots.push(slot);
     worker.on('message', (m: WorkerReply) => {
