@@ -9,7 +9,12 @@
  *    above the bars too, so nothing is overdrawn.
  *  - otherwise (a pipe, a log file, systemd, TERM=dumb, KLUIS_PROGRESS=plain): one plain line
  *    per meaningful event, reading progress every 25 %.
- *  - --quiet: nothing; --verbose: per-file states and every delivery as well.
+ *  - --quiet: problems only (errors, warnings, a card not safe to remove); --verbose:
+ *    per-file states and every delivery as well.
+ *
+ * The pipeline itself never writes to the terminal: its problems arrive here as events (a file
+ * failed, rejected or held, the card removed or not safe, a warning) and are printed as
+ * `kluis: error: …` / `kluis: hint: …` / `kluis: warning: …` lines, escaped like all output.
  *
  * Call `finish()` before printing the result, so the last frame is drawn and the terminal is
  * left clean. Lines are cut to the terminal width, because a wrapped line would break the
@@ -23,6 +28,8 @@ import type { PipelineEvent } from '../pipeline/events.js';
 export interface ProgressOptions {
   quiet?: boolean;
   verbose?: boolean;
+  /** Print only the problem lines (what --quiet still shows). */
+  problemsOnly?: boolean;
 }
 
 export interface ProgressSink {
@@ -39,7 +46,7 @@ export interface ProgressStream {
 
 /** Chooses bars or lines for stderr. (Name kept from the first, line-only version.) */
 export function lineProgress(opts: ProgressOptions = {}): ProgressSink {
-  if (opts.quiet) return Object.assign(() => undefined, { finish: () => undefined });
+  if (opts.quiet) return plainProgress(process.stderr, { problemsOnly: true });
   return useBars(process.stderr) ? ttyProgress(process.stderr, opts, { interceptStderr: true }) : plainProgress(process.stderr, opts);
 }
 
@@ -208,28 +215,53 @@ function cardName(c: Card): string {
   return c.label ? `${c.card} (${c.label})` : c.card;
 }
 
+/**
+ * The lines of a problem event (errors, warnings, a card that must be kept), without the
+ * `kluis: ` prefix; empty for every other event. Shown even with --quiet.
+ */
+function problemLines(e: PipelineEvent): string[] {
+  const error = (subject: string | undefined, x: { code: string; message: string; hint?: string }): string[] => [
+    `error: ${subject ? `${subject}: ` : ''}${x.message} [${x.code}]`,
+    ...(x.hint ? [`hint: ${x.hint}`] : []),
+  ];
+  switch (e.type) {
+    case 'card-writable':
+      return [
+        `warning: the card at ${e.card} is mounted READ-WRITE (${e.mountOptions ?? 'unknown options'}); ${e.refused ? 'policy refuses to read it' : 'kluis will not write to it, but mount cards read-only (see deploy/)'}`,
+      ];
+    case 'card-warning':
+      return [`warning: ${e.message}`];
+    case 'card-missing':
+      return error(undefined, {
+        code: 'E_CARD_REMOVED',
+        message: `the card ${e.card} was removed before ${e.remaining} file(s) were read`,
+        hint: 'insert the card again and run the same command; files already read are kept and are not read again',
+      });
+    case 'card-not-safe':
+      return [
+        `NOT SAFE TO REMOVE the card ${e.card}: ${e.files.length} file(s) could not be read and sealed; keep the card`,
+        ...e.files.flatMap((f) => error(f.path, f)),
+        'hint: once the cause is fixed (a file still being written, a bad reader), insert the card again and run the same command',
+      ];
+    case 'file-state':
+      if ((e.state === 'failed' || e.state === 'rejected') && e.error) return error(e.path, e.error);
+      if (e.state === 'held' && e.error) return error(e.path, { ...e.error, message: `NOT sanitized, its sealed original is kept: ${e.error.message}` });
+      return [];
+    default:
+      return [];
+  }
+}
+
 /** Lasting lines for an event (shared by both renderers); `verbose` adds per-file detail. */
 function newsLines(e: PipelineEvent, c: Card, verbose: boolean): string[] {
+  const problems = problemLines(e);
+  if (problems.length > 0) return problems;
   switch (e.type) {
     case 'card-seen':
       return [`card ${cardName(c)}: ${e.files} files, ${formatBytes(e.bytes)} (batch ${e.batchId})`];
-    case 'card-writable':
-      return verbose ? [`card ${e.card} is mounted read-write${e.mountOptions ? ` (${e.mountOptions})` : ''}`] : [];
     case 'safe-to-remove':
       return [`SAFE TO REMOVE the card ${e.card}: every file is read and every footage file sealed`];
-    case 'card-missing':
-      return [`card ${e.card} is gone with ${e.remaining} file(s) unread; insert it again to finish`];
-    case 'card-not-safe':
-      return [
-        `NOT SAFE TO REMOVE the card ${e.card}: ${e.files.length} file(s) could not be read and sealed; keep the card and insert it again once the cause is fixed`,
-        ...e.files.map((f) => `  ${f.path} [${f.code}] ${f.message}`),
-      ];
     case 'file-state':
-      if (e.state === 'failed') return [`${e.path}: failed${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`];
-      if (e.state === 'held') {
-        const where = e.kept?.heldAt ? `held on this station at ${e.kept.heldAt}` : `kept for ${(e.kept?.targets ?? []).join(', ')}`;
-        return [`${e.path}: NOT sanitized${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}; its sealed original is ${where}`];
-      }
       return verbose ? [`${e.path}: ${e.state}`] : [];
     case 'delivery':
       if (e.state === 'refused' || e.state === 'failed') return [`${e.object} -> ${e.target}: ${e.state}${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`];
@@ -254,6 +286,10 @@ export function plainProgress(stream: ProgressStream, opts: ProgressOptions = {}
   };
   const sink = (e: PipelineEvent): void => {
     const c = tracker.apply(e);
+    if (opts.problemsOnly) {
+      for (const l of problemLines(e)) say(l);
+      return;
+    }
     for (const l of newsLines(e, c, opts.verbose === true)) say(l);
     if (e.type === 'acquire-progress') {
       const step = e.bytesTotal > 0 ? Math.floor((4 * e.bytesDone) / e.bytesTotal) : 4;
@@ -393,7 +429,7 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
       shown.add(e.batchId);
     }
     if (e.type === 'batch-status' || e.type === 'wiped') shown.delete(e.batchId);
-    if (news.length > 0) above(news.map((l) => `kluis: ${e.type === 'safe-to-remove' || e.type === 'card-not-safe' || e.type === 'batch-status' ? bold(l) : l}\n`).join(''));
+    if (news.length > 0) above(news.map((l) => `kluis: ${e.type === 'safe-to-remove' || e.type === 'card-not-safe' || e.type === 'batch-status' ? bold(oneLine(l)) : oneLine(l)}\n`).join(''));
     else schedule();
   };
 

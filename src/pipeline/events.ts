@@ -5,7 +5,10 @@
  */
 export type PipelineEvent =
   | { type: 'card-seen'; batchId: string; card: string; files: number; bytes: number; label?: string }
-  | { type: 'card-writable'; batchId: string; card: string; mountOptions?: string }
+  /** The card is mounted read-write; `refused`: policy refuses to read it (an E_CARD_WRITABLE error follows). */
+  | { type: 'card-writable'; batchId: string; card: string; refused?: boolean; mountOptions?: string }
+  /** Something about the card worth a look that does not stop the work (e.g. W_CARD_NO_DCIM). */
+  | { type: 'card-warning'; batchId: string; card: string; code: string; message: string }
   | { type: 'acquire-progress'; batchId: string; path: string; bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number }
   | {
       type: 'file-state';

@@ -11,7 +11,9 @@
  *
  * Decisions live here (what is footage, what is withheld, when a batch is secured, when the card
  * is safe to remove); the stages it calls hold the technology. It never writes to the card;
- * the optional wipe is a separate step (wipe.ts) that runs only on a secured batch.
+ * the optional wipe is a separate step (wipe.ts) that runs only on a secured batch. It never
+ * writes to the terminal either: every problem and warning is an event (events.ts) that the
+ * command line renders (cli/progress.ts), the journal keeps and the dashboard shows.
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +22,6 @@ import { KluisError, asKluisError } from '../errors.js';
 import { inventory, type CardEntry } from '../card/inventory.js';
 import { cardIdentity, type CardIdentity } from '../card/identity.js';
 import { formatPublicKey } from '../seal/keys.js';
-import { errorLines, oneLine } from '../util/terminal.js';
 import { crashPoint } from './crash.js';
 import { deliverAlongside, drainOutbox } from './deliver.js';
 import { fanOut, type EventSink, type PipelineEvent } from './events.js';
@@ -75,9 +76,7 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
   const { journal, audit, config, layout } = station;
   const cardRoot = path.resolve(opts.card);
   const entries = await inventory(cardRoot);
-  if (!entries.some((e) => e.path.toUpperCase().startsWith('DCIM/'))) {
-    process.stderr.write(`kluis: warning: ${oneLine(cardRoot)} holds no DCIM/ folder; is this really a camera card?\n`);
-  }
+  const noDcim = !entries.some((e) => e.path.toUpperCase().startsWith('DCIM/'));
   const identity = await cardIdentity(cardRoot, entries);
   crashPoint('after-inventory');
 
@@ -127,9 +126,10 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
     resumed: previous.length > 0,
   });
   emit({ type: 'card-seen', batchId, card: cardRoot, files: entries.length, bytes: entries.reduce((s, e) => s + e.size, 0), ...(identity.label ? { label: identity.label } : {}) });
+  if (noDcim) emit({ type: 'card-warning', batchId, card: cardRoot, code: 'W_CARD_NO_DCIM', message: `${cardRoot} holds no DCIM/ folder; is this really a camera card?` });
   await checkWritable(station, batchId, cardRoot, identity, emit);
 
-  await reportRejections(station, batchId, previous.length === 0);
+  await reportRejections(station, batchId, previous.length === 0, emit);
   await checkSpace(station, batchId);
   await withDeliveryAlongside(station, batchId, emit, { afterCard: true }, (e) => acquireAndProcess(station, batch, cardRoot, e, opts.concurrency ?? defaultWorkers()));
   await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
@@ -214,11 +214,12 @@ function readAgain(station: Station, batchId: string, entries: CardEntry[]): voi
   }
 }
 
-/** Says on stderr why each rejected entry is not taken; audits it once, when the batch is new. */
-async function reportRejections(station: Station, batchId: string, firstTime: boolean): Promise<void> {
+/** Says (an event per file) why each rejected entry is not taken; audits it once, when the batch is new. */
+async function reportRejections(station: Station, batchId: string, firstTime: boolean, emit: EventSink): Promise<void> {
   for (const f of station.journal.files(batchId)) {
     if (f.state !== 'rejected' && !(f.state === 'failed' && f.error_code === 'E_CARD_READ' && !f.card_sha256)) continue;
-    process.stderr.write(errorLines({ code: f.error_code ?? 'E_REJECTED', message: f.error_message ?? 'rejected', hint: f.error_hint ?? undefined }, f.path));
+    const code = f.error_code ?? 'E_REJECTED';
+    emit({ type: 'file-state', batchId, path: f.path, state: f.state, error: { code, message: f.error_message ?? 'rejected', ...(f.error_hint ? { hint: f.error_hint } : {}) } });
     if (firstTime) await station.audit.append('file-rejected', { batchId, file: f.path, code: f.error_code, reason: f.error_message });
   }
 }
@@ -226,13 +227,12 @@ async function reportRejections(station: Station, batchId: string, firstTime: bo
 async function checkWritable(station: Station, batchId: string, card: string, id: CardIdentity, emit: EventSink): Promise<void> {
   if (!id.writable) return;
   await station.audit.append('card-writable', { batchId, card, mountPoint: id.mountPoint, mountOptions: id.mountOptions, policy: station.config.policy.writableCard });
-  emit({ type: 'card-writable', batchId, card, ...(id.mountOptions ? { mountOptions: id.mountOptions } : {}) });
+  emit({ type: 'card-writable', batchId, card, refused: station.config.policy.writableCard === 'refuse', ...(id.mountOptions ? { mountOptions: id.mountOptions } : {}) });
   if (station.config.policy.writableCard === 'refuse') {
     throw new KluisError('E_CARD_WRITABLE', `the card at ${card} is mounted read-write; policy refuses to read it`, {
       hint: 'remount it read-only (mount -o remount,ro,noatime) or install the udev rule in deploy/, then insert it again',
     });
   }
-  process.stderr.write(`kluis: warning: the card at ${oneLine(card)} is mounted READ-WRITE (${oneLine(id.mountOptions ?? 'unknown options')}); kluis will not write to it, but mount cards read-only (see deploy/)\n`);
 }
 
 async function checkSpace(station: Station, batchId: string): Promise<void> {
@@ -342,7 +342,6 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
         await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
         emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
-        process.stderr.write(errorLines(err, f.path));
       }
     }
     await reader.close();
@@ -353,26 +352,12 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
     if (cardGone || remaining > 0) {
       journal.setBatch(batchId, { status: 'acquiring' });
       emit({ type: 'card-missing', batchId, card: cardRoot, remaining });
-      process.stderr.write(
-        errorLines({
-          code: 'E_CARD_REMOVED',
-          message: `the card was removed before ${remaining} file(s) were read`,
-          hint: 'insert the card again and run the same command; files already read are kept and are not read again',
-        }),
-      );
     } else if (unsafe.length > 0) {
       journal.setBatch(batchId, { status: 'acquiring' });
       emit({
         type: 'card-not-safe', batchId, card: cardRoot,
         files: unsafe.map((f) => ({ path: f.path, code: f.error_code ?? 'E_CARD_READ', message: f.error_message ?? 'not read' })),
       });
-      process.stderr.write(
-        errorLines({
-          code: 'E_CARD_NOT_SAFE',
-          message: `the card is NOT safe to remove: ${unsafe.length} file(s) could not be read and sealed (${unsafe.map((f) => oneLine(f.path)).join(', ')})`,
-          hint: 'keep the card; once the cause is fixed (a file still being written, a bad reader), insert it again and run the same command',
-        }),
-      );
     } else {
       if (!journal.batch(batchId)!.safe_to_remove_at) {
         await audit.append('card-safe-to-remove', { batchId, card: cardRoot });
@@ -585,8 +570,7 @@ async function keepOriginalOnly(station: Station, batchId: string, f: FileRow, e
     await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
     journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null, sanitized_path: null });
     if (f.spool_path) await fsp.rm(f.spool_path, { force: true });
-    emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error });
-    process.stderr.write(errorLines(err, f.path));
+    emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { ...error, ...(err.hint ? { hint: err.hint } : {}) } });
     return;
   }
   const targets = journal.deliveries(batchId).filter((d) => d.object_key === `${batchId}/${f.orig_object_id}`).map((d) => d.target);
@@ -609,5 +593,4 @@ async function keepOriginalOnly(station: Station, batchId: string, f: FileRow, e
   });
   if (f.spool_path) await fsp.rm(f.spool_path, { force: true });
   emit({ type: 'file-state', batchId, path: f.path, state: 'held', error: { ...error, hint }, kept: heldAt ? { heldAt } : { targets } });
-  process.stderr.write(errorLines({ code: err.code, message: `${err.message}; not sanitized, its sealed original is kept`, hint }, f.path));
 }
