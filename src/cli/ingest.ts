@@ -59,6 +59,9 @@ export function register(program: Command): void {
           } finally {
             progress.finish();
           }
+          // Again after the work: sealed originals of files now verified (and the spool of a
+          // secured batch) leave the spool now, not at the next start.
+          await cleanSpool(station.layout.spoolDir, station.journal);
           const wipe = opts.wipeAfterSecured || station.config.policy.wipeAfterSecured;
           const wiped = wipe && outcome.status === 'secured' && !outcome.alreadySecured ? await wipeSecured(station, outcome.batchId, card) : undefined;
           if (opts.json) printJson({ ...outcome, ...(wiped ? { wiped } : {}) });
