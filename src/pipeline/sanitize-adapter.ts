@@ -1,10 +1,11 @@
 /**
- * sanitizeStream's signature (SANITIZE-API.md) over the file-based sanitizeFile, until the
- * streaming sanitizers land: the pipeline calls only `sanitizeStream` from here, so switching to
- * the real one is the import in tasks.ts. What this adapter still costs, and the streaming
- * sanitizers will not: the sanitized output is written to a scratch file in `scratchDir` (0700,
- * on the spool disk), read once more to be handed to the sink, then removed, whether the call
- * succeeds or throws. The thumbnail is rendered from that scratch file (evidence/report.ts).
+ * sanitizeStream's signature (SANITIZE-API.md) over the file-based sanitizeFile, for video until
+ * the box rewriter's streaming sanitizer lands (pictures already go through the real
+ * sanitizeStream): tasks.ts picks it by format, so switching is that one line. It reads the
+ * pipeline's working copy in place (no copy of the input), and the thumbnail is rendered from its
+ * output (evidence/report.ts). What it still costs, and the streaming sanitizer will not: the
+ * sanitized output is written to a scratch file in `scratchDir` (0700, on the spool disk), read
+ * once more to be handed to the sink, then removed, whether the call succeeds or throws.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';

@@ -10,7 +10,8 @@
  * - check-copy: (on resume) the working copy against the card hash, optionally sealing it as the
  *   original for a file acquired by a kluis that did not seal originals yet.
  * - sanitize-seal: the working copy read once by sanitizeStream, its output sealed as it is
- *   produced (no sanitized plaintext file); on a throw the partial sealed output is removed.
+ *   produced (no sanitized plaintext file from the pipeline); on a throw the partial sealed output
+ *   is removed.
  */
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -141,8 +142,8 @@ async function checkCopy(a: CheckCopyArgs): Promise<{ sealed?: { sha256: string;
 
 async function sanitizeSeal(a: SanitizeSealArgs): Promise<SanitizeSealResult> {
   // Loaded here, not at the top: the card reader thread never needs the sanitizers (sharp, exifr…).
-  const { sniffFile } = await import('../sanitize/index.js');
-  const { sanitizeStream } = await import('./sanitize-adapter.js');
+  const { sniffFile, sanitizeStream: streamSanitizer } = await import('../sanitize/index.js');
+  const { sanitizeStream: fileAdapter } = await import('./sanitize-adapter.js');
   const format = await sniffFile(a.input);
   if (format === null) {
     throw new KluisError('E_SANITIZE_UNSUPPORTED', 'file format not recognised by its first bytes (JPEG, TIFF, DNG, MP4, MOV are handled)', {
@@ -153,6 +154,10 @@ async function sanitizeSeal(a: SanitizeSealArgs): Promise<SanitizeSealResult> {
   const writer = await createSealWriter(a.output, recipientsOf(a.recipients));
   let first = true;
   try {
+    // Pictures: the streaming sanitizer (one read of the working copy, output straight into the
+    // sealer). Video: the file adapter until the box rewriter's sanitizeStream lands (SANITIZE-API.md):
+    // it sanitizes the working copy in place (no copy of the input) and renders the preview.
+    const sanitizeStream = format === 'mp4' || format === 'mov' ? fileAdapter : streamSanitizer;
     const r = await sanitizeStream(
       src,
       {
