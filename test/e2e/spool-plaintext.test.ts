@@ -42,7 +42,7 @@ describe('spool plaintext after a failed seal', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(journalQuery(st, 'SELECT state, error_code FROM files')).toEqual([{ state: 'held', error_code: 'E_SEAL_IO' }]);
     expect(auditEntries(st, 'file-held').map((e) => [e.file, e.code])).toEqual([['DCIM/100MEDIA/DJI_0001.JPG', 'E_SEAL_IO']]);
-    const [{ held_path }] = journalQuery<{ held_path: string }>(st, 'SELECT held_path FROM files');
+    const held_path = journalQuery<{ held_path: string }>(st, 'SELECT held_path FROM files')[0]!.held_path;
     expect(existsSync(held_path)).toBe(true);
     // No card copy or sanitized copy left behind, and the journal no longer points at any. (The
     // thumbnail, made from the sanitized file, waits for the batch report and goes with it.)
