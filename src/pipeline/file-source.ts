@@ -27,15 +27,19 @@ export class FileSource implements ByteSource {
   }
 
   async read(position: number, length: number): Promise<Buffer> {
-    if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0 || position + length > this.size) {
-      throw new KluisError('E_SANITIZE_TRUNCATED', `a read of ${length} bytes at ${position} goes past the end of the input (${this.size} bytes)`, {
-        hint: 'the file is cut short or its structure points outside it',
-      });
-    }
-    const buf = Buffer.allocUnsafe(length);
+    const buf = Buffer.allocUnsafe(Number.isSafeInteger(length) && length > 0 ? length : 0);
+    if (buf.length !== length) this.outside(position, length);
+    await this.readInto(position, buf);
+    return buf;
+  }
+
+  /** The same read into the caller's buffer (exactly target.length bytes), so it can be reused. */
+  async readInto(position: number, target: Buffer): Promise<void> {
+    const length = target.length;
+    if (!Number.isSafeInteger(position) || position < 0 || position + length > this.size) this.outside(position, length);
     let got = 0;
     while (got < length) {
-      const { bytesRead } = await this.fh.read(buf, got, length - got, position + got);
+      const { bytesRead } = await this.fh.read(target, got, length - got, position + got);
       if (bytesRead === 0) {
         throw new KluisError('E_SANITIZE_TRUNCATED', `the input ended at ${position + got} bytes, ${this.size} were listed`, {
           hint: 'the spool copy changed while it was read; run the same command again',
@@ -43,7 +47,12 @@ export class FileSource implements ByteSource {
       }
       got += bytesRead;
     }
-    return buf;
+  }
+
+  private outside(position: number, length: number): never {
+    throw new KluisError('E_SANITIZE_TRUNCATED', `a read of ${length} bytes at ${position} goes past the end of the input (${this.size} bytes)`, {
+      hint: 'the file is cut short or its structure points outside it',
+    });
   }
 
   async close(): Promise<void> {

@@ -242,8 +242,8 @@ async function checkSpace(station: Station, batchId: string): Promise<void> {
     .reduce((s, f) => s + f.size, 0);
   const biggest = Math.max(0, ...station.journal.files(batchId).map((f) => f.size));
   // Room for every file's sealed original and its working copy (which becomes its sealed
-  // sanitized copy), plus, for the largest, a sanitized copy being sealed (the sanitize adapter's
-  // scratch file and the partial sealed output).
+  // sanitized copy), plus, for the largest, the sanitizer's scratch at worst (the ffmpeg fallback
+  // for video works on files) and its partial sealed output.
   const needed = 2 * need + 2 * biggest + 16 * 1024 * 1024;
   const st = await fsp.statfs(station.layout.spoolDir);
   const free = Number(st.bavail) * Number(st.bsize);

@@ -142,8 +142,7 @@ async function checkCopy(a: CheckCopyArgs): Promise<{ sealed?: { sha256: string;
 
 async function sanitizeSeal(a: SanitizeSealArgs): Promise<SanitizeSealResult> {
   // Loaded here, not at the top: the card reader thread never needs the sanitizers (sharp, exifr…).
-  const { sniffFile, sanitizeStream: streamSanitizer } = await import('../sanitize/index.js');
-  const { sanitizeStream: fileAdapter } = await import('./sanitize-adapter.js');
+  const { sniffFile, sanitizeStream } = await import('../sanitize/index.js');
   const format = await sniffFile(a.input);
   if (format === null) {
     throw new KluisError('E_SANITIZE_UNSUPPORTED', 'file format not recognised by its first bytes (JPEG, TIFF, DNG, MP4, MOV are handled)', {
@@ -154,10 +153,6 @@ async function sanitizeSeal(a: SanitizeSealArgs): Promise<SanitizeSealResult> {
   const writer = await createSealWriter(a.output, recipientsOf(a.recipients));
   let first = true;
   try {
-    // Pictures: the streaming sanitizer (one read of the working copy, output straight into the
-    // sealer). Video: the file adapter until the box rewriter's sanitizeStream lands (SANITIZE-API.md):
-    // it sanitizes the working copy in place (no copy of the input) and renders the preview.
-    const sanitizeStream = format === 'mp4' || format === 'mov' ? fileAdapter : streamSanitizer;
     const r = await sanitizeStream(
       src,
       {
