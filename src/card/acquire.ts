@@ -48,8 +48,11 @@ export interface CardReadOptions {
   workingCopy?: string | null;
   /** fsync the working copy and its folder before returning (default false, see the module comment). */
   fsyncCopy?: boolean;
-  /** Seal the card's bytes to `recipients` into `dst` as they are read. */
-  seal?: { dst: string; recipients: PublicKey[] } | null;
+  /**
+   * Seal the card's bytes to `recipients` into `dst` as they are read; `open` may supply the writer
+   * (a sealing thread of its own, pipeline/seal-thread.ts), else it is seal/'s, on this thread.
+   */
+  seal?: { dst: string; recipients: PublicKey[]; open?: () => SealWriter } | null;
   /** Bytes of this file read so far in the current attempt (starts again at 0 on a re-read). */
   onProgress?: (bytesOfFile: number) => void;
   /** Called after each chunk was hashed, sealed and handed to the writes (crash points, tests). */
@@ -135,7 +138,7 @@ async function readOnce(src: string, opts: CardReadOptions, attempt: number): Pr
     } catch (err) {
       throw asKluisError(err, 'E_SPOOL', 'check that the spool folder exists and is writable by the station user');
     }
-    if (opts.seal) writer = await createSealWriter(opts.seal.dst, opts.seal.recipients);
+    if (opts.seal) writer = opts.seal.open ? opts.seal.open() : await createSealWriter(opts.seal.dst, opts.seal.recipients);
     const before = await input.stat();
     const sha = createHash('sha256');
     const xxh = await createXXHash128();

@@ -21,6 +21,7 @@ import { createSealWriter } from '../seal/index.js';
 import { parsePublicKey, type PublicKey } from '../seal/keys.js';
 import type { SanitizePolicy, SanitizeResult } from '../sanitize/types.js';
 import { FileSource } from './file-source.js';
+import { SealThread } from './seal-thread.js';
 import { crashPoint } from './crash.js';
 
 export interface ReadCardArgs {
@@ -89,12 +90,27 @@ export async function runTask<K extends TaskName>(name: K, args: Tasks[K]['args'
   }
 }
 
+/**
+ * The card reader's sealing thread: the original is sealed there while this thread hashes and
+ * writes the working copy (two cores on the card read). Started with the first file to seal;
+ * null where no threads are used (then this thread seals).
+ */
+let sealThread: SealThread | null | undefined;
+
+export async function closeTasks(): Promise<void> {
+  await sealThread?.close();
+  sealThread = undefined;
+}
+
 async function readCard(a: ReadCardArgs, progress: Progress): Promise<CardReadResult> {
   let told = 0;
+  if (a.sealTo && sealThread === undefined) sealThread = SealThread.start();
+  const thread = sealThread;
+  const dst = a.sealTo;
   return readCardFile(a.src, {
     expectSize: a.expectSize,
     workingCopy: a.workingCopy,
-    seal: a.sealTo ? { dst: a.sealTo, recipients: recipientsOf(a.recipients) } : null,
+    seal: dst ? { dst, recipients: recipientsOf(a.recipients), ...(thread ? { open: () => thread.open(dst, a.recipients) } : {}) } : null,
     onProgress: (n) => {
       if (n < told || n - told >= PROGRESS_STEP) {
         told = n;

@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { useCrashCounters } from './crash.js';
-import { runTask, type TaskName } from './tasks.js';
+import { closeTasks, runTask, type TaskName } from './tasks.js';
 import { serializeError, type WorkerRequest, type WorkerReply } from './workers.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
 import { asBackgroundThread } from '../wrappers/priority.js';
@@ -21,9 +21,7 @@ if (data.background) asBackgroundThread();
 
 port.on('message', (msg: WorkerRequest) => {
   if (msg.type === 'close') {
-    void closeExiftool()
-      .catch(() => undefined)
-      .then(() => port.close());
+    void Promise.all([closeExiftool().catch(() => undefined), closeTasks().catch(() => undefined)]).then(() => port.close());
     return;
   }
   const reply = (r: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(r, transfer);
