@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KluisError } from '../errors.js';
 import type { SealWriter } from '../seal/index.js';
-import { deserializeError, type SerializedError } from './workers.js';
+import { deserializeError, WORKER_LIMITS, type SerializedError } from './workers.js';
 
 /** `s` numbers the file (session): answers about an earlier file are ignored. */
 export type ToSealer =
@@ -75,7 +75,7 @@ export class SealThread {
 
   static start(): SealThread | null {
     if (process.env.KLUIS_WORKERS === '0' || !import.meta.url.endsWith('.js') || !existsSync(fileURLToPath(script))) return null;
-    return new SealThread(new Worker(script));
+    return new SealThread(new Worker(script, { resourceLimits: WORKER_LIMITS }));
   }
 
   private ask(m: { t: 'finish' | 'abort' }): Promise<FromSealer> {

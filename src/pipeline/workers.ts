@@ -70,6 +70,14 @@ export function deserializeError(s: SerializedError): KluisError {
 
 const script = new URL('./worker.js', import.meta.url);
 
+/**
+ * A small young generation for every ingest thread: each thread is a V8 heap of its own, and the
+ * default young generation (up to 16 MiB per semi-space) made each one ~12 MB bigger for nothing
+ * measurable in speed (a card of 58 clips on the 2-core VM: peak RSS ~300-330 MB instead of
+ * ~320-380, the same CPU seconds). Their big buffers live outside the heap anyway.
+ */
+export const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 function threadsAvailable(): boolean {
   if (process.env.KLUIS_WORKERS === '0') return false;
   return import.meta.url.endsWith('.js') && existsSync(fileURLToPath(script));
@@ -141,7 +149,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(script, { workerData: { crash: crashCounters(), background: this.opts.background === true } });
+    const worker = new Worker(script, { workerData: { crash: crashCounters(), background: this.opts.background === true }, resourceLimits: WORKER_LIMITS });
     const slot: Slot = { worker, job: null };
     this.slots.push(slot);
     worker.on('message', (m: WorkerReply) => {
