@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   E_INTERNAL: { exit: internal, meaning: 'an unexpected failure inside kluis (a bug): the work it was doing is withheld' },
   E_DISK_FULL: { exit: storage, meaning: 'the station disk is full; queued work resumes once space is freed' },
   E_SPOOL: { exit: storage, meaning: 'the spool folder cannot be written' },
+  E_SPOOL_COPY_LOST: { exit: storage, meaning: 'the working copy of an acquired file is gone or changed (a power cut before sanitizing); its sealed original is kept' },
   E_OUTPUT_EXISTS: { exit: usage, meaning: 'the output file already exists and is never overwritten' },
   E_EXPORT_OUT: { exit: usage, meaning: 'the export folder cannot be made or opened' },
   E_EXPORT_OUT_NOT_DIR: { exit: usage, meaning: 'the export folder named is not a folder' },

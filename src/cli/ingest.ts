@@ -23,7 +23,10 @@ export function printOutcome(o: BatchOutcome): void {
   const lines = [`batch ${o.batchId}: ${o.status.toUpperCase()}${o.alreadySecured ? ' (this card was already secured; nothing copied again)' : ''}`];
   for (const f of o.files) {
     lines.push(`  ${f.status.padEnd(8)} ${f.class.padEnd(7)} ${f.path}${f.error ? `  [${f.error.code}] ${f.error.message}` : ''}`);
+    // Not sanitized, but never lost: say where its sealed original is.
+    if (f.status === 'held') lines.push(`           ${f.heldAt ? `sealed original held on this station: ${f.heldAt}` : `sealed original on ${Object.keys(f.targets ?? {}).join(', ')} (kluis export --originals)`}`);
   }
+  if (!o.safeToRemove && !o.alreadySecured) lines.push('  the card is NOT safe to remove: keep it (see the files above), insert it again and run the same command');
   for (const t of o.targets) {
     lines.push(`  target ${t.name} (${t.type}${t.required ? ', required' : ''}): ${t.status} ${t.verified}/${t.objects}${t.error ? `  [${t.error.code}] ${t.error.message}` : ''}`);
   }
@@ -56,6 +59,9 @@ export function register(program: Command): void {
           } finally {
             progress.finish();
           }
+          // Again after the work: sealed originals of files now verified (and the spool of a
+          // secured batch) leave the spool now, not at the next start.
+          await cleanSpool(station.layout.spoolDir, station.journal);
           const wipe = opts.wipeAfterSecured || station.config.policy.wipeAfterSecured;
           const wiped = wipe && outcome.status === 'secured' && !outcome.alreadySecured ? await wipeSecured(station, outcome.batchId, card) : undefined;
           if (opts.json) printJson({ ...outcome, ...(wiped ? { wiped } : {}) });

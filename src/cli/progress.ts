@@ -9,7 +9,12 @@
  *    above the bars too, so nothing is overdrawn.
  *  - otherwise (a pipe, a log file, systemd, TERM=dumb, KLUIS_PROGRESS=plain): one plain line
  *    per meaningful event, reading progress every 25 %.
- *  - --quiet: nothing; --verbose: per-file states and every delivery as well.
+ *  - --quiet: problems only (errors, warnings, a card not safe to remove); --verbose:
+ *    per-file states and every delivery as well.
+ *
+ * The pipeline itself never writes to the terminal: its problems arrive here as events (a file
+ * failed, rejected or held, the card removed or not safe, a warning) and are printed as
+ * `kluis: error: …` / `kluis: hint: …` / `kluis: warning: …` lines, escaped like all output.
  *
  * Call `finish()` before printing the result, so the last frame is drawn and the terminal is
  * left clean. Lines are cut to the terminal width, because a wrapped line would break the
@@ -23,6 +28,8 @@ import type { PipelineEvent } from '../pipeline/events.js';
 export interface ProgressOptions {
   quiet?: boolean;
   verbose?: boolean;
+  /** Print only the problem lines (what --quiet still shows). */
+  problemsOnly?: boolean;
 }
 
 export interface ProgressSink {
@@ -39,7 +46,7 @@ export interface ProgressStream {
 
 /** Chooses bars or lines for stderr. (Name kept from the first, line-only version.) */
 export function lineProgress(opts: ProgressOptions = {}): ProgressSink {
-  if (opts.quiet) return Object.assign(() => undefined, { finish: () => undefined });
+  if (opts.quiet) return plainProgress(process.stderr, { problemsOnly: true });
   return useBars(process.stderr) ? ttyProgress(process.stderr, opts, { interceptStderr: true }) : plainProgress(process.stderr, opts);
 }
 
@@ -105,8 +112,11 @@ interface Card {
   samples: Array<{ t: number; bytes: number }>;
   safe: boolean;
   missing?: number;
+  /** Files whose card bytes are not sealed although the card was read to the end. */
+  notSafe?: number;
   sealed: number;
   failed: number;
+  held: number;
   withheld: number;
   verified: number;
   deliveryProblems: number;
@@ -123,7 +133,7 @@ class Tracker {
   card(batchId: string): Card {
     let c = this.cards.get(batchId);
     if (!c) {
-      c = { batchId, card: '', files: 0, bytes: 0, bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, fileStart: 0, samples: [], safe: false, sealed: 0, failed: 0, withheld: 0, verified: 0, deliveryProblems: 0, reading: false };
+      c = { batchId, card: '', files: 0, bytes: 0, bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, fileStart: 0, samples: [], safe: false, sealed: 0, failed: 0, held: 0, withheld: 0, verified: 0, deliveryProblems: 0, reading: false };
       this.cards.set(batchId, c);
     }
     return c;
@@ -136,6 +146,7 @@ class Tracker {
         Object.assign(c, { card: e.card, files: e.files, bytes: e.bytes, bytesTotal: e.bytes, filesTotal: e.files, bytesDone: 0, filesDone: 0, fileStart: 0, ...(e.label ? { label: e.label } : {}), safe: false, reading: true });
         delete c.path;
         delete c.missing;
+        delete c.notSafe;
         c.samples = [];
         break;
       case 'acquire-progress': {
@@ -162,9 +173,14 @@ class Tracker {
         c.missing = e.remaining;
         c.reading = false;
         break;
+      case 'card-not-safe':
+        c.notSafe = e.files.length;
+        c.reading = false;
+        break;
       case 'file-state':
         if (e.state === 'sealed') c.sealed++;
         else if (e.state === 'failed') c.failed++;
+        else if (e.state === 'held') c.held++;
         else if (e.state === 'withheld') c.withheld++;
         break;
       case 'delivery':
@@ -199,19 +215,53 @@ function cardName(c: Card): string {
   return c.label ? `${c.card} (${c.label})` : c.card;
 }
 
+/**
+ * The lines of a problem event (errors, warnings, a card that must be kept), without the
+ * `kluis: ` prefix; empty for every other event. Shown even with --quiet.
+ */
+function problemLines(e: PipelineEvent): string[] {
+  const error = (subject: string | undefined, x: { code: string; message: string; hint?: string }): string[] => [
+    `error: ${subject ? `${subject}: ` : ''}${x.message} [${x.code}]`,
+    ...(x.hint ? [`hint: ${x.hint}`] : []),
+  ];
+  switch (e.type) {
+    case 'card-writable':
+      return [
+        `warning: the card at ${e.card} is mounted READ-WRITE (${e.mountOptions ?? 'unknown options'}); ${e.refused ? 'policy refuses to read it' : 'kluis will not write to it, but mount cards read-only (see deploy/)'}`,
+      ];
+    case 'card-warning':
+      return [`warning: ${e.message}`];
+    case 'card-missing':
+      return error(undefined, {
+        code: 'E_CARD_REMOVED',
+        message: `the card ${e.card} was removed before ${e.remaining} file(s) were read`,
+        hint: 'insert the card again and run the same command; files already read are kept and are not read again',
+      });
+    case 'card-not-safe':
+      return [
+        `NOT SAFE TO REMOVE the card ${e.card}: ${e.files.length} file(s) could not be read and sealed; keep the card`,
+        ...e.files.flatMap((f) => error(f.path, f)),
+        'hint: once the cause is fixed (a file still being written, a bad reader), insert the card again and run the same command',
+      ];
+    case 'file-state':
+      if ((e.state === 'failed' || e.state === 'rejected') && e.error) return error(e.path, e.error);
+      if (e.state === 'held' && e.error) return error(e.path, { ...e.error, message: `NOT sanitized, its sealed original is kept: ${e.error.message}` });
+      return [];
+    default:
+      return [];
+  }
+}
+
 /** Lasting lines for an event (shared by both renderers); `verbose` adds per-file detail. */
 function newsLines(e: PipelineEvent, c: Card, verbose: boolean): string[] {
+  const problems = problemLines(e);
+  if (problems.length > 0) return problems;
   switch (e.type) {
     case 'card-seen':
       return [`card ${cardName(c)}: ${e.files} files, ${formatBytes(e.bytes)} (batch ${e.batchId})`];
-    case 'card-writable':
-      return verbose ? [`card ${e.card} is mounted read-write${e.mountOptions ? ` (${e.mountOptions})` : ''}`] : [];
     case 'safe-to-remove':
-      return [`SAFE TO REMOVE the card ${e.card}: every file is read and hashed`];
-    case 'card-missing':
-      return [`card ${e.card} is gone with ${e.remaining} file(s) unread; insert it again to finish`];
+      return [`SAFE TO REMOVE the card ${e.card}: every file is read and every footage file sealed`];
     case 'file-state':
-      if (e.state === 'failed') return [`${e.path}: failed${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`];
       return verbose ? [`${e.path}: ${e.state}`] : [];
     case 'delivery':
       if (e.state === 'refused' || e.state === 'failed') return [`${e.object} -> ${e.target}: ${e.state}${e.error ? ` [${e.error.code}] ${e.error.message}` : ''}`];
@@ -236,6 +286,10 @@ export function plainProgress(stream: ProgressStream, opts: ProgressOptions = {}
   };
   const sink = (e: PipelineEvent): void => {
     const c = tracker.apply(e);
+    if (opts.problemsOnly) {
+      for (const l of problemLines(e)) say(l);
+      return;
+    }
     for (const l of newsLines(e, c, opts.verbose === true)) say(l);
     if (e.type === 'acquire-progress') {
       const step = e.bytesTotal > 0 ? Math.floor((4 * e.bytesDone) / e.bytesTotal) : 4;
@@ -304,9 +358,11 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
         }
       } else if (c.missing !== undefined) {
         lines.push(fitWidth(`card ${cardName(c)}: REMOVED with ${c.missing} file(s) unread - insert it again`, w));
+      } else if (c.notSafe !== undefined) {
+        lines.push(bold(fitWidth(`card ${cardName(c)}: NOT SAFE TO REMOVE - ${c.notSafe} file(s) not read and sealed`, w)));
       } else if (c.safe) {
         lines.push(bold(fitWidth(`card ${cardName(c)}: SAFE TO REMOVE`, w)));
-        lines.push(fitWidth(`  sealing and delivering: ${c.sealed} sealed, ${c.withheld} withheld, ${c.failed} failed, ${c.verified} deliveries verified${c.deliveryProblems ? `, ${c.deliveryProblems} delivery problem(s)` : ''}`, w));
+        lines.push(fitWidth(`  sealing and delivering: ${c.sealed} sealed, ${c.withheld} withheld, ${c.failed} failed${c.held ? `, ${c.held} held (not sanitized, original kept)` : ''}, ${c.verified} deliveries verified${c.deliveryProblems ? `, ${c.deliveryProblems} delivery problem(s)` : ''}`, w));
       } else {
         lines.push(fitWidth(`card ${cardName(c)}: found`, w));
       }
@@ -373,7 +429,7 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
       shown.add(e.batchId);
     }
     if (e.type === 'batch-status' || e.type === 'wiped') shown.delete(e.batchId);
-    if (news.length > 0) above(news.map((l) => `kluis: ${e.type === 'safe-to-remove' || e.type === 'batch-status' ? bold(l) : l}\n`).join(''));
+    if (news.length > 0) above(news.map((l) => `kluis: ${e.type === 'safe-to-remove' || e.type === 'card-not-safe' || e.type === 'batch-status' ? bold(oneLine(l)) : oneLine(l)}\n`).join(''));
     else schedule();
   };
 

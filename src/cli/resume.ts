@@ -32,6 +32,7 @@ export function register(program: Command): void {
           await cleanSpool(station.layout.spoolDir, station.journal);
           const progress = lineProgress(opts);
           const outcomes = await resumeAll(station, { onEvent: progress, deliveryWaitMs: Number(opts.wait) * 1000 }).finally(() => progress.finish());
+          await cleanSpool(station.layout.spoolDir, station.journal); // what the work just finished with
           if (opts.json) printJson({ batches: outcomes });
           else for (const o of outcomes) process.stdout.write(`batch ${o.batchId}: ${o.status}\n`);
           return outcomes.every((o) => o.status === 'secured') ? EXIT.ok : EXIT.partial;

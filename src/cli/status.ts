@@ -1,6 +1,7 @@
 /**
  * `kluis status --config FILE [--json]`: batches (with "safe to remove" and secured), files per
- * state, targets and the outbox, read from the journal. Reads only; contacts no target.
+ * state, targets and the outbox, read from the journal. Files held as their sealed original only
+ * (not sanitized) are always named, with where the original is. Reads only; contacts no target.
  */
 import type { Command } from 'commander';
 import { action, printJson, printLines } from './output.js';
@@ -25,6 +26,8 @@ export function register(program: Command): void {
             for (const b of status.batches) {
               out.push(`${b.batchId}  ${b.status.padEnd(8)} ${b.safeToRemove ? 'safe-to-remove' : 'CARD NEEDED   '}  ${b.counts.secured}/${b.counts.footage} footage secured  ${b.card.root}  ${b.createdAt}`);
               if (opts.batch) for (const f of b.files ?? []) out.push(`    ${f.status.padEnd(8)} ${f.class.padEnd(7)} ${f.path}${f.error ? `  [${f.error.code}] ${f.error.message}` : ''}`);
+              // Held files are always named: not sanitized, only their sealed original is kept.
+              for (const h of b.held) out.push(`    held     ${h.path}  [${h.code}] ${h.message}; sealed original ${h.heldAt ? `held at ${h.heldAt}` : `on ${h.targets.join(', ')}`}`);
             }
             for (const t of status.targets) out.push(`target ${t.name} (${t.type}, ${t.class}${t.required ? ', required' : ''}): outbox ${t.outbox}, verified ${t.verified}${t.lastSuccess ? `, last success ${t.lastSuccess}` : ''}${t.lastError ? `, last error [${t.lastError.code}] ${t.lastError.message}` : ''}`);
             if (status.batches.length === 0) out.push('no batches yet');
@@ -64,8 +67,19 @@ export function stationStatus(station: Awaited<ReturnType<typeof openStation>>, 
           withheld: o.files.filter((f) => f.status === 'withheld').length,
           rejected: o.files.filter((f) => f.status === 'rejected').length,
           failed: o.files.filter((f) => f.status === 'failed').length,
+          held: o.files.filter((f) => f.status === 'held').length,
           queued: o.files.filter((f) => f.status === 'queued').length,
         },
+        held: o.files
+          .filter((f) => f.status === 'held')
+          .map((f) => ({
+            path: f.path,
+            code: f.error?.code ?? '',
+            message: f.error?.message ?? '',
+            ...(f.heldAt ? { heldAt: f.heldAt } : {}),
+            targets: Object.keys(f.targets ?? {}),
+            ...(f.original ? { original: f.original } : {}),
+          })),
         targets: o.targets,
         ...(onlyBatch ? { files: o.files } : {}),
       };

@@ -69,7 +69,7 @@ export interface CardView {
   securedAt: string | null;
   remaining?: number;
   progress?: ProgressView;
-  counts: { files: number; footage: number; secured: number; withheld: number; rejected: number; failed: number; queued: number };
+  counts: { files: number; footage: number; secured: number; withheld: number; rejected: number; failed: number; held: number; queued: number };
   problems: ProblemView[];
   files: Array<FileOutcome & { thumb: boolean }>;
   deliveries: DeliveryView[];
@@ -284,10 +284,12 @@ export function snapshot(station: Station, tracker: EventTracker, opts: Snapshot
         withheld: files_.filter((f) => f.status === 'withheld').length,
         rejected: files_.filter((f) => f.status === 'rejected').length,
         failed: files_.filter((f) => f.status === 'failed').length,
+        held: files_.filter((f) => f.status === 'held').length,
         queued: files_.filter((f) => f.status === 'queued').length,
       },
+      // A held file is named with the rest: not sanitized, its sealed original kept (the hint says where).
       problems: files_
-        .filter((f) => (f.status === 'rejected' || f.status === 'failed') && f.error)
+        .filter((f) => (f.status === 'rejected' || f.status === 'failed' || f.status === 'held') && f.error)
         .map((f) => ({ path: f.path, status: f.status, code: f.error!.code, message: f.error!.message, ...(f.error!.hint ? { hint: f.error!.hint } : {}) })),
       files: files_.map((f) => ({ ...f, thumb: Boolean(fileRows.get(f.path)?.thumb_path) })),
       deliveries,

@@ -41,6 +41,7 @@ export const AUDIT_EVENT_TYPES = [
   'file-sanitized',
   'file-sanitize-failed',
   'file-sealed',
+  'file-held',
   'file-withheld',
   'delivered',
   'delivery-failed',

@@ -5,10 +5,23 @@
  */
 export type PipelineEvent =
   | { type: 'card-seen'; batchId: string; card: string; files: number; bytes: number; label?: string }
-  | { type: 'card-writable'; batchId: string; card: string; mountOptions?: string }
+  /** The card is mounted read-write; `refused`: policy refuses to read it (an E_CARD_WRITABLE error follows). */
+  | { type: 'card-writable'; batchId: string; card: string; refused?: boolean; mountOptions?: string }
+  /** Something about the card worth a look that does not stop the work (e.g. W_CARD_NO_DCIM). */
+  | { type: 'card-warning'; batchId: string; card: string; code: string; message: string }
   | { type: 'acquire-progress'; batchId: string; path: string; bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number }
-  | { type: 'file-state'; batchId: string; path: string; state: string; error?: { code: string; message: string; hint?: string } }
+  | {
+      type: 'file-state';
+      batchId: string;
+      path: string;
+      state: string;
+      error?: { code: string; message: string; hint?: string };
+      /** state 'held': where the sealed original is kept (a path on the station, or the originals targets). */
+      kept?: { heldAt?: string; targets?: string[] };
+    }
   | { type: 'safe-to-remove'; batchId: string; card: string }
+  /** The card was read to the end, but the original bytes of these files are not sealed: keep the card. */
+  | { type: 'card-not-safe'; batchId: string; card: string; files: Array<{ path: string; code: string; message: string }> }
   | { type: 'card-missing'; batchId: string; card: string; remaining: number }
   | { type: 'delivery'; batchId: string; object: string; target: string; state: string; error?: { code: string; message: string } }
   | { type: 'batch-status'; batchId: string; status: string }

@@ -19,7 +19,11 @@ import type { EventSink } from './events.js';
 import { VERSION } from '../version.js';
 import { writeFileAtomic } from '../util/fsx.js';
 
-export type FileStatus = 'secured' | 'withheld' | 'rejected' | 'failed' | 'queued';
+/**
+ * 'held': the file could not be sanitized; its sealed original is kept (on the targets that allow
+ * originals, `original`, or on the station, `heldAt`), so nothing is lost, but the batch is partial.
+ */
+export type FileStatus = 'secured' | 'held' | 'withheld' | 'rejected' | 'failed' | 'queued';
 
 export interface FileOutcome {
   path: string;
@@ -31,6 +35,8 @@ export interface FileOutcome {
   object?: string;
   /** The sealed unsanitized original, on targets that allow originals. */
   original?: string;
+  /** Where the sealed original is held on this station (status 'held', no originals target). */
+  heldAt?: string;
   sanitizedSha256?: string;
   removed?: Array<{ where: string; what: string; bytes: number }>;
   targets?: Record<string, string>;
@@ -98,16 +104,28 @@ function fileOutcome(f: FileRow, deliveries: DeliveryRow[], required: string[], 
     case 'acquired':
     case 'sanitized':
       return { ...base, status: 'queued' };
+    case 'held': {
+      const orig = originalKey(f, deliveries, batchId);
+      const rows = orig ? deliveries.filter((d) => d.object_key === orig) : [];
+      return {
+        ...base,
+        status: 'held',
+        ...(orig ? { original: orig, targets: Object.fromEntries(rows.map((d) => [d.target, d.state])) } : {}),
+        ...(f.held_path ? { heldAt: f.held_path } : {}),
+        ...(err ? { error: err } : {}),
+      };
+    }
     case 'sealed': {
       const key = `${batchId}/${f.object_id}`;
       const rows = deliveries.filter((d) => d.object_key === key);
       const st = objectStatus(rows, required);
       const san = f.sanitize_json ? (JSON.parse(f.sanitize_json) as { sha256: string; removed: FileOutcome['removed'] }) : undefined;
+      const orig = originalKey(f, deliveries, batchId);
       return {
         ...base,
         status: st.status,
         object: key,
-        ...(f.orig_object_id ? { original: `${batchId}/${f.orig_object_id}` } : {}),
+        ...(orig ? { original: orig } : {}),
         ...(san ? { sanitizedSha256: san.sha256, removed: san.removed } : {}),
         targets: Object.fromEntries(rows.map((d) => [d.target, d.state])),
         ...(st.error ? { error: st.error } : {}),
@@ -116,6 +134,17 @@ function fileOutcome(f: FileRow, deliveries: DeliveryRow[], required: string[], 
     default:
       return base;
   }
+}
+
+/**
+ * The object key of a file's sealed original when it was queued for targets (those that allow
+ * originals). Every stored file has a sealed original in the spool since issue 15; one that went
+ * to no target is the station's own (the card's safety net, or held), not a stored object.
+ */
+function originalKey(f: FileRow, deliveries: DeliveryRow[], batchId: string): string | undefined {
+  if (!f.orig_object_id) return undefined;
+  const key = `${batchId}/${f.orig_object_id}`;
+  return deliveries.some((d) => d.object_key === key) ? key : undefined;
 }
 
 /** Computes where a batch stands; records nothing (recordBatchStatus records a changed status). */
@@ -135,7 +164,7 @@ export function batchOutcome(
   const batchObjects = [manifestKey, ...(b.report_object ? [`${batchId}/${b.report_object}`] : [])];
   const batchObjectsSecured = opts.footageOnly || (b.manifest_written === 1 && batchObjects.every((k) => objectStatus(deliveries.filter((d) => d.object_key === k), required).status === 'secured'));
   // Sealed originals must be verified on every required target that was allowed to receive them.
-  const originalKeys = new Set(files.filter((f) => f.orig_object_id).map((f) => `${batchId}/${f.orig_object_id}`));
+  const originalKeys = new Set(files.map((f) => originalKey(f, deliveries, batchId)).filter((k): k is string => k !== undefined));
   const originalsSecured = deliveries
     .filter((d) => originalKeys.has(d.object_key) && required.includes(d.target))
     .every((d) => d.state === 'verified');
@@ -144,9 +173,10 @@ export function batchOutcome(
   let status: BatchOutcome['status'];
   // Secured means the whole card is accounted for: any file that was rejected or failed (bad
   // input, unreadable, not provably clean) keeps the batch partial, whatever its class.
-  const problems = outcomes.some((f) => f.status === 'rejected' || f.status === 'failed');
+  // A held file (not sanitized, its sealed original kept) is not lost, but not secured either.
+  const problems = outcomes.some((f) => f.status === 'rejected' || f.status === 'failed' || f.status === 'held');
   if (allFootageSecured && batchObjectsSecured && !problems && !files.some((f) => f.state === 'seen')) status = 'secured';
-  else if (footage.length > 0 && !footage.some((f) => f.status === 'secured') && !anyQueued) status = 'failed';
+  else if (footage.length > 0 && !footage.some((f) => f.status === 'secured' || f.status === 'held') && !anyQueued) status = 'failed';
   else status = 'partial';
 
   const targets: TargetOutcome[] = [...station.targetConfigs.values()].map((tc) => {
@@ -203,6 +233,7 @@ export async function recordBatchStatus(station: Station, batchId: string, emit?
 function inner(station: Station, batchId: string): ManifestInner {
   const b = station.journal.batch(batchId)!;
   const files = station.journal.files(batchId);
+  const deliveries = station.journal.deliveries(batchId);
   return {
     batchId,
     station: { name: station.config.station, key: station.config.stationKey },
@@ -223,7 +254,7 @@ function inner(station: Station, batchId: string): ManifestInner {
         class: f.class,
         status: f.state,
         ...(f.object_id ? { objectId: f.object_id } : {}),
-        ...(f.orig_object_id ? { originalObjectId: f.orig_object_id } : {}),
+        ...(originalKey(f, deliveries, batchId) ? { originalObjectId: f.orig_object_id! } : {}),
         ...(f.card_sha256 ? { cardSha256: f.card_sha256 } : {}),
         ...(f.card_xxh128 ? { cardXxh128: f.card_xxh128 } : {}),
         size: f.size,
@@ -312,11 +343,12 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
   const sealedReport = sealBytes(new TextEncoder().encode(JSON.stringify({ html: report.html, json: report.json })), station.recipients);
   await writeFileAtomic(reportPath, sealedReport, 0o600);
 
+  const deliveries = journal.deliveries(batchId);
   const objects = files
-    .filter((f) => f.state === 'sealed' && f.object_id)
+    .filter((f) => (f.state === 'sealed' && f.object_id) || f.state === 'held')
     .flatMap((f) => [
-      { id: f.object_id!, size: f.sealed_size!, sha256: f.sealed_sha256! },
-      ...(f.orig_object_id ? [{ id: f.orig_object_id, size: f.orig_sealed_size!, sha256: f.orig_sealed_sha256! }] : []),
+      ...(f.state === 'sealed' ? [{ id: f.object_id!, size: f.sealed_size!, sha256: f.sealed_sha256! }] : []),
+      ...(originalKey(f, deliveries, batchId) ? [{ id: f.orig_object_id!, size: f.orig_sealed_size!, sha256: f.orig_sealed_sha256! }] : []),
     ]);
   objects.push({ id: reportId, size: sealedReport.length, sha256: sha256(sealedReport) });
   const manifest = createManifest(

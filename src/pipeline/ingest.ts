@@ -3,9 +3,17 @@
  * each step recorded in the journal after its work is durable, so the same call on the same
  * card (or `resume`) continues where a crash, a pulled card or a dead network left it.
  *
+ * One pass over the bytes: each card file is read once, and on those bytes the card reader
+ * hashes it, seals the original into the spool (fsynced: this is what makes the card safe to
+ * remove) and writes a plaintext working copy; a sanitize/seal worker then reads that copy once
+ * and seals the sanitized stream as it is produced. The byte work runs on worker threads
+ * (workers.ts, tasks.ts); this module, on the main thread, keeps the journal and the audit log.
+ *
  * Decisions live here (what is footage, what is withheld, when a batch is secured, when the card
  * is safe to remove); the stages it calls hold the technology. It never writes to the card;
- * the optional wipe is a separate step (wipe.ts) that runs only on a secured batch.
+ * the optional wipe is a separate step (wipe.ts) that runs only on a secured batch. It never
+ * writes to the terminal either: every problem and warning is an event (events.ts) that the
+ * command line renders (cli/progress.ts), the journal keeps and the dashboard shows.
  */
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -13,20 +21,16 @@ import * as path from 'node:path';
 import { KluisError, asKluisError } from '../errors.js';
 import { inventory, type CardEntry } from '../card/inventory.js';
 import { cardFsPath } from '../card/names.js';
-import { acquireFile } from '../card/acquire.js';
 import { cardIdentity, type CardIdentity } from '../card/identity.js';
-import { sanitizeFile } from '../sanitize/index.js';
-import type { SanitizeResult } from '../sanitize/types.js';
-import { sealFile } from '../seal/index.js';
 import { formatPublicKey } from '../seal/keys.js';
-import { errorLines, oneLine } from '../util/terminal.js';
 import { crashPoint } from './crash.js';
-import { deliverAlongside, drainOutbox, pool } from './deliver.js';
+import { deliverAlongside, drainOutbox } from './deliver.js';
 import { fanOut, type EventSink, type PipelineEvent } from './events.js';
 import type { BatchRow, FileRow } from './journal.js';
 import type { Station } from './station.js';
 import { finalizeBatch, batchOutcome, recordBatchStatus, type BatchOutcome } from './finalize.js';
-import { makeThumbnail } from './thumbs.js';
+import { heldPathFor, holdSealed } from './hold.js';
+import { WorkerPool } from './workers.js';
 import { ensureSpool, newId, type SpoolPaths } from './spool.js';
 
 export interface IngestOptions {
@@ -39,13 +43,14 @@ export interface IngestOptions {
 }
 
 /**
- * Sanitize/seal workers: one more than the cores, at least 2. A worker spends part of each file
- * waiting (fsyncs, the ExifTool round trip, ffmpeg's start-up), so cores + 1 keeps every core
- * busy; measured on the 2-core bench VM, 3 workers take the 2 GB bench card 7 % faster than 2,
- * at the same CPU time. Each worker holds at most one picture in memory (MAX_IMAGE_BYTES).
+ * Sanitize/seal worker threads: one per core, at least 2, beside the card reader's own thread
+ * while the card is read. They run at a lower CPU priority than the reader, and a worker spends
+ * part of each file waiting (ExifTool, ffmpeg, fsyncs), so the cores stay busy. Each worker holds
+ * at most one picture in memory (MAX_IMAGE_BYTES) and its own heap: on the 2-core bench VM a third
+ * worker added ~60 MB of peak RSS (ingest of the 200 MB bench card: 363 MB with 2, 428 with 3).
  */
 export function defaultWorkers(): number {
-  return Math.max(2, os.availableParallelism() + 1);
+  return Math.max(2, os.availableParallelism());
 }
 
 /** Persisted acquire-progress events are at most this frequent (each is a synchronous fsync'ed insert). */
@@ -72,9 +77,7 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
   const { journal, audit, config, layout } = station;
   const cardRoot = path.resolve(opts.card);
   const entries = await inventory(cardRoot);
-  if (!entries.some((e) => e.path.toUpperCase().startsWith('DCIM/'))) {
-    process.stderr.write(`kluis: warning: ${oneLine(cardRoot)} holds no DCIM/ folder; is this really a camera card?\n`);
-  }
+  const noDcim = !entries.some((e) => e.path.toUpperCase().startsWith('DCIM/'));
   const identity = await cardIdentity(cardRoot, entries);
   crashPoint('after-inventory');
 
@@ -107,6 +110,7 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
     batch = journal.batch(id)!;
   } else {
     journal.setBatch(batch.id, { card_root: cardRoot });
+    readAgain(station, batch.id, entries);
   }
   const emit = sinkFor(station, emitBase);
   const batchId = batch.id;
@@ -123,9 +127,10 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
     resumed: previous.length > 0,
   });
   emit({ type: 'card-seen', batchId, card: cardRoot, files: entries.length, bytes: entries.reduce((s, e) => s + e.size, 0), ...(identity.label ? { label: identity.label } : {}) });
+  if (noDcim) emit({ type: 'card-warning', batchId, card: cardRoot, code: 'W_CARD_NO_DCIM', message: `${cardRoot} holds no DCIM/ folder; is this really a camera card?` });
   await checkWritable(station, batchId, cardRoot, identity, emit);
 
-  await reportRejections(station, batchId, previous.length === 0);
+  await reportRejections(station, batchId, previous.length === 0, emit);
   await checkSpace(station, batchId);
   await withDeliveryAlongside(station, batchId, emit, { afterCard: true }, (e) => acquireAndProcess(station, batch, cardRoot, e, opts.concurrency ?? defaultWorkers()));
   await drainOutbox(station, emit, { batchId, waitMs: opts.deliveryWaitMs ?? 15_000 });
@@ -167,7 +172,7 @@ async function withDeliveryAlongside(
   let deliveries = opts.afterCard ? undefined : deliverAlongside(station, emit, batchId);
   const kicking: EventSink = (e) => {
     emit(e);
-    if (!deliveries && (e.type === 'safe-to-remove' || e.type === 'card-missing')) deliveries = deliverAlongside(station, emit, batchId);
+    if (!deliveries && (e.type === 'safe-to-remove' || e.type === 'card-missing' || e.type === 'card-not-safe')) deliveries = deliverAlongside(station, emit, batchId);
     if (e.type === 'file-state' && e.state === 'sealed') deliveries?.kick();
   };
   try {
@@ -193,11 +198,29 @@ function addEntry(station: Station, batchId: string, e: CardEntry): void {
   });
 }
 
-/** Says on stderr why each rejected entry is not taken; audits it once, when the batch is new. */
-async function reportRejections(station: Station, batchId: string, firstTime: boolean): Promise<void> {
+/**
+ * The card is here again: a file that could not be read before (E_CARD_READ, E_CARD_CHANGED) is
+ * taken as the card lists it now and read again, so a card called "not safe" can become safe.
+ */
+function readAgain(station: Station, batchId: string, entries: CardEntry[]): void {
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  for (const f of station.journal.files(batchId)) {
+    const e = byPath.get(f.path);
+    if (!e || f.state !== 'failed' || f.card_sha256 || !(f.error_code === 'E_CARD_READ' || f.error_code === 'E_CARD_CHANGED')) continue;
+    station.journal.setFile(batchId, f.path, {
+      class: e.class, format: e.format ?? null, size: e.size, mtime_ms: Math.floor(e.mtimeMs),
+      state: e.rejected ? (e.rejected.code === 'E_CARD_READ' ? 'failed' : 'rejected') : 'seen',
+      error_code: e.rejected?.code ?? null, error_message: e.rejected?.message ?? null, error_hint: e.rejected?.hint ?? null,
+    });
+  }
+}
+
+/** Says (an event per file) why each rejected entry is not taken; audits it once, when the batch is new. */
+async function reportRejections(station: Station, batchId: string, firstTime: boolean, emit: EventSink): Promise<void> {
   for (const f of station.journal.files(batchId)) {
     if (f.state !== 'rejected' && !(f.state === 'failed' && f.error_code === 'E_CARD_READ' && !f.card_sha256)) continue;
-    process.stderr.write(errorLines({ code: f.error_code ?? 'E_REJECTED', message: f.error_message ?? 'rejected', hint: f.error_hint ?? undefined }, f.path));
+    const code = f.error_code ?? 'E_REJECTED';
+    emit({ type: 'file-state', batchId, path: f.path, state: f.state, error: { code, message: f.error_message ?? 'rejected', ...(f.error_hint ? { hint: f.error_hint } : {}) } });
     if (firstTime) await station.audit.append('file-rejected', { batchId, file: f.path, code: f.error_code, reason: f.error_message });
   }
 }
@@ -205,13 +228,12 @@ async function reportRejections(station: Station, batchId: string, firstTime: bo
 async function checkWritable(station: Station, batchId: string, card: string, id: CardIdentity, emit: EventSink): Promise<void> {
   if (!id.writable) return;
   await station.audit.append('card-writable', { batchId, card, mountPoint: id.mountPoint, mountOptions: id.mountOptions, policy: station.config.policy.writableCard });
-  emit({ type: 'card-writable', batchId, card, ...(id.mountOptions ? { mountOptions: id.mountOptions } : {}) });
+  emit({ type: 'card-writable', batchId, card, refused: station.config.policy.writableCard === 'refuse', ...(id.mountOptions ? { mountOptions: id.mountOptions } : {}) });
   if (station.config.policy.writableCard === 'refuse') {
     throw new KluisError('E_CARD_WRITABLE', `the card at ${card} is mounted read-write; policy refuses to read it`, {
       hint: 'remount it read-only (mount -o remount,ro,noatime) or install the udev rule in deploy/, then insert it again',
     });
   }
-  process.stderr.write(`kluis: warning: the card at ${oneLine(card)} is mounted READ-WRITE (${oneLine(id.mountOptions ?? 'unknown options')}); kluis will not write to it, but mount cards read-only (see deploy/)\n`);
 }
 
 async function checkSpace(station: Station, batchId: string): Promise<void> {
@@ -220,8 +242,10 @@ async function checkSpace(station: Station, batchId: string): Promise<void> {
     .filter((f) => f.state === 'seen' && isStored(station, f))
     .reduce((s, f) => s + f.size, 0);
   const biggest = Math.max(0, ...station.journal.files(batchId).map((f) => f.size));
-  // Room for every acquired file plus, for the largest, its sanitized and sealed copies.
-  const needed = need + 2 * biggest + 16 * 1024 * 1024;
+  // Room for every file's sealed original and its working copy (which becomes its sealed
+  // sanitized copy), plus, for the largest, the sanitizer's scratch at worst (the ffmpeg fallback
+  // for video works on files) and its partial sealed output.
+  const needed = 2 * need + 2 * biggest + 16 * 1024 * 1024;
   const st = await fsp.statfs(station.layout.spoolDir);
   const free = Number(st.bavail) * Number(st.bsize);
   if (free < needed) {
@@ -237,8 +261,10 @@ function mb(n: number): string {
 
 
 /**
- * Reads every not-yet-acquired file from the card once, and as each one lands in the spool,
- * hands it to the sanitize/seal workers, so reading the card and sealing overlap.
+ * Reads every not-yet-acquired file from the card once (the card reader worker: hashes, sealed
+ * original, working copy), and as each one is journaled hands it to the sanitize/seal workers, so
+ * reading the card and sanitizing overlap. Then decides whether the card may be removed: only
+ * when the original bytes of every footage file are sealed and durable.
  */
 async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: string, emit: EventSink, concurrency: number): Promise<void> {
   const { journal, audit } = station;
@@ -250,71 +276,66 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   let bytesDone = 0;
   let filesDone = 0;
   let cardGone = false;
+  const recipients = station.recipients.map((r) => formatPublicKey(r));
+  const originalTargets = originalsTargets(station);
 
-  const queue: FileRow[] = files.filter((f) => f.state === 'acquired' || f.state === 'sanitized');
-  let producing = true;
-  let waiters: Array<() => void> = [];
-  // A worker's error (disk full) must stop the reading and reach the caller, never float as an
-  // unhandled rejection that kills the process with a stack trace.
-  let workerError: unknown;
-  const consumers = Array.from({ length: concurrency }, async () => {
-    for (;;) {
-      const next = queue.shift();
-      if (next) {
-        await processFile(station, batchId, next.path, sp, emit);
-        continue;
-      }
-      if (!producing) return;
-      await new Promise<void>((r) => waiters.push(r));
-    }
-  }).map((p) =>
-    p.catch((e: unknown) => {
-      workerError ??= e;
-    }),
-  );
-  const notify = (): void => {
-    const ws = waiters;
-    waiters = [];
-    for (const w of ws) w();
-  };
-
+  const reader = new WorkerPool(1);
+  const processing = new Processing(station, batchId, sp, emit, new WorkerPool(concurrency, { background: true }));
+  for (const f of files) if (f.state === 'acquired' || f.state === 'sanitized') processing.add(f.path, true);
   try {
     for (const f of todo) {
-      if (cardGone || workerError) break;
+      if (cardGone || processing.error) break;
       const src = cardFsPath(cardRoot, f.path);
       const keep = isStored(station, f);
-      const dst = keep ? path.join(sp.acquired, `${newId(8)}`) : null;
+      const workingCopy = keep ? path.join(sp.acquired, newId(8)) : null;
+      const origId = newId(16);
+      const origPath = path.join(sp.sealed, origId);
       try {
-        let last = 0;
-        const r = await acquireFile(src, dst, f.size, (n) => {
-          bytesDone += n;
-          if (bytesDone - last >= 4 * 1024 * 1024) {
-            last = bytesDone;
-            emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone, bytesTotal, filesDone, filesTotal: todo.length });
+        let lastShown = 0;
+        const r = await reader.run('read-card', { src, expectSize: f.size, workingCopy, sealTo: keep ? origPath : null, recipients }, (n) => {
+          if (n - lastShown >= 4 * 1024 * 1024) {
+            lastShown = n;
+            emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone: bytesDone + n, bytesTotal, filesDone, filesTotal: todo.length });
           }
-          crashPoint('mid-acquire');
         });
         crashPoint('after-acquire');
+        bytesDone += f.size;
         filesDone += 1;
+        const changed = r.size !== f.size || Math.floor(r.mtimeMs) !== f.mtime_ms ? { size: r.size, mtime_ms: Math.floor(r.mtimeMs) } : {};
         if (keep) {
           // Audit before journal throughout: a kill in between repeats a true audit line on
           // resume; the other order would lose the card hash from the audit log for good.
-          await audit.append('file-acquired', { batchId, file: f.path, size: r.size, sha256: r.sha256, xxh128: r.xxh128 });
-          journal.setFile(batchId, f.path, { state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: dst, error_code: null, error_message: null, error_hint: null });
+          await audit.append('file-acquired', {
+            batchId, file: f.path, size: r.size, sha256: r.sha256, xxh128: r.xxh128,
+            ...(r.size !== f.size ? { listedSize: f.size } : {}), ...(r.attempts > 1 ? { reads: r.attempts } : {}),
+          });
+          const sealed = r.sealed!;
+          await audit.append('file-sealed', {
+            batchId, file: f.path, object: `${batchId}/${origId}`, kind: 'original', sha256: sealed.sha256, size: sealed.size,
+            ...(originalTargets.length > 0 ? { targets: originalTargets } : {}), recipients,
+          });
+          journal.db.transaction(() => {
+            journal.setFile(batchId, f.path, {
+              state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: workingCopy, ...changed,
+              orig_object_id: origId, orig_sealed_path: origPath, orig_sealed_sha256: sealed.sha256, orig_sealed_size: sealed.size,
+              error_code: null, error_message: null, error_hint: null,
+            });
+            // Originals go sealed to the targets the admin allowed them on, and nowhere else.
+            if (originalTargets.length > 0) journal.enqueue(batchId, `${batchId}/${origId}`, originalTargets, { size: sealed.size, sha256: sealed.sha256, localPath: origPath });
+          })();
           emit({ type: 'file-state', batchId, path: f.path, state: 'acquired' });
-          queue.push(journal.file(batchId, f.path)!);
-          notify();
+          processing.add(f.path, false);
         } else {
           const reason = f.class === 'sidecar' ? 'vendor sidecar (telemetry/proxy): withheld by policy' : 'not a recognised picture or video format: withheld (kluis cannot prove it clean)';
           const code = f.class === 'sidecar' ? 'W_SIDECAR_WITHHELD' : 'W_UNKNOWN_WITHHELD';
-          journal.setFile(batchId, f.path, { state: 'withheld', card_sha256: r.sha256, card_xxh128: r.xxh128, error_code: code, error_message: reason });
+          journal.setFile(batchId, f.path, { state: 'withheld', card_sha256: r.sha256, card_xxh128: r.xxh128, ...changed, error_code: code, error_message: reason });
           await audit.append('file-withheld', { batchId, file: f.path, size: r.size, sha256: r.sha256, reason });
           emit({ type: 'file-state', batchId, path: f.path, state: 'withheld' });
         }
         emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone, bytesTotal, filesDone, filesTotal: todo.length });
       } catch (e) {
-        const err = asKluisError(e, 'E_CARD_READ');
-        if (err.code === 'E_DISK_FULL') throw err;
+        const err = await diskFullOr(asKluisError(e, 'E_CARD_READ'), sp.dir);
+        if (err.code === 'E_DISK_FULL' || err.code === 'E_INTERNAL' || err.code === 'E_SPOOL') throw err;
         if (!(await cardPresent(cardRoot))) {
           cardGone = true;
           break;
@@ -322,35 +343,86 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
         await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
         emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
-        process.stderr.write(errorLines(err, f.path));
       }
     }
-    if (workerError) throw workerError;
-    const remaining = journal.files(batchId).filter((f) => f.state === 'seen').length;
+    await reader.close();
+    if (processing.error) throw processing.error;
+    const rows = journal.files(batchId);
+    const remaining = rows.filter((f) => f.state === 'seen').length;
+    const unsafe = unsafeFiles(station, rows);
     if (cardGone || remaining > 0) {
       journal.setBatch(batchId, { status: 'acquiring' });
       emit({ type: 'card-missing', batchId, card: cardRoot, remaining });
-      process.stderr.write(
-        errorLines({
-          code: 'E_CARD_REMOVED',
-          message: `the card was removed before ${remaining} file(s) were read`,
-          hint: 'insert the card again and run the same command; files already read are kept and are not read again',
-        }),
-      );
+    } else if (unsafe.length > 0) {
+      journal.setBatch(batchId, { status: 'acquiring' });
+      emit({
+        type: 'card-not-safe', batchId, card: cardRoot,
+        files: unsafe.map((f) => ({ path: f.path, code: f.error_code ?? 'E_CARD_READ', message: f.error_message ?? 'not read' })),
+      });
     } else {
-      const t = new Date().toISOString();
       if (!journal.batch(batchId)!.safe_to_remove_at) {
-        journal.setBatch(batchId, { safe_to_remove_at: t, status: 'processing' });
         await audit.append('card-safe-to-remove', { batchId, card: cardRoot });
+        journal.setBatch(batchId, { safe_to_remove_at: new Date().toISOString(), status: 'processing' });
       }
       emit({ type: 'safe-to-remove', batchId, card: cardRoot });
     }
   } finally {
-    producing = false;
-    notify();
-    await Promise.all(consumers);
+    await reader.close();
+    await processing.finish();
   }
-  if (workerError) throw workerError;
+}
+
+/**
+ * Files whose card bytes are not sealed and durable, so removing the card would lose them:
+ * footage (and stored proxies) without a sealed original, and files that could not even be
+ * read to be classified. Withheld sidecars are not kept by policy; links, special and empty
+ * files hold nothing to keep.
+ */
+function unsafeFiles(station: Station, rows: FileRow[]): FileRow[] {
+  return rows.filter((f) => {
+    if (f.state === 'rejected' || f.state === 'withheld') return false;
+    if (isStored(station, f)) return !f.orig_sealed_sha256 && !(f.state === 'sealed' && !f.orig_object_id); // (the latter: a journal from before originals were always sealed)
+    return f.state === 'failed' && !f.card_sha256 && f.class === 'other' && (f.error_code ?? '').startsWith('E_CARD');
+  });
+}
+
+function originalsTargets(station: Station): string[] {
+  return [...station.targetConfigs.values()].filter((t) => t.originalsAllowed).map((t) => t.name);
+}
+
+/**
+ * The files of one batch being sanitized and sealed on a worker pool. The first error that must
+ * stop the batch (a full disk) is kept; files not started by then stay acquired (resumable).
+ */
+class Processing {
+  error: unknown;
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly station: Station,
+    private readonly batchId: string,
+    private readonly sp: SpoolPaths,
+    private readonly emit: EventSink,
+    private readonly pool: WorkerPool,
+  ) {}
+
+  add(filePath: string, resumed: boolean): void {
+    const p: Promise<void> = (async () => {
+      if (this.error) return;
+      await processFile(this.station, this.batchId, filePath, this.sp, this.emit, this.pool, resumed);
+    })().catch((e: unknown) => {
+      this.error ??= e;
+    });
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  /** Waits for every file added, closes the pool, and throws the first batch-stopping error. */
+  async finish(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    await this.pool.close();
+    if (this.error) throw this.error;
+  }
 }
 
 /**
@@ -398,88 +470,128 @@ async function cardPresent(cardRoot: string): Promise<boolean> {
 /** Sanitizes and seals every acquired file of a batch (used on resume, card not needed). */
 export async function processAcquired(station: Station, batchId: string, emit: EventSink, concurrency: number): Promise<void> {
   const sp = await ensureSpool(station.layout.spoolDir, batchId);
-  const rows = station.journal.files(batchId).filter((f) => f.state === 'acquired' || f.state === 'sanitized');
-  await pool(rows, concurrency, (f) => processFile(station, batchId, f.path, sp, emit));
+  const processing = new Processing(station, batchId, sp, emit, new WorkerPool(concurrency, { background: true }));
+  for (const f of station.journal.files(batchId)) if (f.state === 'acquired' || f.state === 'sanitized') processing.add(f.path, true);
+  await processing.finish();
 }
 
-async function processFile(station: Station, batchId: string, filePath: string, sp: SpoolPaths, emit: EventSink): Promise<void> {
+/**
+ * One acquired file: sanitized from its working copy straight into a sealed object (a worker
+ * task), then journaled and queued for every target; or, when it cannot be sanitized, held as
+ * its sealed original. `resumed`: picked up from the journal rather than just read, so the
+ * working copy is checked against the card hash first (it is not fsynced, see card/acquire.ts).
+ */
+async function processFile(station: Station, batchId: string, filePath: string, sp: SpoolPaths, emit: EventSink, pool: WorkerPool, resumed: boolean): Promise<void> {
   const { journal, audit } = station;
   let f = journal.file(batchId, filePath)!;
+  const recipients = station.recipients.map((r) => formatPublicKey(r));
+  if (f.state === 'sanitized') {
+    // Left by a kluis that sanitized into a plaintext file and sealed in a second step: that file
+    // is dropped (spool clean-up removes it) and the working copy is sanitized again.
+    journal.setFile(batchId, filePath, { state: 'acquired', sanitized_path: null });
+    f = journal.file(batchId, filePath)!;
+  }
+  if (f.state !== 'acquired') return;
   try {
-    if (f.state === 'acquired') {
-      const out = path.join(sp.sanitized, newId(8));
-      let result: SanitizeResult;
-      try {
-        result = await sanitizeFile(f.spool_path!, out, { thermal: station.config.policy.thermal });
-      } catch (e) {
-        const err = await diskFullOr(asKluisError(e, 'E_SANITIZE_FAILED'), sp.dir);
-        await fsp.rm(out, { force: true });
-        if (err.code === 'E_DISK_FULL') throw err;
-        await fsp.rm(f.spool_path!, { force: true });
-        journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null });
-        await audit.append('file-sanitize-failed', { batchId, file: filePath, code: err.code, reason: err.message });
-        emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
-        process.stderr.write(errorLines(err, filePath));
-        return;
+    if (resumed || !f.orig_sealed_sha256) {
+      // A file acquired before originals were always sealed gets its original sealed now, from
+      // the working copy, which must still hash to what was read from the card.
+      const origId = newId(16);
+      const origPath = path.join(sp.sealed, origId);
+      const r = await pool.run('check-copy', { input: f.spool_path ?? '', expect: { sha256: f.card_sha256!, size: f.size }, sealTo: f.orig_sealed_sha256 ? null : origPath, recipients });
+      if (r.sealed) {
+        const targets = originalsTargets(station);
+        await audit.append('file-sealed', { batchId, file: filePath, object: `${batchId}/${origId}`, kind: 'original', sha256: r.sealed.sha256, size: r.sealed.size, ...(targets.length > 0 ? { targets } : {}), recipients });
+        journal.db.transaction(() => {
+          journal.setFile(batchId, filePath, { orig_object_id: origId, orig_sealed_path: origPath, orig_sealed_sha256: r.sealed!.sha256, orig_sealed_size: r.sealed!.size });
+          if (targets.length > 0) journal.enqueue(batchId, `${batchId}/${origId}`, targets, { size: r.sealed!.size, sha256: r.sealed!.sha256, localPath: origPath });
+        })();
+        f = journal.file(batchId, filePath)!;
       }
-      const thumb = await makeThumbnail(out, result.format, path.join(sp.thumbs, `${newId(8)}.jpg`));
-      await audit.append('file-sanitized', {
-        batchId, file: filePath, format: result.format, sha256: result.sha256, size: result.size,
-        essence: result.essence, removed: result.removed, kept: result.kept, checks: result.checks,
-      });
-      journal.setFile(batchId, filePath, { state: 'sanitized', sanitized_path: out, sanitize_json: JSON.stringify(result), thumb_path: thumb, format: result.format });
-      emit({ type: 'file-state', batchId, path: filePath, state: 'sanitized' });
-      crashPoint('after-sanitize');
-      f = journal.file(batchId, filePath)!;
-    }
-    if (f.state === 'sanitized') {
-      const objectId = newId(16);
-      const sealedPath = path.join(sp.sealed, objectId);
-      crashPoint('mid-seal');
-      const sealed = await sealFile(f.sanitized_path!, sealedPath, station.recipients);
-      const key = `${batchId}/${objectId}`;
-      await audit.append('file-sealed', {
-        batchId, file: filePath, object: key, sha256: sealed.sha256, size: sealed.size,
-        recipients: station.recipients.map((r) => formatPublicKey(r)),
-      });
-      // Originals (the card's bytes, unsanitized) go sealed to the targets the admin allowed them on, and nowhere else.
-      const originalTargets = [...station.targetConfigs.values()].filter((t) => t.originalsAllowed).map((t) => t.name);
-      let original: { id: string; path: string; sha256: string; size: number } | undefined;
-      if (originalTargets.length > 0) {
-        const id = newId(16);
-        const p = path.join(sp.sealed, id);
-        const o = await sealFile(f.spool_path!, p, station.recipients);
-        original = { id, path: p, sha256: o.sha256, size: o.size };
-        await audit.append('file-sealed', {
-          batchId, file: filePath, object: `${batchId}/${id}`, kind: 'original', sha256: o.sha256, size: o.size, targets: originalTargets,
-          recipients: station.recipients.map((r) => formatPublicKey(r)),
-        });
-      }
-      journal.db.transaction(() => {
-        journal.setFile(batchId, filePath, {
-          state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: sealed.sha256, sealed_size: sealed.size,
-          ...(original ? { orig_object_id: original.id, orig_sealed_path: original.path, orig_sealed_sha256: original.sha256, orig_sealed_size: original.size } : {}),
-        });
-        journal.enqueue(batchId, key, [...station.targets.keys()], { size: sealed.size, sha256: sealed.sha256, localPath: sealedPath });
-        if (original) journal.enqueue(batchId, `${batchId}/${original.id}`, originalTargets, { size: original.size, sha256: original.sha256, localPath: original.path });
-      })();
-      crashPoint('after-seal');
-      // Plaintext leaves the spool as soon as the sealed copy is durable and journaled.
-      await fsp.rm(f.sanitized_path!, { force: true });
-      await fsp.rm(f.spool_path!, { force: true });
-      journal.setFile(batchId, filePath, { spool_path: null, sanitized_path: null });
-      emit({ type: 'file-state', batchId, path: filePath, state: 'sealed' });
     }
   } catch (e) {
-    const err = await diskFullOr(asKluisError(e), sp.dir);
+    const err = await diskFullOr(asKluisError(e, 'E_SPOOL_COPY_LOST'), sp.dir);
     if (err.code === 'E_DISK_FULL') throw err;
-    // A file failed for good keeps no plaintext: its card copy and sanitized copy leave the spool
-    // now, not whenever a later run happens to clean it (that may be never after a one-off ingest).
-    const row = journal.file(batchId, filePath);
-    await audit.append('file-rejected', { batchId, file: filePath, code: err.code, reason: err.message });
-    journal.setFile(batchId, filePath, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null, sanitized_path: null });
-    for (const p of [row?.spool_path, row?.sanitized_path]) if (p) await fsp.rm(p, { force: true });
-    emit({ type: 'file-state', batchId, path: filePath, state: 'failed', error: { code: err.code, message: err.message } });
-    process.stderr.write(errorLines(err, filePath));
+    await keepOriginalOnly(station, batchId, f, err, emit);
+    return;
   }
+
+  const objectId = newId(16);
+  const sealedPath = path.join(sp.sealed, objectId);
+  let out: Awaited<ReturnType<typeof pool.run<'sanitize-seal'>>>;
+  try {
+    out = await pool.run('sanitize-seal', {
+      input: f.spool_path!, output: sealedPath, recipients, policy: { thermal: station.config.policy.thermal }, scratchDir: sp.sanitized, thumbnail: true,
+    });
+  } catch (e) {
+    const err = await diskFullOr(asKluisError(e, 'E_SANITIZE_FAILED'), sp.dir);
+    if (err.code === 'E_DISK_FULL') throw err;
+    await keepOriginalOnly(station, batchId, f, err, emit);
+    return;
+  }
+  crashPoint('after-sanitize');
+  const result = out.result;
+  let thumb: string | null = null;
+  if (out.thumbnail) {
+    thumb = path.join(sp.thumbs, `${newId(8)}.jpg`);
+    await fsp.writeFile(thumb, out.thumbnail, { mode: 0o600 }).catch(() => {
+      thumb = null; // a preview that cannot be written is "no preview", not a failure of the file
+    });
+  }
+  await audit.append('file-sanitized', {
+    batchId, file: filePath, format: result.format, sha256: result.sha256, size: result.size,
+    essence: result.essence, removed: result.removed, kept: result.kept, checks: result.checks,
+  });
+  const key = `${batchId}/${objectId}`;
+  await audit.append('file-sealed', { batchId, file: filePath, object: key, sha256: out.sealed.sha256, size: out.sealed.size, recipients });
+  journal.db.transaction(() => {
+    journal.setFile(batchId, filePath, {
+      state: 'sealed', object_id: objectId, sealed_path: sealedPath, sealed_sha256: out.sealed.sha256, sealed_size: out.sealed.size,
+      sanitize_json: JSON.stringify(result), thumb_path: thumb, format: result.format,
+    });
+    journal.enqueue(batchId, key, [...station.targets.keys()], { size: out.sealed.size, sha256: out.sealed.sha256, localPath: sealedPath });
+  })();
+  crashPoint('after-seal');
+  // Plaintext leaves the spool as soon as the sealed copy is durable and journaled.
+  if (f.spool_path) await fsp.rm(f.spool_path, { force: true });
+  journal.setFile(batchId, filePath, { spool_path: null, sanitized_path: null });
+  emit({ type: 'file-state', batchId, path: filePath, state: 'sealed' });
+}
+
+/**
+ * A footage file that cannot be sanitized is never lost: its sealed original is kept. It is
+ * already queued for the targets that allow originals; with none, it is held on the station
+ * (hold.ts). The file is 'held' (the batch stays partial) and its plaintext leaves the spool.
+ */
+async function keepOriginalOnly(station: Station, batchId: string, f: FileRow, err: KluisError, emit: EventSink): Promise<void> {
+  const { journal, audit } = station;
+  const error = { code: err.code, message: err.message };
+  if (!f.orig_sealed_sha256 || !f.orig_object_id || !f.orig_sealed_path) {
+    // Only a file acquired by an older kluis whose working copy is gone: nothing sealed to keep.
+    await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
+    journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null, spool_path: null, sanitized_path: null });
+    if (f.spool_path) await fsp.rm(f.spool_path, { force: true });
+    emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { ...error, ...(err.hint ? { hint: err.hint } : {}) } });
+    return;
+  }
+  const targets = journal.deliveries(batchId).filter((d) => d.object_key === `${batchId}/${f.orig_object_id}`).map((d) => d.target);
+  let heldAt: string | undefined;
+  if (targets.length === 0) {
+    heldAt = heldPathFor(station.layout.stateDir, batchId, f.orig_object_id);
+    await holdSealed(f.orig_sealed_path, heldAt, f.orig_sealed_size!);
+    crashPoint('after-hold');
+  }
+  const hint = heldAt
+    ? `its original is sealed and held on this station at ${heldAt}: open it with the evidence key (kluis decrypt FILE --identity evidence.key -o OUT); the card is not needed for it`
+    : `its original is sealed and goes to ${targets.join(', ')} (targets that allow originals): kluis export --originals gives it back`;
+  await audit.append('file-held', {
+    batchId, file: f.path, code: err.code, reason: err.message, object: `${batchId}/${f.orig_object_id}`,
+    sha256: f.orig_sealed_sha256, size: f.orig_sealed_size, cardSha256: f.card_sha256, ...(heldAt ? { heldAt } : { targets }),
+  });
+  journal.setFile(batchId, f.path, {
+    state: 'held', error_code: err.code, error_message: err.message, error_hint: hint, spool_path: null, sanitized_path: null,
+    ...(heldAt ? { held_path: heldAt, orig_sealed_path: heldAt } : {}),
+  });
+  if (f.spool_path) await fsp.rm(f.spool_path, { force: true });
+  emit({ type: 'file-state', batchId, path: f.path, state: 'held', error: { ...error, hint }, kept: heldAt ? { heldAt } : { targets } });
 }

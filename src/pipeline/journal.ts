@@ -11,7 +11,13 @@ import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Sqlite } from '../util/sqlite.js';
 
-export type FileState = 'seen' | 'acquired' | 'sanitized' | 'sealed' | 'withheld' | 'rejected' | 'failed' | 'missing';
+/**
+ * seen → acquired (card hashes; sealed original durable in the spool; plaintext working copy) →
+ * sealed (sanitized object sealed and queued), or held (could not be sanitized: only its sealed
+ * original is kept, on the targets that allow originals or in <state>/held/). 'sanitized' is
+ * only found in journals written before sanitize and seal became one step.
+ */
+export type FileState = 'seen' | 'acquired' | 'sanitized' | 'sealed' | 'held' | 'withheld' | 'rejected' | 'failed' | 'missing';
 export type DeliveryState = 'pending' | 'delivered' | 'verified' | 'refused' | 'failed';
 export type BatchStatus = 'acquiring' | 'processing' | 'delivering' | 'secured' | 'partial' | 'failed';
 
@@ -59,6 +65,8 @@ export interface FileRow {
   orig_sealed_path: string | null;
   orig_sealed_sha256: string | null;
   orig_sealed_size: number | null;
+  /** Where the sealed original is held on the station (state 'held' with no originals target). */
+  held_path: string | null;
 }
 
 export interface DeliveryRow {
@@ -111,6 +119,7 @@ CREATE TABLE IF NOT EXISTS files (
   object_id TEXT, sealed_path TEXT, sealed_sha256 TEXT, sealed_size INTEGER,
   thumb_path TEXT,
   orig_object_id TEXT, orig_sealed_path TEXT, orig_sealed_sha256 TEXT, orig_sealed_size INTEGER,
+  held_path TEXT,
   PRIMARY KEY (batch_id, path)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -151,7 +160,7 @@ export class Journal {
     db.exec(SCHEMA);
     // Columns added after the first release: add them to journals made before.
     const cols = new Set((db.prepare('PRAGMA table_info(files)').all() as Array<{ name: string }>).map((c) => c.name));
-    for (const [name, type] of [['orig_object_id', 'TEXT'], ['orig_sealed_path', 'TEXT'], ['orig_sealed_sha256', 'TEXT'], ['orig_sealed_size', 'INTEGER']]) {
+    for (const [name, type] of [['orig_object_id', 'TEXT'], ['orig_sealed_path', 'TEXT'], ['orig_sealed_sha256', 'TEXT'], ['orig_sealed_size', 'INTEGER'], ['held_path', 'TEXT']]) {
       if (!cols.has(name!)) db.exec(`ALTER TABLE files ADD COLUMN ${name} ${type}`);
     }
     return new Journal(db);
@@ -203,16 +212,16 @@ export class Journal {
       error_code: null, error_message: null, error_hint: null, card_sha256: null, card_xxh128: null,
       spool_path: null, sanitized_path: null, sanitize_json: null, object_id: null, sealed_path: null,
       sealed_sha256: null, sealed_size: null, thumb_path: null,
-      orig_object_id: null, orig_sealed_path: null, orig_sealed_sha256: null, orig_sealed_size: null, ...f,
+      orig_object_id: null, orig_sealed_path: null, orig_sealed_sha256: null, orig_sealed_size: null, held_path: null, ...f,
     };
     this.db
       .prepare(
         `INSERT OR IGNORE INTO files (batch_id, path, class, format, size, mtime_ms, state, error_code, error_message, error_hint,
            card_sha256, card_xxh128, spool_path, sanitized_path, sanitize_json, object_id, sealed_path, sealed_sha256, sealed_size, thumb_path,
-           orig_object_id, orig_sealed_path, orig_sealed_sha256, orig_sealed_size)
+           orig_object_id, orig_sealed_path, orig_sealed_sha256, orig_sealed_size, held_path)
          VALUES (@batch_id, @path, @class, @format, @size, @mtime_ms, @state, @error_code, @error_message, @error_hint,
            @card_sha256, @card_xxh128, @spool_path, @sanitized_path, @sanitize_json, @object_id, @sealed_path, @sealed_sha256, @sealed_size, @thumb_path,
-           @orig_object_id, @orig_sealed_path, @orig_sealed_sha256, @orig_sealed_size)`,
+           @orig_object_id, @orig_sealed_path, @orig_sealed_sha256, @orig_sealed_size, @held_path)`,
       )
       .run(row);
   }

@@ -1,8 +1,11 @@
 /**
- * The station's private spool (0700): per batch, `acquired/` (card copies), `sanitized/`,
- * `thumbs/` (plaintext, short-lived) and `sealed/` (ciphertext waiting in the outbox). Spool file
- * names are random ids, never card names. At start-up, plaintext that the journal no longer
- * needs and sealed files it does not reference are removed.
+ * The station's private spool (0700): per batch, `acquired/` (plaintext working copies of card
+ * files), `sanitized/` (scratch of the sanitizers, short-lived), `thumbs/` (plaintext previews
+ * until the sealed report exists) and `sealed/` (ciphertext: each stored file's sealed original,
+ * made while the card was read, and the sealed sanitized objects waiting in the outbox). Spool
+ * file names are random ids, never card names. At start-up, plaintext that the journal no longer
+ * needs and sealed files it does not reference are removed. Held originals live outside the
+ * spool (hold.ts) and are never removed here.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -43,13 +46,20 @@ async function listFiles(dir: string): Promise<string[]> {
 /**
  * Removes what a crash left behind: partial copies and sanitized files the journal does not
  * point at, plaintext of files already sealed, sealed files no delivery needs any more, and the
- * spool of finished batches. Returns the paths removed.
+ * spool of finished batches. Returns the paths removed (what could not be removed is left for the
+ * next clean-up).
  */
 export async function cleanSpool(spoolDir: string, journal: Journal): Promise<string[]> {
   const removed: string[] = [];
+  // Best effort: a file the disk will not let go of (a read-only or immutable folder) is left for
+  // the next clean-up; it is never a reason to stop the work that follows.
   const rm = async (p: string): Promise<void> => {
-    await fsp.rm(p, { recursive: true, force: true });
-    removed.push(p);
+    try {
+      await fsp.rm(p, { recursive: true, force: true });
+      removed.push(p);
+    } catch {
+      /* left for the next clean-up */
+    }
   };
   for (const batchDir of await listFiles(spoolDir)) {
     const batchId = path.basename(batchDir);
@@ -61,10 +71,19 @@ export async function cleanSpool(spoolDir: string, journal: Journal): Promise<st
     const files = journal.files(batchId);
     const deliveries = journal.deliveries(batchId);
     const keep = new Set<string>();
+    const verified = new Set(deliveries.filter((d) => d.state === 'verified').map((d) => d.object_key));
+    const open = new Set(deliveries.filter((d) => d.state === 'pending' || d.state === 'delivered').map((d) => d.object_key));
     for (const f of files) {
       if (f.state === 'acquired' || f.state === 'sanitized') {
         if (f.spool_path) keep.add(f.spool_path);
         if (f.state === 'sanitized' && f.sanitized_path) keep.add(f.sanitized_path);
+        if (f.orig_sealed_path) keep.add(f.orig_sealed_path);
+      }
+      // The sealed original is what made the card safe to remove: it stays until the file's
+      // sanitized object is delivered and read back somewhere, with nothing of it still under way.
+      if (f.state === 'sealed' && f.orig_sealed_path) {
+        const key = `${batchId}/${f.object_id}`;
+        if (!verified.has(key) || open.has(key)) keep.add(f.orig_sealed_path);
       }
       // Thumbnails are only needed until the sealed report that carries them exists.
       if (f.thumb_path && batch.manifest_written !== 1) keep.add(f.thumb_path);

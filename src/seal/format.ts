@@ -128,13 +128,20 @@ export class Sealer {
 
   /** Seals the next chunk: `plain` must be CHUNK_SIZE bytes unless `last`. */
   seal(plain: Uint8Array, last: boolean): Uint8Array {
+    const out = Buffer.allocUnsafe(plain.length + TAG_BYTES); // every byte is written by sealInto
+    this.sealInto(out, plain, last);
+    return out;
+  }
+
+  /** Like seal, written into `out` (exactly plain.length + TAG_BYTES bytes), so a caller can reuse its buffers. */
+  sealInto(out: Uint8Array, plain: Uint8Array, last: boolean): void {
     if (this.done) throw new KluisError('E_INTERNAL', 'sealer used after the last chunk');
     if (!last && plain.length !== CHUNK_SIZE) throw new KluisError('E_INTERNAL', 'non-last chunk must be a full chunk');
     if (plain.length > CHUNK_SIZE) throw new KluisError('E_INTERNAL', 'chunk too large');
-    const out = this.prim.secretbox(plain, chunkNonce(this.prefix, this.counter, last), this.payloadKey);
+    if (out.length !== plain.length + TAG_BYTES) throw new KluisError('E_INTERNAL', 'sealed chunk buffer has the wrong length');
+    this.prim.secretboxInto(out, plain, chunkNonce(this.prefix, this.counter, last), this.payloadKey);
     this.counter++;
     if (last) this.done = true;
-    return out;
   }
 }
 

@@ -20,6 +20,8 @@ export interface SealPrimitives {
   scalarMult(secret: Uint8Array, point: Uint8Array): Uint8Array;
   /** crypto_secretbox_easy: returns tag (16) || ciphertext. */
   secretbox(msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
+  /** The same, written into `out` (msg.length + 16 bytes; must not overlap msg). */
+  secretboxInto(out: Uint8Array, msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): void;
   /** crypto_secretbox_open_easy: plaintext, or null when the tag does not verify. */
   secretboxOpen(box: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array | null;
 }
@@ -31,6 +33,7 @@ const tweetnaclImpl: SealPrimitives = {
   scalarMultBase: (s) => nacl.scalarMult.base(s),
   scalarMult: (s, p) => nacl.scalarMult(s, p),
   secretbox: (m, n, k) => nacl.secretbox(m, n, k),
+  secretboxInto: (o, m, n, k) => o.set(nacl.secretbox(m, n, k)),
   secretboxOpen: (b, n, k) => nacl.secretbox.open(b, n, k),
 };
 
@@ -65,6 +68,9 @@ function makeSodiumImpl(s: Sodium): SealPrimitives {
       const c = Buffer.allocUnsafe(msg.length + TAG_BYTES);
       s.crypto_secretbox_easy(c, msg, nonce, key);
       return c;
+    },
+    secretboxInto(out, msg, nonce, key) {
+      s.crypto_secretbox_easy(out, msg, nonce, key);
     },
     secretboxOpen(box, nonce, key) {
       if (box.length < TAG_BYTES) return null;

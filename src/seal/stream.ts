@@ -35,6 +35,8 @@ export interface OpenOptions {
 
 /** Bytes per read/write system call: whole chunks, so that few awaits carry many chunks. */
 const IO_BATCH = 16 * CHUNK_SIZE;
+/** The sealed form of IO_BATCH: what a SealWriter writes per system call. */
+const CT_BATCH = 16 * CHUNK_CT_SIZE;
 
 async function writeAll(fh: fsp.FileHandle, bufs: Uint8Array[]): Promise<void> {
   const total = bufs.reduce((n, b) => n + b.length, 0);
@@ -95,15 +97,47 @@ export function openBytes(sealed: Uint8Array, identities: SecretKey[], opts: Ope
   return new Uint8Array(Buffer.concat(parts));
 }
 
-/** Streams `src` to `dst` sealed; returns SHA-256 (hex) and size of the ciphertext. */
+/**
+ * Streams `src` to `dst` sealed; returns SHA-256 (hex) and size of the ciphertext. The next batch
+ * is read while this one is sealed and written (createSealWriter, reusing its buffers).
+ */
 export async function sealFile(
   src: string,
   dst: string,
   recipients: PublicKey[],
   opts: SealOptions = {},
 ): Promise<{ sha256: string; size: number }> {
-  const sealer = new Sealer(recipients, getPrimitives(opts.impl), opts.random ?? defaultRandom);
-  return sealChunkedFile(src, dst, sealer.header, (plain, last) => sealer.seal(plain, last));
+  let input: fsp.FileHandle;
+  try {
+    input = await fsp.open(src, 'r');
+  } catch (err) {
+    throw asKluisError(err, 'E_SEAL_IO');
+  }
+  let writer: SealWriter | undefined;
+  try {
+    writer = await createSealWriter(dst, recipients, opts);
+    const bufs = [Buffer.allocUnsafe(IO_BATCH), Buffer.allocUnsafe(IO_BATCH)];
+    let idx = 0;
+    let next = readFull(input, bufs[0]!);
+    for (;;) {
+      const n = await next;
+      if (n === 0) break;
+      const cur = bufs[idx]!;
+      idx ^= 1;
+      next = readFull(input, bufs[idx]!);
+      // Never left unhandled: awaited on the next turn, or caught below when write throws first.
+      next.catch(() => undefined);
+      await writer.write(cur.subarray(0, n));
+    }
+    const r = await writer.finish();
+    writer = undefined;
+    return r;
+  } catch (err) {
+    await writer?.abort();
+    throw asKluisError(err, 'E_SEAL_IO');
+  } finally {
+    await input.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -172,6 +206,132 @@ export async function sealChunkedFile(
     await input?.close().catch(() => undefined);
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * A sealed file written as its plaintext arrives: the sink the pipeline hands to the card reader
+ * (the original) and to the sanitizer (the sanitized stream), so no plaintext file has to be read
+ * again to seal it. Memory stays bounded and fixed: one 64 KiB chunk held back (the last chunk is
+ * known only at `finish`) and two ciphertext batches of 16 chunks, one filled while the other is
+ * written.
+ * The ciphertext SHA-256 is computed on the bytes as they are written. `finish` fsyncs the temp
+ * file beside `dst`, renames it to `dst` and fsyncs the folder; `abort` removes the temp file and
+ * never touches `dst`. Calls must not overlap (await each write before the next).
+ */
+export interface SealWriter {
+  /** Seals `chunk` (any length). The caller may reuse `chunk` once the promise resolves. */
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<{ sha256: string; size: number }>;
+  abort(): Promise<void>;
+}
+
+export async function createSealWriter(dst: string, recipients: PublicKey[], opts: SealOptions = {}): Promise<SealWriter> {
+  const sealer = new Sealer(recipients, getPrimitives(opts.impl), opts.random ?? defaultRandom);
+  const tmp = tempBeside(dst);
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, 'wx', 0o644);
+  } catch (err) {
+    throw asKluisError(err, 'E_SEAL_IO');
+  }
+  const out = fh;
+  const hash = createHash('sha256');
+  let size = 0;
+  const stage = Buffer.allocUnsafe(CHUNK_SIZE);
+  let staged = 0;
+  // Ciphertext is sealed straight into one of two batch buffers: one being filled while the
+  // other is written. Reusing them (instead of a new buffer per chunk) keeps the memory and the
+  // page faults of a multi-gigabyte file at those of one batch.
+  const batches = [Buffer.allocUnsafe(CT_BATCH), Buffer.allocUnsafe(CT_BATCH)];
+  let cur = 0;
+  let used = 0;
+  let head: Uint8Array | null = sealer.header;
+  let inflight: Promise<void> = Promise.resolve();
+  let writeError: unknown;
+  let closed = false;
+
+  const flush = async (): Promise<void> => {
+    await inflight;
+    if (writeError) throw writeError;
+    const bufs: Uint8Array[] = [];
+    if (head) bufs.push(head);
+    if (used > 0) bufs.push(batches[cur]!.subarray(0, used));
+    head = null;
+    cur ^= 1;
+    used = 0;
+    if (bufs.length === 0) return;
+    // Not awaited: the next chunks are sealed (into the other buffer) while this batch is
+    // written. A failed write is kept and thrown at the next flush, never left unhandled.
+    inflight = writeAll(out, bufs).catch((err: unknown) => {
+      writeError = err;
+    });
+  };
+  const sealChunk = async (plain: Uint8Array, last: boolean): Promise<void> => {
+    const n = plain.length + CHUNK_CT_SIZE - CHUNK_SIZE;
+    if (used + n > CT_BATCH) await flush();
+    const ct = batches[cur]!.subarray(used, used + n);
+    sealer.sealInto(ct, plain, last);
+    hash.update(ct);
+    size += n;
+    used += n;
+  };
+  const cleanup = async (): Promise<void> => {
+    await inflight;
+    if (!closed) {
+      closed = true;
+      await out.close().catch(() => undefined);
+    }
+    await fsp.rm(tmp, { force: true });
+  };
+  hash.update(sealer.header);
+  size += sealer.header.length;
+
+  return {
+    async write(chunk: Uint8Array): Promise<void> {
+      try {
+        let off = 0;
+        while (off < chunk.length) {
+          if (staged === CHUNK_SIZE) {
+            // More bytes follow, so the held-back chunk was not the last one.
+            await sealChunk(stage, false);
+            staged = 0;
+          }
+          if (staged === 0 && chunk.length - off > CHUNK_SIZE) {
+            // A whole chunk with more after it in this write: seal it in place, without a copy.
+            await sealChunk(chunk.subarray(off, off + CHUNK_SIZE), false);
+            off += CHUNK_SIZE;
+            continue;
+          }
+          const n = Math.min(CHUNK_SIZE - staged, chunk.length - off);
+          stage.set(chunk.subarray(off, off + n), staged);
+          staged += n;
+          off += n;
+        }
+      } catch (err) {
+        throw asKluisError(err, 'E_SEAL_IO');
+      }
+    },
+    async finish(): Promise<{ sha256: string; size: number }> {
+      try {
+        await sealChunk(stage.subarray(0, staged), true);
+        await flush();
+        await inflight;
+        if (writeError) throw writeError;
+        await out.sync();
+        closed = true;
+        await out.close();
+        await fsp.rename(tmp, dst);
+        await fsyncDir(path.dirname(dst));
+      } catch (err) {
+        await cleanup().catch(() => undefined);
+        throw asKluisError(err, 'E_SEAL_IO');
+      }
+      return { sha256: hash.digest('hex'), size };
+    },
+    async abort(): Promise<void> {
+      await cleanup().catch(() => undefined);
+    },
+  };
 }
 
 /** A FIFO of byte buffers that hands out exact-length slices without re-copying everything. */

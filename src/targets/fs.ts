@@ -12,6 +12,15 @@
  * The store folder itself is created on first put when missing (a fresh `kluis init` layout). A
  * folder that disappears during a put (a NAS unmounted) is E_TARGET_UNREACHABLE, retryable.
  * Never: follows a key outside the folder (keys are validated), overwrites, or reads into memory.
+ *
+ * Without another full copy (issue 14): when the put names the local file that holds the body
+ * (PutOptions.localPath, the sealed object in the spool) and the store is on the same file
+ * system, the object is a hard link to it (link() refuses an existing name, so still never an
+ * overwrite; the spool only ever unlinks its name, so the object's bytes stay as they are). On
+ * another file system it is cloned where the file system can (COPYFILE_FICLONE; otherwise the
+ * kernel copies it, copy_file_range/sendfile, without the bytes passing through kluis) to a temp
+ * name, fsynced and linked into place. Either way the size is checked, and the caller's read-back
+ * still verifies every byte.
  */
 import { createReadStream, createWriteStream, promises as fsp, constants as C } from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +30,9 @@ import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
 import { checkedBody, isDeadTemp, tempName, validateKey, validatePrefix } from './common.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+
+/** The mode of every stored object (as a streamed put creates it). */
+const OBJECT_MODE = 0o644;
 
 /** Removes temp files in `dir` that this host's dead writers left behind (best effort). */
 async function sweepDeadTemps(dir: string): Promise<void> {
@@ -89,9 +101,10 @@ export class FsTarget implements Target {
       throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
     }
     await sweepDeadTemps(dir);
+    if (opts.localPath && (await this.putLocal(key, final, opts.localPath, opts.size))) return;
     const tmp = path.join(dir, tempName());
     try {
-      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+      const out = createWriteStream(tmp, { flags: 'wx', mode: OBJECT_MODE });
       await pipeline(checkedBody(body(), opts.size, opts.sha256, this.name), out);
       const fh = await fsp.open(tmp, 'r');
       try {
@@ -111,6 +124,53 @@ export class FsTarget implements Target {
       await fsyncDir(dir);
     } catch (err) {
       await fsp.unlink(tmp).catch(() => undefined); // the temp name may already be gone (folder vanished)
+      throw this.ioError(err, `writing ${key}`);
+    }
+  }
+
+  /**
+   * The object from a local file holding its body: a hard link, else a clone or kernel copy.
+   * False when the local file cannot be used (gone, another size): the caller streams the body.
+   */
+  private async putLocal(key: string, final: string, local: string, size: number): Promise<boolean> {
+    const exists = (): KluisError => new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
+    const st = await fsp.stat(local).catch(() => null);
+    if (!st?.isFile() || st.size !== size) return false;
+    const dir = path.dirname(final);
+    // A link shares the file's mode: only a file with the store's own mode (0644) is linked.
+    if ((st.mode & 0o777) === OBJECT_MODE) {
+      try {
+        await fsp.link(local, final);
+        await fsyncDir(dir);
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw exists();
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw this.ioError(err, `linking ${key}`);
+      }
+    }
+    const tmp = path.join(dir, tempName());
+    try {
+      await fsp.copyFile(local, tmp, C.COPYFILE_EXCL | C.COPYFILE_FICLONE);
+      const fh = await fsp.open(tmp, 'r');
+      try {
+        if ((await fh.stat()).size !== size) throw new KluisError('E_TARGET_BODY', `target ${this.name}: the copy of ${key} does not have the ${size} bytes of its source`, { details: { retryable: true } });
+        await fh.chmod(OBJECT_MODE);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await fsp.link(tmp, final);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists();
+        throw err;
+      }
+      await fsp.unlink(tmp);
+      await fsyncDir(dir);
+      return true;
+    } catch (err) {
+      await fsp.unlink(tmp).catch(() => undefined);
       throw this.ioError(err, `writing ${key}`);
     }
   }

@@ -41,6 +41,12 @@ export interface PutOptions {
   md5?: string;
   /** Retain (object lock) until this date, where the target supports it. */
   retainUntil?: Date;
+  /**
+   * A local file holding exactly the body (the sealed object in the spool). A target may use it
+   * instead of `body()` where that saves a full copy (fs: a hard link, or a clone/in-kernel copy);
+   * it is only ever read, never modified or removed. Targets that cannot use it ignore it.
+   */
+  localPath?: string;
 }
 
 export interface Target {

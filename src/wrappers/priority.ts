@@ -6,6 +6,7 @@
  * sooner and the total work is the same. Best effort: a child that is already gone, or a platform
  * that refuses, changes nothing else. Never raises a priority (a station run at nice 15 stays there).
  */
+import { readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 
 export const BACKGROUND_NICE = 10;
@@ -16,5 +17,21 @@ export function asBackgroundWork(child: { pid?: number | undefined }): void {
     if (os.getPriority(child.pid) < BACKGROUND_NICE) os.setPriority(child.pid, BACKGROUND_NICE);
   } catch {
     // exited already, or not allowed here: it runs at the priority it has
+  }
+}
+
+/**
+ * Lowers the calling thread (a worker thread doing proofs: sanitize and seal of files already
+ * read) to BACKGROUND_NICE, so the card reader and the main thread come first on a busy CPU. Linux
+ * keeps a nice value per thread (setpriority on the thread id, read from /proc/thread-self);
+ * elsewhere, or when refused, nothing changes. Children and threads it starts later inherit it.
+ */
+export function asBackgroundThread(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return;
+    if (os.getPriority(tid) < BACKGROUND_NICE) os.setPriority(tid, BACKGROUND_NICE);
+  } catch {
+    // not Linux, or not allowed: the thread runs at the priority it has
   }
 }

@@ -301,8 +301,62 @@ for (const h of harnesses) {
         await expectCode(t.put(k, () => body('x', 1), { size: 1, sha256: 'x' }), 'E_TARGET_KEY');
       }
     });
+
+    it('a put that names the local file holding the body stores the same bytes, refuses an existing key, and leaves the local file as it was', async () => {
+      const key = `${run}/local/obj`;
+      const size = 3 * MiB + 5;
+      const sha = await bodySha('local', size);
+      const local = path.join(await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-local-')), 'sealed');
+      await fsp.writeFile(local, await readAll(body('local', size)), { mode: 0o644 });
+      await t.put(key, () => body('local', size), { size, sha256: sha, localPath: local });
+      expect(await t.head(key)).toMatchObject({ key, size });
+      expect(await sha256Of(await t.get(key))).toBe(sha);
+      await expectCode(t.put(key, () => body('local', size), { size, sha256: sha, localPath: local }), 'E_TARGET_EXISTS');
+      await fsp.rm(local); // what the spool does once the object is verified
+      expect(await sha256Of(await t.get(key))).toBe(sha);
+    });
   });
 }
+
+async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+describe('fs only: a put from a local file makes no second full copy', () => {
+  it('links a 0644 file on the same file system, copies anything else to a 0644 object, and streams when the file does not match', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-fslocal-'));
+    const t = openTarget(TargetConfigSchema.parse({ name: 'nas', type: 'fs', url: 'store' }), ctxFor(dir));
+    try {
+      const size = 2 * MiB;
+      const sha = await bodySha('l', size);
+      const bytes = await readAll(body('l', size));
+      const linked = path.join(dir, 'linked');
+      await fsp.writeFile(linked, bytes, { mode: 0o644 });
+      await fsp.chmod(linked, 0o644);
+      await t.put('b/one', () => body('l', size), { size, sha256: sha, localPath: linked });
+      const one = await fsp.stat(path.join(dir, 'store', 'b', 'one'));
+      expect(one.ino).toBe((await fsp.stat(linked)).ino);
+
+      const privateFile = path.join(dir, 'private');
+      await fsp.writeFile(privateFile, bytes, { mode: 0o600 });
+      await t.put('b/two', () => body('l', size), { size, sha256: sha, localPath: privateFile });
+      const two = await fsp.stat(path.join(dir, 'store', 'b', 'two'));
+      expect(two.ino).not.toBe((await fsp.stat(privateFile)).ino);
+      expect(two.mode & 0o777).toBe(0o644);
+      expect(await sha256Of(await t.get('b/two'))).toBe(sha);
+
+      // A local file of another size is not used: the body is streamed (and checked) instead.
+      await t.put('b/three', () => body('l', size), { size, sha256: sha, localPath: path.join(dir, 'missing') });
+      expect(await sha256Of(await t.get('b/three'))).toBe(sha);
+      expect((await fsp.readdir(path.join(dir, 'store', 'b'))).sort()).toEqual(['one', 'three', 'two']);
+    } finally {
+      await t.close();
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 if (services) {
   const s = services.s3;

@@ -82,9 +82,11 @@ describe('kluis ingest → export (the spine)', () => {
     expect(by('MISC/THM/x.THM')).toMatchObject({ status: 'withheld' });
     expect(by('DCIM/100MEDIA/EMPTY.JPG')).toMatchObject({ status: 'rejected', error: { code: 'E_INPUT_EMPTY' } });
     expect(by('DCIM/100MEDIA/LINK.JPG')).toMatchObject({ status: 'rejected', error: { code: 'E_CARD_SYMLINK' } });
-    const trunc = by('DCIM/100MEDIA/DJI_0003.MP4');
-    expect(trunc.status).toBe('failed');
+    // Not sanitized, but never lost (issue 15): its sealed original is held on the station.
+    const trunc = by('DCIM/100MEDIA/DJI_0003.MP4') as { status: string; error?: { code: string }; heldAt?: string };
+    expect(trunc.status).toBe('held');
     expect(trunc.error?.code).toMatch(/^E_SANITIZE_/);
+    expect(statSync(trunc.heldAt!).isFile()).toBe(true);
     expect(result.status).toBe('partial');
     expect(ingest.code).toBe(3);
     expect(ingest.stderr).toContain('kluis: error:');

@@ -185,7 +185,7 @@ describe('renderer pieces', () => {
     expect(screen.filter((l) => l !== '')).toEqual([
       'kluis: card /nonexistent/card: 2 files, 2 kB (batch b1)',
       'kluis: error: DCIM/X.JPG: broken [E_TEST]',
-      'kluis: SAFE TO REMOVE the card /nonexistent/card: every file is read and hashed',
+      'kluis: SAFE TO REMOVE the card /nonexistent/card: every file is read and every footage file sealed',
       'kluis: batch b1: SECURED (0 verified deliveries)',
     ]);
   });

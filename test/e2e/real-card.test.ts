@@ -3,7 +3,7 @@
  * `kluis ingest` + `kluis export` (issue 4). The pipeline's spool names have no extension, which
  * the per-file sanitize tests (fixture names with .jpg) do not exercise; this caught two thermal
  * JPEGs that failed to decode there. Each file is secured with its picture and sound unchanged
- * and without its serials and GPS, except DJI_XTS.jpg, which has no EOI and fails closed.
+ * and without its serials and GPS, except DJI_XTS.jpg, which has no EOI and fails closed (held as its sealed original).
  */
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -40,7 +40,7 @@ describe('a card of real vendor files', () => {
     expect(footage.length).toBe(copied);
     expect(copied).toBeGreaterThanOrEqual(23);
     for (const f of footage) {
-      if (f.path.endsWith('DJI_XTS.jpg')) expect([f.path, f.status, f.error?.code]).toEqual([f.path, 'failed', 'E_SANITIZE_TRUNCATED']);
+      if (f.path.endsWith('DJI_XTS.jpg')) expect([f.path, f.status, f.error?.code]).toEqual([f.path, 'held', 'E_SANITIZE_TRUNCATED']);
       else expect([f.path, f.status, f.error?.code]).toEqual([f.path, 'secured', undefined]);
     }
     const dir = path.join(path.dirname(st.dir), 'export');

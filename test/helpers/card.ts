@@ -8,10 +8,13 @@
  *   mp4   - H.264 + AAC, `seconds` long, 320x240 random noise so it does not compress (~1 MB per
  *           second: several 1 MiB read chunks and many 64 KiB seal chunks), with GPS metadata
  *   srt   - a DJI-style telemetry sidecar (withheld by policy)
+ *   truncated - the first 30 kB of test/fixtures/real/video/DJI_20250723102139_0001_D.MP4 (a real
+ *           DJI clip whose moov sits at the end): ftyp and the start of mdat, no moov, exactly what
+ *           a camera that lost power while recording leaves; it cannot be sanitized
  * With no list, the default card holds one of each of jpeg, big, mp4 (2 s, ~2 MB), srt.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from './kluis.js';
 
@@ -19,7 +22,8 @@ export type CardFile =
   | { kind: 'jpeg'; name: string }
   | { kind: 'big'; name: string }
   | { kind: 'mp4'; name: string; seconds?: number }
-  | { kind: 'srt'; name: string };
+  | { kind: 'srt'; name: string }
+  | { kind: 'truncated'; name: string };
 
 export const DEFAULT_CARD: CardFile[] = [
   { kind: 'jpeg', name: 'DJI_0001.JPG' },
@@ -55,6 +59,9 @@ export function makeMediaFile(file: string, f: CardFile): void {
       break;
     case 'srt':
       writeFileSync(file, '1\n00:00:00,000 --> 00:00:00,033\n[latitude: 52.0907] [longitude: 5.1214]\n');
+      break;
+    case 'truncated':
+      writeFileSync(file, readFileSync(path.join(repoRoot, 'test', 'fixtures', 'real', 'video', 'DJI_20250723102139_0001_D.MP4')).subarray(0, 30_000));
       break;
   }
   cache.set(key, file);

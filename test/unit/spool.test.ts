@@ -4,7 +4,7 @@
  * needs, batches the journal does not know) and keeps everything a resume still needs.
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Journal } from '../../src/pipeline/journal.js';
@@ -83,6 +83,35 @@ describe('cleanSpool', () => {
     await cleanSpool(spool, j);
     for (const kept of [aCopy, bCopy, bSan, bThumb, cSealed]) expect(existsSync(kept), kept).toBe(true);
     for (const gone of [cCopy, cSan, partial, halfSanitized, eSealed]) expect(existsSync(gone), gone).toBe(false);
+  });
+
+  it('keeps a file\'s sealed original (what made the card safe to remove) until its sanitized object is verified, and never touches held originals', async () => {
+    batch('b1', 'delivering');
+    const p = await ensureSpool(spool, 'b1');
+    // a: acquired, not yet sanitized: its sealed original and its working copy stay
+    const aOrig = put(path.join(p.sealed, 'a-orig'));
+    const aCopy = put(path.join(p.acquired, 'a'));
+    j.addFile({ batch_id: 'b1', path: 'A.MP4', class: 'footage', format: 'mp4', size: 1, mtime_ms: 0, state: 'acquired', spool_path: aCopy, orig_object_id: 'a-orig', orig_sealed_path: aOrig, orig_sealed_sha256: 'x', orig_sealed_size: 1 });
+    // b: sealed, its object still pending: the original stays
+    const bOrig = put(path.join(p.sealed, 'b-orig'));
+    const bSealed = put(path.join(p.sealed, 'b'));
+    j.addFile({ batch_id: 'b1', path: 'B.JPG', class: 'footage', format: 'jpeg', size: 1, mtime_ms: 0, state: 'sealed', object_id: 'b', sealed_path: bSealed, orig_object_id: 'b-orig', orig_sealed_path: bOrig, orig_sealed_sha256: 'x', orig_sealed_size: 1 });
+    j.enqueue('b1', 'b1/b', ['local'], { size: 1, sha256: 'x', localPath: bSealed });
+    // c: sealed and verified: its original is no longer needed
+    const cOrig = put(path.join(p.sealed, 'c-orig'));
+    const cSealed = put(path.join(p.sealed, 'c'));
+    j.addFile({ batch_id: 'b1', path: 'C.JPG', class: 'footage', format: 'jpeg', size: 1, mtime_ms: 0, state: 'sealed', object_id: 'c', sealed_path: cSealed, orig_object_id: 'c-orig', orig_sealed_path: cOrig, orig_sealed_sha256: 'x', orig_sealed_size: 1 });
+    j.enqueue('b1', 'b1/c', ['local'], { size: 1, sha256: 'x', localPath: cSealed });
+    j.setDelivery('b1', 'b1/c', 'local', { state: 'verified' });
+    // d: held on the station: outside the spool, never touched
+    const held = path.join(dir, 'state', 'held', 'b1', 'd-orig');
+    mkdirSync(path.dirname(held), { recursive: true });
+    put(held);
+    j.addFile({ batch_id: 'b1', path: 'D.MP4', class: 'footage', format: 'mp4', size: 1, mtime_ms: 0, state: 'held', orig_object_id: 'd-orig', orig_sealed_path: held, held_path: held, orig_sealed_sha256: 'x', orig_sealed_size: 1 });
+
+    await cleanSpool(spool, j);
+    for (const kept of [aOrig, aCopy, bOrig, bSealed, held]) expect(existsSync(kept), kept).toBe(true);
+    for (const gone of [cOrig, cSealed]) expect(existsSync(gone), gone).toBe(false);
   });
 
   it('keeps a delivered-but-unverified sealed file (verify still needs to compare against it)', async () => {

@@ -1,0 +1,50 @@
+// The worker pool's error transport and its inline mode (from the TypeScript sources the pool runs
+// tasks on the calling thread; the compiled kluis runs them on worker threads, covered end to end).
+// A worker's error must keep its code, hint and the errno codes of its causes: ingest tells a
+// full disk (resumable) from a bad file (held) by walking them.
+import { describe, expect, test } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { KluisError, asKluisError } from '../../src/errors.js';
+import { WorkerPool, deserializeError, serializeError } from '../../src/pipeline/workers.js';
+
+function causeCodes(e: unknown): string[] {
+  const out: string[] = [];
+  for (let c = (e as { cause?: unknown }).cause; c; c = (c as { cause?: unknown }).cause) out.push(String((c as { code?: unknown }).code));
+  return out;
+}
+
+describe('worker errors', () => {
+  test('a KluisError keeps code, hint and its causes\' errno codes across the thread boundary', () => {
+    const enospc = Object.assign(new Error('no space'), { code: 'ENOSPC' });
+    const err = new KluisError('E_SEAL_IO', 'writing failed', { hint: 'free space', cause: enospc });
+    const back = deserializeError(structuredClone(serializeError(err)));
+    expect(back).toBeInstanceOf(KluisError);
+    expect([back.code, back.message, back.hint]).toEqual(['E_SEAL_IO', 'writing failed', 'free space']);
+    expect(causeCodes(back)).toEqual(['ENOSPC']);
+  });
+
+  test('a plain errno error stays recognisable (asKluisError still sees a full disk)', () => {
+    const back = deserializeError(structuredClone(serializeError(Object.assign(new Error('ENOSPC: no space left'), { code: 'ENOSPC' }))));
+    expect(causeCodes(back)).toEqual(['ENOSPC']);
+    expect(back.code).toBe('E_INTERNAL');
+    expect(asKluisError((back as { cause?: unknown }).cause).code).toBe('E_DISK_FULL');
+  });
+});
+
+describe('WorkerPool (inline from the sources)', () => {
+  test('runs a task and rejects with the task\'s own error', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-pool-'));
+    const file = path.join(dir, 'copy');
+    writeFileSync(file, 'card bytes');
+    const sha256 = createHash('sha256').update('card bytes').digest('hex');
+    const pool = new WorkerPool(2);
+    expect(pool.threads).toBe(false);
+    await expect(pool.run('check-copy', { input: file, expect: { sha256, size: 10 }, sealTo: null, recipients: [] })).resolves.toEqual({});
+    const err = await pool.run('check-copy', { input: file, expect: { sha256: '0'.repeat(64), size: 10 }, sealTo: null, recipients: [] }).catch((e: unknown) => e);
+    expect((err as KluisError).code).toBe('E_SPOOL_COPY_LOST');
+    await pool.close();
+  });
+});
