@@ -218,12 +218,13 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 /**
- * Codes recorded per file that are not errors: the file was kept (sealed as it was) but not
- * delivered as footage. They never decide an exit code.
+ * Codes that are not errors: recorded per file (the file was kept, sealed as it was, but not
+ * delivered as footage) or said about a card. They never decide an exit code.
  */
 export const WARNING_CODES = {
   W_SIDECAR_WITHHELD: 'a vendor sidecar (telemetry or proxy) is withheld by policy',
   W_UNKNOWN_WITHHELD: 'a file of a format kluis cannot prove clean is withheld',
+  W_CARD_NO_DCIM: 'the card holds no DCIM/ folder (is it really a camera card?); the work goes on',
 } as const satisfies Record<`W_${string}`, string>;
 
 export type WarningCode = keyof typeof WARNING_CODES;

@@ -12,19 +12,28 @@ import ts from 'typescript';
 const root = path.resolve(__dirname, '..', '..');
 
 /**
- * Transpiles `modules` (paths under src/, e.g. 'pipeline/lock.ts') into a temp folder that
- * resolves packages from the repository's node_modules. Returns the folder; import
- * './pipeline/lock.js' from a module script run there.
+ * Transpiles `modules` (paths under src/, e.g. 'pipeline/lock.ts') and the src/ modules they
+ * import (relative imports, followed) into a temp folder that resolves packages from the
+ * repository's node_modules. Returns the folder; import './pipeline/lock.js' from a module script
+ * run there.
  */
 export function plainJs(modules: string[]): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-plainjs-'));
-  for (const m of modules) {
+  const todo = [...modules];
+  const done = new Set<string>();
+  for (let m = todo.shift(); m !== undefined; m = todo.shift()) {
+    if (done.has(m)) continue;
+    done.add(m);
     const out = path.join(dir, m.replace(/\.ts$/, '.js'));
     mkdirSync(path.dirname(out), { recursive: true });
     const js = ts.transpileModule(readFileSync(path.join(root, 'src', m), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
     }).outputText;
     writeFileSync(out, js);
+    // Type-only imports are gone from the output; what is left is loaded at run time.
+    for (const [, spec] of js.matchAll(/\bfrom\s+'(\.{1,2}\/[^']+)\.js'/g)) {
+      todo.push(path.posix.join(path.posix.dirname(m), `${spec!}.ts`));
+    }
   }
   writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
