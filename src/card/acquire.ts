@@ -150,6 +150,12 @@ async function readOnce(src: string | Buffer, opts: CardReadOptions, attempt: nu
       pendingRead = null;
       if ('err' in r) throw cardReadError(src, r.err);
       if (r.n === 0) break;
+      if (pos + r.n > before.size) {
+        // Longer than when it was opened: this read is already a changed one. Stop here, or a file
+        // written faster than it can be read would keep this read going for ever.
+        pos += r.n;
+        break;
+      }
       const chunk = bufs[i]!.subarray(0, r.n);
       const at = pos;
       pos += r.n;

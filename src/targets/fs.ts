@@ -15,14 +15,15 @@
  *
  * Without another full copy (issue 14): when the put names the local file that holds the body
  * (PutOptions.localPath, the sealed object in the spool) and the store is on the same file
- * system, the object is a hard link to it (link() refuses an existing name, so still never an
- * overwrite; the spool only ever unlinks its name, so the object's bytes stay as they are). On
+ * system, the object is a hard link to it when it has the mode a stored object gets (0644 less the
+ * umask) (link() refuses an existing name, so still never an overwrite; the spool only ever
+ * unlinks its name, so the object's bytes stay as they are). On
  * another file system it is cloned where the file system can (COPYFILE_FICLONE; otherwise the
  * kernel copies it, copy_file_range/sendfile, without the bytes passing through kluis) to a temp
  * name, fsynced and linked into place. Either way the size is checked, and the caller's read-back
  * still verifies every byte.
  */
-import { createReadStream, createWriteStream, promises as fsp, constants as C } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, promises as fsp, constants as C } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -31,8 +32,24 @@ import { fsyncDir } from '../util/fsx.js';
 import { checkedBody, isDeadTemp, tempName, validateKey, validatePrefix } from './common.js';
 import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
-/** The mode of every stored object (as a streamed put creates it). */
+/** The mode a put asks for; the process umask applies (the service runs with UMask=0077). */
 const OBJECT_MODE = 0o644;
+
+let effectiveMode: number | undefined;
+/** The mode a stored object really gets: OBJECT_MODE less the process umask (read from /proc). */
+function objectMode(): number {
+  if (effectiveMode === undefined) {
+    let umask = 0o022;
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+      if (m) umask = parseInt(m[1]!, 8);
+    } catch {
+      // not Linux: assume the usual 022
+    }
+    effectiveMode = OBJECT_MODE & ~umask;
+  }
+  return effectiveMode;
+}
 
 /** Removes temp files in `dir` that this host's dead writers left behind (best effort). */
 async function sweepDeadTemps(dir: string): Promise<void> {
@@ -137,8 +154,8 @@ export class FsTarget implements Target {
     const st = await fsp.stat(local).catch(() => null);
     if (!st?.isFile() || st.size !== size) return false;
     const dir = path.dirname(final);
-    // A link shares the file's mode: only a file with the store's own mode (0644) is linked.
-    if ((st.mode & 0o777) === OBJECT_MODE) {
+    // A link shares the file's mode: only a file with the mode a stored object gets is linked.
+    if ((st.mode & 0o777) === objectMode()) {
       try {
         await fsp.link(local, final);
         await fsyncDir(dir);
@@ -155,7 +172,7 @@ export class FsTarget implements Target {
       const fh = await fsp.open(tmp, 'r');
       try {
         if ((await fh.stat()).size !== size) throw new KluisError('E_TARGET_BODY', `target ${this.name}: the copy of ${key} does not have the ${size} bytes of its source`, { details: { retryable: true } });
-        await fh.chmod(OBJECT_MODE);
+        await fh.chmod(objectMode());
         await fh.sync();
       } finally {
         await fh.close();

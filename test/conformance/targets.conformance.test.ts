@@ -5,7 +5,7 @@
  * fs target alone, for quick local runs only.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { promises as fsp, renameSync } from 'node:fs';
+import { promises as fsp, readFileSync, renameSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -318,6 +318,11 @@ for (const h of harnesses) {
   });
 }
 
+function umaskNow(): number {
+  const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? parseInt(m[1]!, 8) : 0o022;
+}
+
 async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of s) parts.push(c as Buffer);
@@ -325,7 +330,7 @@ async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 describe('fs only: a put from a local file makes no second full copy', () => {
-  it('links a 0644 file on the same file system, copies anything else to a 0644 object, and streams when the file does not match', async () => {
+  it('links a file with the stored mode on the same file system, copies anything else to an object of that mode, and streams when the file does not match', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-fslocal-'));
     const t = openTarget(TargetConfigSchema.parse({ name: 'nas', type: 'fs', url: 'store' }), ctxFor(dir));
     try {
@@ -333,18 +338,17 @@ describe('fs only: a put from a local file makes no second full copy', () => {
       const sha = await bodySha('l', size);
       const bytes = await readAll(body('l', size));
       const linked = path.join(dir, 'linked');
-      await fsp.writeFile(linked, bytes, { mode: 0o644 });
-      await fsp.chmod(linked, 0o644);
+      await fsp.writeFile(linked, bytes, { mode: 0o644 }); // as the spool's sealed files are made: 0644 less the umask
       await t.put('b/one', () => body('l', size), { size, sha256: sha, localPath: linked });
       const one = await fsp.stat(path.join(dir, 'store', 'b', 'one'));
       expect(one.ino).toBe((await fsp.stat(linked)).ino);
 
       const privateFile = path.join(dir, 'private');
-      await fsp.writeFile(privateFile, bytes, { mode: 0o600 });
+      await fsp.writeFile(privateFile, bytes, { mode: 0o400 }); // another mode than a stored object's, whatever the umask
       await t.put('b/two', () => body('l', size), { size, sha256: sha, localPath: privateFile });
       const two = await fsp.stat(path.join(dir, 'store', 'b', 'two'));
       expect(two.ino).not.toBe((await fsp.stat(privateFile)).ino);
-      expect(two.mode & 0o777).toBe(0o644);
+      expect(two.mode & 0o777).toBe(0o644 & ~umaskNow());
       expect(await sha256Of(await t.get('b/two'))).toBe(sha);
 
       // A local file of another size is not used: the body is streamed (and checked) instead.

@@ -12,6 +12,7 @@
  *   safe to remove (no event, no audit line, no journal time), while the other files are secured.
  */
 import { describe, it, expect } from 'vitest';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, watch } from 'node:fs';
 import * as os from 'node:os';
@@ -122,19 +123,22 @@ describe('never lost', () => {
     const work = mkdtempSync(path.join(os.tmpdir(), 'kluis-lost-grow-'));
     const st = makeStation(path.join(work, 'station'));
     const card = makeCard(path.join(work, 'card'), [{ kind: 'jpeg', name: 'DJI_0001.JPG' }]);
-    // An MP4 head, padded to 8 MiB (eight card reads), that grows whenever kluis writes to its spool.
+    // An MP4 head, padded to 32 MiB (32 card reads per attempt), that a camera is still writing: a
+    // separate process appends 4 KiB every millisecond, and so does this one whenever kluis writes
+    // to its spool, until kluis has exited. (kluis stops each read once the file is past the size
+    // it had when opened, so the growth cannot keep a read going.)
     const growing = path.join(card, 'DCIM', '100MEDIA', 'DJI_0002.MP4');
     makeMediaFile(growing, { kind: 'mp4', name: 'DJI_0002.MP4', seconds: 1 });
-    appendFileSync(growing, Buffer.alloc(8 * 1024 * 1024 - readFileSync(growing).length));
+    appendFileSync(growing, Buffer.alloc(32 * 1024 * 1024 - readFileSync(growing).length));
     mkdirSync(st.spool, { recursive: true, mode: 0o700 });
-    // Each spool write (a chunk of a card file being copied) appends to the card file: the camera
-    // still writing it. Paced by kluis's own reads, not by a clock.
+    const camera = spawn(process.execPath, ['-e', `const fs = require('node:fs'); const b = Buffer.alloc(4096, 2); setInterval(() => fs.appendFileSync(${JSON.stringify(growing)}, b), 1);`], { stdio: 'ignore' });
     const watcher = watch(st.spool, { recursive: true }, () => appendFileSync(growing, Buffer.alloc(4096, 1)));
     let r;
     try {
       r = await runKluisAsync(['ingest', card, '--config', st.config, '--json']);
     } finally {
       watcher.close();
+      camera.kill('SIGKILL');
     }
     expect(r.code, r.stderr).toBe(3);
     const out = parseJson<Outcome>(r);

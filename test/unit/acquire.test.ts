@@ -90,6 +90,27 @@ describe('readCardFile', () => {
     expect(readdirSync(spool)).toEqual([]);
   });
 
+  test('a file written faster than it is read does not keep a read going: each read stops past the size it had when opened', async () => {
+    const { spool, file, bytes } = setup(2 * READ_CHUNK);
+    let appended = 0;
+    const err = await readCardFile(file, {
+      expectSize: bytes.length,
+      workingCopy: path.join(spool, 'copy'),
+      maxAttempts: 2,
+      retryDelayMs: 1,
+      onChunk: () => {
+        // Two chunks more for every chunk read: a read to the end would never end.
+        appendFileSync(file, Buffer.alloc(2 * READ_CHUNK));
+        appended += 2 * READ_CHUNK;
+      },
+    }).catch((e: unknown) => e);
+    expect((err as KluisError).code).toBe('E_CARD_CHANGED');
+    // Read 1 took the 2 chunks the file had when opened (4 MiB appended, 6 MiB now), read 2 the 6
+    // it had then (12 MiB more): each read ended at its size when opened, not at a moving end.
+    expect(appended).toBe(16 * READ_CHUNK);
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
   test('a file replaced by another one of the same size while read is read again', async () => {
     const { spool, file, bytes } = setup(2 * READ_CHUNK);
     const other = Buffer.from(deterministicBytes('other', bytes.length));
