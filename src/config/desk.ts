@@ -1,7 +1,8 @@
 /**
  * The evidence desk's config: which stations' batches it trusts (their public keys) and which
- * targets it reads them from, signed by the organisation's admin like a station config, with the
- * admin key pinned beside it (`keys/admin.pub`). A desk holds no station key and no spool, and
+ * targets it reads them from, signed by the organisation's admin like a station config (with a
+ * revision, so an older copy put back is refused), with the admin key pinned as a station's is
+ * (`keys/admin.pub`, or a root-owned file: src/config/pin.ts). A desk holds no station key and no spool, and
  * opens its targets read-only (targets/readonly.ts): it finds, verifies and exports, nothing else.
  *
  * `buildDeskConfig` takes the stations' own signed configs (`kluis init --desk --trust FILE`),
@@ -15,8 +16,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { KluisError } from '../errors.js';
 import { formatPublicKey, type PublicKey, type SecretKey } from '../seal/keys.js';
-import { formatZod, isDeskConfig, loadConfig, readSignedConfig, signedDocument } from './load.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { formatZod, isDeskConfig, layoutFor, loadConfig, readConfigFile, readSignedConfig, signedDocument, type StationLayout } from './load.js';
+import { checkRevision, configSha256, rememberedRevision, rememberRevision, type ConfigStamp } from './revision.js';
+import { exists, writeFileAtomic } from '../util/fsx.js';
 import { EgressSchema, TargetConfigSchema, type Egress, type TargetConfig } from './schema.js';
 
 export const DeskStationSchema = z
@@ -33,6 +35,12 @@ export const DeskConfigSchema = z
   .object({
     version: z.literal(1),
     kind: z.literal('desk'),
+    /** Raised by one at every signing; the desk refuses an older one than it accepted (revision.ts). */
+    revision: z.number().int().min(1),
+    /** When the admin signed it (ISO 8601 UTC), inside the signed content. */
+    signedAt: z.string().datetime(),
+    /** Where the desk's admin key pin is, when not keys/admin.pub beside the config (pin.ts). */
+    adminPin: z.string().min(1).optional(),
     /** The desk's name, recorded in its own log of verifications and exports. */
     desk: z.string().min(1),
     stations: z.array(DeskStationSchema).min(1, 'a desk trusts at least one station'),
@@ -76,7 +84,7 @@ export interface LoadedDesk {
 
 export async function loadDeskConfig(file: string): Promise<LoadedDesk> {
   const base = deskLayoutFor(file);
-  const { raw, adminKey, pinFile } = await readSignedConfig(base.configFile, base.root, base.adminPinFile);
+  const { raw, adminKey, pinFile, signer } = await readSignedConfig(base.configFile, base.root, base.adminPinFile);
   const layout: DeskLayout = { ...base, adminPinFile: pinFile };
   if (!isDeskConfig(raw)) {
     throw new KluisError('E_CONFIG_NOT_DESK', `config ${file} is a station config, not a desk's`, { hint: 'make a desk config with `kluis init --desk --dir DIR --admin-key KEY --trust STATION/kluis.json`' });
@@ -85,6 +93,10 @@ export async function loadDeskConfig(file: string): Promise<LoadedDesk> {
   if (!parsed.success) {
     throw new KluisError('E_CONFIG_INVALID', `desk config ${file} is invalid: ${formatZod(parsed.error)}`, { hint: 'make it again with `kluis init --desk`' });
   }
+  // Replay: an older desk config (one that still trusted a station since removed, say) is refused.
+  const stamp = stampOf(parsed.data, raw, signer);
+  await checkRevision(file, revisionLayout(layout), stamp);
+  if (await exists(layout.stateDir)) await rememberRevision(revisionLayout(layout), stamp, { station: `desk:${parsed.data.desk}` });
   return { desk: parsed.data, layout, adminKey };
 }
 
@@ -109,7 +121,7 @@ function placeOf(t: TargetConfig): string {
 }
 
 /** Builds a desk config from the stations' signed configs; `notes` says what was left out and why. */
-export async function buildDeskConfig(args: { name: string; trust: string[]; admin: SecretKey }): Promise<{ config: Record<string, unknown>; notes: string[] }> {
+export async function buildDeskConfig(args: { name: string; trust: string[]; admin: SecretKey; adminPin?: string }): Promise<{ config: Record<string, unknown>; notes: string[] }> {
   if (args.admin.kind !== 'admin') throw new KluisError('E_KEY_KIND', `a desk config is signed with the admin key, not a ${args.admin.kind} key`);
   if (args.trust.length === 0) throw new KluisError('E_USAGE', 'a desk needs at least one --trust STATION/kluis.json');
   const adminPub = formatPublicKey(args.admin.publicKey);
@@ -154,24 +166,53 @@ export async function buildDeskConfig(args: { name: string; trust: string[]; adm
     for (const c of config.egress.countries) if (!egress.countries.includes(c)) egress.countries.push(c);
     if (config.egress.ipCountryDb) {
       const db = path.resolve(layout.root, config.egress.ipCountryDb);
-      if (!egress.ipCountryDb) egress.ipCountryDb = db;
-      else if (egress.ipCountryDb !== db) notes.push(`station ${config.station} names another IP-to-country table (${db}); the desk uses ${egress.ipCountryDb}`);
+      if (!egress.ipCountryDb) {
+        egress.ipCountryDb = db;
+        if (config.egress.ipCountryDbSha256) egress.ipCountryDbSha256 = config.egress.ipCountryDbSha256;
+      } else if (egress.ipCountryDb !== db) notes.push(`station ${config.station} names another IP-to-country table (${db}); the desk uses ${egress.ipCountryDb}`);
     }
   }
   if (egress.countries.length === 0) egress.countries.push('NL');
   if (targets.length === 0) notes.push('no target is left that a desk can read: add a shared target (S3, WebDAV, a NAS folder) to the stations first');
-  const config = { version: 1, kind: 'desk', desk: args.name, stations, targets: targets.map(stripDefaults), egress };
-  const parsed = DeskConfigSchema.safeParse(config);
+  const config = { version: 1, kind: 'desk', ...(args.adminPin ? { adminPin: args.adminPin } : {}), desk: args.name, stations, targets: targets.map(stripDefaults), egress };
+  const parsed = DeskConfigSchema.safeParse({ ...config, revision: 1, signedAt: new Date().toISOString() });
   if (!parsed.success) throw new KluisError('E_CONFIG_INVALID', `the desk config would be invalid: ${formatZod(parsed.error)}`, { hint: 'this is a bug in kluis' });
   return { config, notes };
 }
 
-/** Validates a desk config and writes it signed by `admin` (0644: it holds no secret). */
-export async function writeDeskConfig(file: string, config: unknown, admin: SecretKey): Promise<DeskConfig> {
-  const parsed = DeskConfigSchema.safeParse(config);
+/**
+ * Validates a desk config and writes it signed by `admin` (0644: it holds no secret), with
+ * `revision` one above the highest the desk knew (its file, its memory) and `signedAt` now, both
+ * inside the signed content; the desk then remembers that revision, so an older file put back is
+ * refused (E_CONFIG_REPLAYED), as on a station.
+ */
+export async function writeDeskConfig(file: string, config: Record<string, unknown>, admin: SecretKey): Promise<DeskConfig> {
+  const layout = deskLayoutFor(file);
+  const onDisk = await readConfigFile(layout.configFile).then(
+    (f) => f.raw as { revision?: unknown } | undefined,
+    () => undefined,
+  );
+  const remembered = (await exists(layout.stateDir)) ? await rememberedRevision(revisionLayout(layout)) : undefined;
+  const prev = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0);
+  const revision = Math.max(prev(config.revision), prev(onDisk?.revision), remembered?.revision ?? 0) + 1;
+  const signed = { ...config, revision, signedAt: new Date().toISOString() };
+  const parsed = DeskConfigSchema.safeParse(signed);
   if (!parsed.success) throw new KluisError('E_CONFIG_INVALID', `desk config is invalid: ${formatZod(parsed.error)}`);
-  await writeFileAtomic(file, `${JSON.stringify(signedDocument(config, admin), null, 2)}\n`, 0o644);
+  const doc = signedDocument(signed, admin);
+  await writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`, 0o644);
+  if (await exists(layout.stateDir)) {
+    await rememberRevision(revisionLayout(layout), stampOf(parsed.data, signed, doc.signature.key), { station: `desk:${parsed.data.desk}` });
+  }
   return parsed.data;
+}
+
+/** What revision.ts needs of a layout: the desk's state folder and its own log. */
+function revisionLayout(d: DeskLayout): StationLayout {
+  return { ...layoutFor(d.configFile), adminPinFile: d.adminPinFile, stateDir: d.stateDir, auditFile: d.auditFile };
+}
+
+function stampOf(c: DeskConfig, raw: unknown, signer: string): ConfigStamp {
+  return { revision: c.revision, signedAt: c.signedAt, sha256: configSha256(raw), signer };
 }
 
 function uniqueName(base: string, taken: TargetConfig[]): string {
