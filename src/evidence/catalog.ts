@@ -17,11 +17,11 @@
  * Never writes to a target. Manifests that are damaged, or signed by a station the config does
  * not trust, are not listed as batches but named in `problems`.
  */
-import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import type { SecretKey } from '../seal/keys.js';
 import { openManifestInner, verifyManifest, type ManifestInner, type ManifestOuter } from '../seal/manifest.js';
 import { listPages } from '../targets/paging.js';
+import { eachLimited, readCapped } from '../util/limits.js';
 import type { Target } from '../targets/types.js';
 import type { TargetConfig } from '../config/schema.js';
 import { openSourceTarget, trustedStation, type EvidenceSource } from './source.js';
@@ -110,7 +110,7 @@ export async function catalog(source: EvidenceSource, identities: SecretKey[], f
       const flush = async (): Promise<void> => {
         const work = ready;
         ready = [];
-        await pool(work, opts.concurrency ?? 8, (g) => look(g, t, tc, keepExpected));
+        await eachLimited(work, opts.concurrency ?? 8, (g) => look(g, t, tc, keepExpected));
       };
       for await (const page of listPages(t, '', opts.pageSize)) {
         scanned.pages++;
@@ -149,7 +149,7 @@ export async function catalog(source: EvidenceSource, identities: SecretKey[], f
     let outer: ManifestOuter;
     try {
       scanned.manifestsRead++;
-      const doc = JSON.parse((await readCapped(await t.get(`${g.batchId}/manifest.json`), MANIFEST_CAP)).toString('utf8')) as unknown;
+      const doc = JSON.parse((await readCapped(await t.get(`${g.batchId}/manifest.json`), MANIFEST_CAP, `${g.batchId}/manifest.json`)).toString('utf8')) as unknown;
       outer = verifyManifest(doc);
       if (outer.batchId !== g.batchId) throw new KluisError('E_MANIFEST_SHAPE', `the manifest under ${g.batchId}/ names batch ${outer.batchId}`);
     } catch (err) {
@@ -226,29 +226,6 @@ export async function catalog(source: EvidenceSource, identities: SecretKey[], f
   const batches = [...known.values()].filter((k) => k.state === 'matched').map((k) => k.entry!);
   batches.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.batchId < b.batchId ? -1 : 1));
   return { batches, problems, scanned };
-}
-
-async function readCapped(s: Readable, cap: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of s as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > cap) {
-      s.destroy();
-      throw new KluisError('E_MANIFEST_SHAPE', `manifest is larger than ${cap} bytes`);
-    }
-    parts.push(c);
-  }
-  return Buffer.concat(parts);
-}
-
-async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
 }
 
 /** A --from/--to value: a date (whole days, UTC) or a full ISO 8601 time. */

@@ -8,7 +8,6 @@
  * A desk opens every target read-only (E_TARGET_READONLY on any write) and has no station log:
  * what it verifies and exports is recorded in its own log (DeskLayout.auditFile).
  */
-import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import { verifyManifest } from '../seal/manifest.js';
 import { isDeskConfig, loadConfig, readConfigFile, type LoadedConfig } from '../config/load.js';
@@ -17,6 +16,7 @@ import type { Egress, TargetConfig } from '../config/schema.js';
 import { parsePublicKey, type PublicKey } from '../seal/keys.js';
 import { openTarget, type TargetContext } from '../targets/index.js';
 import { readOnly } from '../targets/readonly.js';
+import { readCapped } from '../util/limits.js';
 import type { Target } from '../targets/types.js';
 
 export interface SourceStation {
@@ -117,7 +117,7 @@ export async function locateBatch(source: EvidenceSource, batchId: string, ctx: 
     const t = openSourceTarget(source, tc, ctx);
     try {
       if (!(await t.head(key))) continue;
-      const buf = await readAll(await t.get(key), LOCATE_CAP);
+      const buf = await readCapped(await t.get(key), LOCATE_CAP, key);
       const outer = verifyManifest(JSON.parse(buf.toString('utf8')) as unknown);
       const station = trustedStation(source, outer.station);
       if (station && outer.batchId === batchId) return { station };
@@ -142,20 +142,6 @@ export async function locateBatch(source: EvidenceSource, batchId: string, ctx: 
     return { problem: { result: 'unchecked', code: 'E_VERIFY_UNCHECKED', message: `no valid manifest of batch ${batchId} could be read (${unreadable})`, hint: 'check that the targets are reachable, then run it again' } };
   }
   return { problem: { result: 'missing', code: 'E_VERIFY_MISSING', message: `batch ${batchId} is on none of the desk's targets`, hint: 'find the batch id with `kluis catalog`' } };
-}
-
-async function readAll(s: Readable, cap: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of s as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > cap) {
-      s.destroy();
-      throw new KluisError('E_MANIFEST_SHAPE', `manifest is larger than ${cap} bytes`);
-    }
-    parts.push(c);
-  }
-  return Buffer.concat(parts);
 }
 
 /** A station the source trusts, by name or key (the CLI's --station). */
