@@ -207,7 +207,7 @@ function describeManifestDiff(bad: unknown, good: ManifestOuter): string {
   if (!outer || typeof outer !== 'object') return 'not a manifest document';
   const diffs: string[] = [];
   for (const k of ['format', 'batchId', 'createdAt', 'station', 'inner', 'audit'] as const) {
-    if (canonicalJson(outer[k] ?? null) !== canonicalJson(good[k])) diffs.push(k);
+    if (canonicalJson(outer[k] ?? null) !== canonicalJson(good[k] ?? null)) diffs.push(k);
   }
   const objs = Array.isArray(outer.objects) ? (outer.objects as Array<Record<string, unknown>>) : [];
   const byId = new Map(good.objects.map((o) => [o.id, o]));

@@ -2,6 +2,8 @@
 // batch's, never past the head), signed by the station and sealed; opening it catches a flipped
 // byte, a re-sealed forgery, another station's signature, another batch, and a line that does
 // not hash to itself. The backward line reader joins lines and characters cut by its blocks.
+// Read against its manifest, a record is summarized (who, card, when, files, deliveries) and
+// every disagreement is named.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +17,8 @@ import { formatPublicKey, generateKey, sign } from '../../src/seal/keys.js';
 import { deterministicRandom } from '../../src/seal/det-random.js';
 import { canonicalJson } from '../../src/util/canonical-json.js';
 import { KluisError } from '../../src/errors.js';
+import { createManifest, verifyManifest, type ManifestInner, type ManifestOuter } from '../../src/seal/manifest.js';
+import { crossCheckCustody, summarizeCustody } from '../../src/evidence/custody.js';
 
 const station = generateKey('station', deterministicRandom('custody-station'));
 const otherStation = generateKey('station', deterministicRandom('custody-other'));
@@ -149,5 +153,54 @@ describe('custody record', () => {
     const rec = await sampleRecord();
     expect(codeOf(() => openCustodyRecord(sealCustodyRecord({ ...rec, audit: { seq: rec.audit.seq - 1, head: rec.audit.head } }, [evidence.publicKey], station), [evidence], expectB1))).toBe('E_CUSTODY_MISMATCH');
     expect(codeOf(() => openCustodyRecord(sealCustodyRecord({ ...rec, audit: { seq: rec.audit.seq, head: 'e'.repeat(64) } }, [evidence.publicKey], station), [evidence], expectB1))).toBe('E_CUSTODY_MISMATCH');
+  });
+});
+
+describe('custody record against its manifest', () => {
+  async function pair(): Promise<{ rec: CustodyRecord; outer: ManifestOuter; inner: ManifestInner }> {
+    const file = path.join(dir, 'audit2.jsonl');
+    const log = await AuditLog.open(file, { station: 'st', checkpointEvery: 0 });
+    await log.append('card-seen', { batchId: 'B1', resumed: false, operator: 'alice', case: 'C-1', fingerprint: 'f'.repeat(64), card: '/media/alice/DJI', label: 'DJI' });
+    await log.append('file-acquired', { batchId: 'B1', file: 'DCIM/a.JPG', sha256: 'a'.repeat(64), size: 10 });
+    await log.append('card-safe-to-remove', { batchId: 'B1', card: '/media/alice/DJI' });
+    await log.append('file-sanitized', { batchId: 'B1', file: 'DCIM/a.JPG', sha256: 'c'.repeat(64), removed: [{ where: 'APP1/Exif/GPS', what: 'gps', bytes: 40 }] });
+    await log.append('file-sealed', { batchId: 'B1', file: 'DCIM/a.JPG', object: 'B1/o1', sha256: 'd'.repeat(64) });
+    await log.append('delivered', { batchId: 'B1', object: 'B1/o1', target: 'ceph' });
+    await log.append('verified', { batchId: 'B1', object: 'B1/o1', target: 'ceph' });
+    const head = await log.head();
+    await log.close();
+    const rec: CustodyRecord = {
+      format: CUSTODY_FORMAT, batchId: 'B1', station: { name: 'st', key: formatPublicKey(station.publicKey) }, createdAt: '2026-01-01T00:00:00.000Z',
+      audit: { seq: head.seq, head: head.hash }, lines: await batchLines(file, 'B1', head.seq),
+    };
+    const inner: ManifestInner = {
+      batchId: 'B1', station: { name: 'st', key: formatPublicKey(station.publicKey) }, createdAt: rec.lines[0]!.time, operator: 'alice', case: 'C-1',
+      card: { fingerprint: 'f'.repeat(64), root: '/media/alice/DJI', label: 'DJI' }, tool: { name: 'kluis', version: '0' },
+      files: [{ path: 'DCIM/a.JPG', class: 'footage', status: 'sealed', objectId: 'o1', cardSha256: 'a'.repeat(64), size: 10, removed: [{ where: 'APP1/Exif/GPS', what: 'gps', bytes: 40 }] }],
+    };
+    const outer = verifyManifest(createManifest({ batchId: 'B1', createdAt: rec.createdAt, objects: [{ id: 'o1', size: 99, sha256: 'd'.repeat(64) }], inner, audit: { seq: head.seq, head: head.hash } }, [evidence.publicKey], station));
+    return { rec, outer, inner };
+  }
+
+  it('summarizes who, which card, when, per file and per delivery; agrees with its manifest', async () => {
+    const { rec, outer, inner } = await pair();
+    expect(crossCheckCustody(rec, outer, inner)).toEqual([]);
+    const s = summarizeCustody(rec);
+    expect(s).toMatchObject({ operator: 'alice', case: 'C-1', card: { root: '/media/alice/DJI', label: 'DJI', fingerprint: 'f'.repeat(64) }, lines: 7 });
+    expect(s.times.cardSeen).toBe(rec.lines[0]!.time);
+    expect(s.times.safeToRemove).toBe(rec.lines[2]!.time);
+    expect(s.files).toEqual([expect.objectContaining({ path: 'DCIM/a.JPG', acquired: expect.objectContaining({ sha256: 'a'.repeat(64) }), sanitized: expect.objectContaining({ removed: [{ where: 'APP1/Exif/GPS', what: 'gps', bytes: 40 }] }), sealed: expect.objectContaining({ object: 'B1/o1' }) })]);
+    expect(s.deliveries).toEqual([{ object: 'B1/o1', target: 'ceph', delivered: rec.lines[5]!.time, verified: rec.lines[6]!.time }]);
+  });
+
+  it('names every disagreement: head, card, operator, case, card hash, removals, sealed object', async () => {
+    const { rec, outer, inner } = await pair();
+    const said = crossCheckCustody(
+      rec,
+      { ...outer, audit: { seq: outer.audit!.seq + 1, head: 'e'.repeat(64) }, objects: [{ id: 'o1', size: 99, sha256: '9'.repeat(64) }] },
+      { ...inner, operator: 'mallory', case: 'C-2', card: { ...inner.card, fingerprint: '0'.repeat(64) }, files: [{ ...inner.files[0]!, cardSha256: '1'.repeat(64), removed: [] }] },
+    ).join('\n');
+    for (const what of [/tied to audit seq/, /card fingerprint/, /operator "alice", the manifest "mallory"/, /case "C-1", the manifest "C-2"/, /read with SHA-256/, /what was removed differs/, /object o1 sealed with SHA-256/]) expect(said).toMatch(what);
+    expect(crossCheckCustody({ ...rec, lines: rec.lines.filter((l) => l.type !== 'file-sealed') }, outer, inner)).toEqual(['no line records sealing DCIM/a.JPG as object o1']);
   });
 });
