@@ -75,17 +75,42 @@ async function cleanBucket() {
   return removed;
 }
 
+// Wall time and peak RSS from /usr/bin/time; the live JS heap from a preloaded observer: the heap
+// in use just after each full (major) collection, i.e. what the catalog really holds, not what V8
+// reserved. The observer only reads; it forces no collection.
+const GC_PRELOAD = `
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import { writeFileSync } from 'node:fs';
+const after = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (e.detail && e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) after.push(getHeapStatistics().used_heap_size);
+}).observe({ entryTypes: ['gc'] });
+process.on('exit', () => writeFileSync(process.env.KLUIS_SCALE_GC_OUT, JSON.stringify(after)));
+`;
+
 function runCatalog(desk, key, extra) {
-  const args = ['-f', '%e %M', process.execPath, path.join(root, 'bin', 'kluis.js'), 'catalog', '--config', desk, '--identity', key, '--json', ...extra];
+  const preload = path.join(tmp, 'gc-observer.mjs');
+  if (!existsSync(preload)) writeFileSync(preload, GC_PRELOAD);
+  const gcOut = path.join(tmp, `gc-${Date.now()}.json`);
+  const args = ['-f', '%e %M', process.execPath, '--import', preload, path.join(root, 'bin', 'kluis.js'), 'catalog', '--config', desk, '--identity', key, '--json', ...extra];
   const r = spawnSync('/usr/bin/time', args, {
-    env: { ...process.env, AWS_ACCESS_KEY_ID: svc.KLUIS_S3_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: svc.KLUIS_S3_SECRET_ACCESS_KEY },
+    env: { ...process.env, AWS_ACCESS_KEY_ID: svc.KLUIS_S3_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: svc.KLUIS_S3_SECRET_ACCESS_KEY, KLUIS_SCALE_GC_OUT: gcOut },
     maxBuffer: 512 * 1024 * 1024, encoding: 'utf8',
   });
   const last = r.stderr.trim().split('\n').pop() ?? '';
   const [secs, kb] = last.split(' ').map(Number);
   if (r.status !== 0) throw new Error(`catalog exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const doc = JSON.parse(r.stdout);
-  return { seconds: secs, maxRssMiB: Math.round((kb / 1024) * 10) / 10, found: doc.batches.length, scanned: doc.scanned, problems: doc.problems.length };
+  const live = liveHeap(gcOut);
+  return { seconds: secs, maxRssMiB: Math.round((kb / 1024) * 10) / 10, ...live, found: doc.batches.length, scanned: doc.scanned, problems: doc.problems.length };
+}
+
+function liveHeap(file) {
+  if (!existsSync(file)) return {};
+  const after = JSON.parse(readFileSync(file, 'utf8')).map((b) => Math.round((b / 1048576) * 10) / 10);
+  if (after.length === 0) return { fullGcs: 0 };
+  return { fullGcs: after.length, liveHeapMaxMiB: Math.max(...after), liveHeapLastMiB: after[after.length - 1] };
 }
 
 let created = false;

@@ -176,6 +176,11 @@ describe.runIf(services)('station-loss drill: the desk works from the storage al
       const human = kluis(['verify', ingested.A.batchId, '--config', 'D/kluis.json', '--identity', `D/${key}`]);
       expect(human.stdout).toMatch(/custody record: mismatch/);
       expect(human.stdout).toMatch(/\[E_CUSTODY_ALTERED\]/);
+      // Export reads the record first: the batch is not decrypted while its record does not hold.
+      const exp = kluis(['export', ingested.A.batchId, '--config', 'D/kluis.json', '--identity', `D/${key}`, '--out', 'D/out-altered']);
+      expect(exp.code).toBe(EXIT.mismatch);
+      expect(exp.stderr).toMatch(/E_CUSTODY_ALTERED/);
+      expect(listFiles(path.join(tmp, 'D', 'out-altered'))).toEqual([]);
       // Station b's batch, in the same bucket, is untouched.
       expect(kluis(['verify', ingested.B.batchId, '--config', 'D/kluis.json', '--identity', `D/${key}`]).code).toBe(0);
     } finally {
