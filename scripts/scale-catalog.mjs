@@ -127,7 +127,7 @@ try {
   const keyFile = path.join(deskDir, 'evidence.key');
   await writeSecretKeyFile(keyFile, recipient);
   const deskConfig = {
-    version: 1, kind: 'desk', desk: 'scale',
+    version: 1, kind: 'desk', revision: 1, signedAt: new Date().toISOString(), desk: 'scale',
     stations: stations.map((s) => ({ name: s.name, key: formatPublicKey(s.key.publicKey), targets: ['ceph'] })),
     targets: [{ name: 'ceph', type: 's3', url: svc.KLUIS_S3_ENDPOINT, bucket, region: svc.KLUIS_S3_REGION, class: 'onprem', required: true }],
     egress: { onpremRanges: [], countries: ['NL'] },

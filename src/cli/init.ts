@@ -10,7 +10,7 @@
  * A/keys/evidence.pub` (a `kluis1…` key or a file holding one, repeatable): the config is signed
  * by that admin and seals to those recipients; only a station key is made.
  *
- * An evidence desk: `kluis init --desk --dir D --admin-key KEY --trust A/kluis.json …`
+ * An evidence desk: `kluis init --desk --dir D --admin-key KEY --trust A/kluis.json … [--update]`
  * (src/config/desk.ts): a desk config signed by the admin, with the admin key pinned; no station
  * key, no spool, no store; its admin pin follows the same rule (--admin-pin).
  */
@@ -22,7 +22,7 @@ import { action, info, printJson, warn } from './output.js';
 import { KluisError } from '../errors.js';
 import { formatPublicKey, generateKey, readPublicKey, readSecretKeyFile, writeSecretKeyFile, type SecretKey } from '../seal/keys.js';
 import { layoutFor, writeSignedConfig } from '../config/load.js';
-import { buildDeskConfig, deskLayoutFor, writeDeskConfig } from '../config/desk.js';
+import { buildDeskConfig, deskLayoutFor, loadDeskConfig, writeDeskConfig } from '../config/desk.js';
 import { assertPinProtected } from '../config/pin.js';
 import { exists } from '../util/fsx.js';
 import { oneLine } from '../util/terminal.js';
@@ -37,6 +37,7 @@ interface InitOptions {
   desk?: boolean;
   trust: string[];
   name?: string;
+  update?: boolean;
 }
 
 function collect(v: string, prev: string[]): string[] {
@@ -55,6 +56,7 @@ export function register(program: Command): void {
     .option('--desk', 'make an evidence desk config instead (needs --admin-key and --trust)')
     .option('--trust <config>', "with --desk: a station's signed config whose key and targets the desk takes; repeatable", collect, [])
     .option('--name <name>', 'with --desk: the desk name recorded in its log', os.hostname())
+    .option('--update', 'with --desk: make the desk config again in an existing desk folder (new revision; the old one is refused from then on)')
     .option('--json', 'print the result as JSON')
     .action(action(async (opts: InitOptions) => (opts.desk ? initDesk(opts) : initStation(opts))));
 }
@@ -85,7 +87,7 @@ function warnUnprotectedPin(pinFile: string): void {
 }
 
 async function initStation(opts: InitOptions): Promise<void> {
-  if (opts.trust.length > 0) throw new KluisError('E_USAGE', '--trust only makes sense with --desk');
+  if (opts.trust.length > 0 || opts.update) throw new KluisError('E_USAGE', '--trust and --update only make sense with --desk');
   if (opts.adminKey && opts.recipient.length === 0) {
     throw new KluisError('E_USAGE', "a station of an existing organisation seals to that organisation's evidence key: give --recipient with --admin-key", {
       hint: 'e.g. --recipient A/keys/evidence.pub',
@@ -166,19 +168,31 @@ async function initDesk(opts: InitOptions): Promise<void> {
   if (opts.recipient.length > 0) throw new KluisError('E_USAGE', '--recipient is for stations; a desk decrypts with --identity when it reads');
   const dir = path.resolve(opts.dir);
   const layout = deskLayoutFor(path.join(dir, 'kluis.json'));
-  const pinFile = opts.adminPin ? path.resolve(opts.adminPin) : layout.adminPinFile;
-  await refuseExisting(layout.configFile, pinFile, !!opts.adminPin);
   const admin = await readSecretKeyFile(opts.adminKey, 'admin');
-  const { config, notes } = await buildDeskConfig({ name: opts.name ?? os.hostname(), trust: opts.trust, admin, ...(opts.adminPin ? { adminPin: pinFile } : {}) });
+  let pinFile = opts.adminPin ? path.resolve(opts.adminPin) : layout.adminPinFile;
+  if (opts.update) {
+    // Only over a desk config this desk accepts, and only by the admin it pins.
+    const current = await loadDeskConfig(layout.configFile);
+    if (formatPublicKey(current.adminKey) !== formatPublicKey(admin.publicKey)) {
+      throw new KluisError('E_CONFIG_WRONG_SIGNER', `${layout.configFile} is pinned to admin ${formatPublicKey(current.adminKey)}, not to the key given`, { hint: "use that admin's key" });
+    }
+    if (opts.adminPin && path.resolve(opts.adminPin) !== current.layout.adminPinFile) throw new KluisError('E_USAGE', '--admin-pin cannot move the pin of an existing desk');
+    pinFile = current.layout.adminPinFile;
+  } else {
+    await refuseExisting(layout.configFile, pinFile, !!opts.adminPin);
+  }
+  const pinned = pinFile !== layout.adminPinFile;
+  const { config, notes } = await buildDeskConfig({ name: opts.name ?? os.hostname(), trust: opts.trust, admin, ...(pinned ? { adminPin: pinFile } : {}) });
   await fsp.mkdir(layout.keysDir, { recursive: true, mode: 0o700 });
   await fsp.mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
-  await writePin(pinFile, !!opts.adminPin, formatPublicKey(admin.publicKey));
+  if (!opts.update) await writePin(pinFile, !!opts.adminPin, formatPublicKey(admin.publicKey));
   const desk = await writeDeskConfig(layout.configFile, config, admin);
   for (const n of notes) warn(n);
   warnUnprotectedPin(pinFile);
   const result = {
     config: layout.configFile,
     desk: desk.desk,
+    revision: desk.revision,
     admin: formatPublicKey(admin.publicKey),
     stations: desk.stations,
     targets: desk.targets.map((t) => ({ name: t.name, type: t.type, url: t.url, ...(t.bucket ? { bucket: t.bucket } : {}) })),
@@ -186,7 +200,7 @@ async function initDesk(opts: InitOptions): Promise<void> {
   };
   if (opts.json) printJson(result);
   else {
-    info(`evidence desk set up in ${dir} (read-only use of the targets; no station key, no spool)`);
+    info(`evidence desk ${opts.update ? 'updated' : 'set up'} in ${dir} at revision ${desk.revision} (read-only use of the targets; no station key, no spool)`);
     process.stdout.write(
       [
         `config:   ${oneLine(layout.configFile)} (signed by the admin key ${result.admin})`,

@@ -4,8 +4,8 @@
  * and seals to the given recipient (a file or a kluis1… key), with no evidence or admin key of its
  * own. A desk config is signed by the admin, holds no station key, trusts each station's key,
  * merges shared targets, leaves out a store inside a station's folder (saying so), refuses a
- * station of another admin, and is refused where a station config is needed. Its targets refuse
- * every write.
+ * station of another admin, and is refused where a station config is needed. It is updated to a
+ * new revision, and the older one put back is refused. Its targets refuse every write.
  */
 import { describe, it, expect, vi, beforeEach, afterEach } from 'vitest';
 import { Command } from 'commander';
@@ -128,6 +128,22 @@ describe('kluis init --desk', () => {
     doc.config.stations[0].key = (await loadConfig(at('B', 'kluis.json'))).config.stationKey; // trust another station
     await fsp.writeFile(file, JSON.stringify(doc));
     await expect(loadSource(file)).rejects.toMatchObject({ code: 'E_CONFIG_SIGNATURE' });
+  });
+
+  it('is updated to a new revision, and the older desk config put back is refused (replay)', async () => {
+    const file = at('D', 'kluis.json');
+    expect((await run('init', '--desk', '--dir', at('D'), '--admin-key', at('A', 'keys', 'admin.key'), '--trust', at('A', 'kluis.json'), '--trust', at('B', 'kluis.json'))).code).toBe(0);
+    const first = await fsp.readFile(file, 'utf8');
+    expect((await loadDeskConfig(file)).desk).toMatchObject({ revision: 1, stations: [{ name: 'a' }, { name: 'b' }] });
+    // Station b is no longer to be trusted: the admin makes the desk config again without it.
+    const r = await run('init', '--desk', '--update', '--dir', at('D'), '--admin-key', at('A', 'keys', 'admin.key'), '--trust', at('A', 'kluis.json'), '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ revision: 2, stations: [{ name: 'a' }] });
+    expect((await loadDeskConfig(file)).desk.stations.map((s) => s.name)).toEqual(['a']);
+    await fsp.writeFile(file, first); // the older file, validly signed, trusting b again
+    await expect(loadSource(file)).rejects.toMatchObject({ code: 'E_CONFIG_REPLAYED' });
+    // Without --update an existing desk is never overwritten; another admin cannot update it.
+    expect((await run('init', '--desk', '--dir', at('D'), '--admin-key', at('A', 'keys', 'admin.key'), '--trust', at('A', 'kluis.json'))).code).toBe(EXIT.config);
   });
 
   it("refuses a station of another organisation's admin", async () => {
