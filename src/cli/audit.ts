@@ -1,7 +1,7 @@
 /**
  * `kluis audit verify|show --config FILE`: checks or lists the station's hash-chained audit log.
  * Thin: parses, calls src/pipeline/audit.ts, prints. `verify` also compares the log with the audit
- * heads the station's signed manifests carry on its targets (src/evidence/anchors.ts; `--offline`
+ * heads the station's signed manifests carry on its targets (src/pipeline/anchors.ts; `--offline`
  * skips that), so a log cut back to an earlier checkpoint is found. It exits EXIT.mismatch on any
  * problem, EXIT.couldNotCheck when the log is sound but a target could not be read.
  */
@@ -11,7 +11,7 @@ import { EXIT } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { parsePublicKey } from '../seal/keys.js';
 import { readAuditLog, verifyAuditLog, type AuditEntry } from '../pipeline/audit.js';
-import { checkAuditAnchors, type AnchorCheck } from '../evidence/anchors.js';
+import { checkAuditAnchors, type AnchorCheck } from '../pipeline/anchors.js';
 
 export function register(program: Command): void {
   const audit = program.command('audit').description('check or list the station audit log');

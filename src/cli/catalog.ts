@@ -6,12 +6,11 @@
  * that does not check out); EXIT.couldNotCheck when a target could not be listed.
  */
 import type { Command } from 'commander';
-import { action, printJson, warn } from './output.js';
+import { action, printJson, printLines, warn } from './output.js';
 import { EXIT } from '../errors.js';
-import { readSecretKeyFile } from '../seal/keys.js';
+import { readSecretKeyFile } from '../seal/index.js';
 import { findStation, loadSource } from '../evidence/source.js';
 import { catalog, parseDateBound, type CatalogFilter } from '../evidence/catalog.js';
-import { oneLine } from '../util/terminal.js';
 
 interface CatalogOpts {
   config: string;
@@ -54,10 +53,9 @@ export function register(program: Command): void {
         const res = await catalog(source, identities, filter);
         if (opts.json) printJson(res);
         else {
-          const rows = res.batches.map((b) =>
-            [b.startedAt.slice(0, 19).replace('T', ' '), b.batchId, oneLine(b.station), oneLine(b.case ?? '-'), oneLine(b.operator ?? '-'), `${b.files} files`, b.status, b.targets.join(',')].join('  '),
+          printLines(
+            res.batches.map((b) => [b.startedAt.slice(0, 19).replace('T', ' '), b.batchId, b.station, b.case ?? '-', b.operator ?? '-', `${b.files} files`, b.status, b.targets.join(',')].join('  ')),
           );
-          process.stdout.write(rows.length ? `${rows.join('\n')}\n` : '');
           for (const p of res.problems) warn(`${p.message} [${p.code}]`);
           process.stderr.write(
             `kluis: ${res.batches.length} batch(es) found; ${res.scanned.batches} batch(es) on ${res.scanned.targets} target(s), ${res.scanned.objects} objects in ${res.scanned.pages} page(s), ${res.scanned.opened} inner manifest(s) opened\n`,

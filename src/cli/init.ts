@@ -22,7 +22,7 @@ import { action, info, printJson, warn } from './output.js';
 import { KluisError } from '../errors.js';
 import { formatPublicKey, generateKey, readPublicKey, readSecretKeyFile, writeSecretKeyFile, type SecretKey } from '../seal/keys.js';
 import { layoutFor, writeSignedConfig } from '../config/load.js';
-import { buildDeskConfig, deskLayoutFor, loadDeskConfig, writeDeskConfig } from '../config/desk.js';
+import { buildDeskConfig, deskLayoutFor, loadDeskConfig, writeDeskConfig } from '../config/index.js';
 import { assertPinProtected } from '../config/pin.js';
 import { exists } from '../util/fsx.js';
 import { oneLine } from '../util/terminal.js';

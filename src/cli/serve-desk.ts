@@ -1,6 +1,6 @@
 /**
  * `kluis serve --desk --config FILE [--identity KEY…] [--port N]`: the evidence desk page
- * (src/desk/server.ts). Prints the address with this start's token on stdout (one line) and runs
+ * (src/dashboard/desk/server.ts). Prints the address with this start's token on stdout (one line) and runs
  * until Ctrl-C / SIGTERM. Without --identity it uses keys/evidence.key beside the config.
  */
 import { promises as fsp } from 'node:fs';
@@ -8,9 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { info } from './output.js';
 import { KluisError } from '../errors.js';
-import { readSecretKeyFile } from '../seal/keys.js';
+import { readSecretKeyFile } from '../seal/index.js';
 import { loadSource } from '../evidence/source.js';
-import { startDeskServer } from '../desk/server.js';
+import { startDeskServer } from '../dashboard/desk/server.js';
 
 export interface DeskServeOptions {
   config: string;

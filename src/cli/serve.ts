@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .command('serve')
     .description('the local dashboard (127.0.0.1 only), optionally with the card watcher')
     .requiredOption('--config <file>', 'the signed station config (kluis.json); with --desk, an evidence desk config')
-    .option('--desk', 'the evidence desk page instead: search, inspect, verify and export batches (src/desk)')
+    .option('--desk', 'the evidence desk page instead: search, inspect, verify and export batches (src/dashboard/desk)')
     .option('--identity <key>', 'with --desk: evidence secret key file; repeatable (default: keys/evidence.key beside the config)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--port <n>', 'port (0 = any free port)', String(DEFAULT_PORT))
     .option('--bind <addr>', 'address to listen on; loopback only unless --allow-remote-bind', '127.0.0.1')

@@ -15,7 +15,6 @@ import { readSecretKeyFile, type SecretKey } from '../seal/keys.js';
 import { verifyBatch, type Outcome, type VerifyReport } from '../evidence/verify.js';
 import { loadSource, type EvidenceSource } from '../evidence/source.js';
 import { AuditLog } from '../pipeline/audit.js';
-import { oneLine } from '../util/terminal.js';
 
 const EXIT_FOR: Record<Outcome, number> = {
   verified: EXIT.ok,
@@ -81,7 +80,7 @@ function printHuman(r: VerifyReport): void {
     const targets = f.targets.map((t) => `${t.target}=${t.result}`).join(' ');
     out(`  ${f.result.padEnd(9)} ${f.path}${targets ? `  [${targets}]` : ` (${f.status}, not stored)`}${f.card ? `  card=${f.card.result}` : ''}`);
   }
-  if (r.station) out(`  station: ${oneLine(r.station.name)} (${r.station.key})`);
+  if (r.station) out(`  station: ${r.station.name} (${r.station.key})`);
   printCustody(r, out);
   if (r.audit) out(`  audit log: ${r.audit.result} (${r.audit.entries} entries, ${r.audit.batchEntries} for this batch, ${r.audit.checkpoints} signed checkpoints)`);
   if (r.essence === 'not rechecked') out('  essence hashes: not rechecked (no essence function in this build); ciphertext and plaintext hashes were');
@@ -99,19 +98,22 @@ function printHuman(r: VerifyReport): void {
     const parts = (['verified', 'mismatch', 'unchecked'] as const).filter((k) => n[k]).map((k) => `${n[k]} ${k === 'unchecked' ? 'not checked' : k}`);
     if (parts.length) out(`  ${label}: ${parts.join(', ')}`);
   }
-  for (const p of r.problems) out(`  ${p.result}: ${p.message}${p.code ? ` [${p.code}]` : ''}${p.hint ? `\n    hint: ${p.hint}` : ''}`);
+  for (const p of r.problems) {
+    out(`  ${p.result}: ${p.message}${p.code ? ` [${p.code}]` : ''}`);
+    if (p.hint) out(`    hint: ${p.hint}`);
+  }
   for (const n of r.notes) out(`  note: ${n}`);
 }
 
 /** The custody record in a few lines: who, which card, when; per target its result. */
-function printCustody(r: VerifyReport, out: (s: string) => boolean): void {
+function printCustody(r: VerifyReport, out: (s: string) => void): void {
   const c = r.custody;
   const where = c.targets.map((t) => `${t.target}=${t.result}`).join(' ');
   out(`  custody record: ${c.result}${where ? `  [${where}]` : ''}${c.message ? ` (${c.message})` : ''}`);
   const rec = c.record;
   if (!rec) return;
   const card = [rec.card.label && `label ${rec.card.label}`, rec.card.uuid && `uuid ${rec.card.uuid}`, rec.card.fingerprint && `fingerprint ${rec.card.fingerprint.slice(0, 16)}…`].filter(Boolean).join(', ');
-  out(`    operator ${oneLine(rec.operator ?? '(none)')}, case ${oneLine(rec.case ?? '(none)')}, card ${oneLine(card || '(unknown)')}${rec.card.root ? ` at ${oneLine(rec.card.root)}` : ''}`);
+  out(`    operator ${rec.operator ?? '(none)'}, case ${rec.case ?? '(none)'}, card ${card || '(unknown)'}${rec.card.root ? ` at ${rec.card.root}` : ''}`);
   out(`    card seen ${rec.times.cardSeen ?? '?'}, safe to remove ${rec.times.safeToRemove ?? '?'}, last sealed ${rec.times.lastSealed ?? '?'}, recorded ${rec.recordedAt}`);
   out(`    ${rec.lines} audit lines up to seq ${rec.audit.seq}; ${rec.files.length} files, ${rec.deliveries.filter((d) => d.verified).length} verified deliveries`);
 }

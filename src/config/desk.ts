@@ -15,7 +15,7 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { KluisError } from '../errors.js';
-import { formatPublicKey, type PublicKey, type SecretKey } from '../seal/keys.js';
+import { formatPublicKey, type PublicKey, type SecretKey } from '../seal/index.js';
 import { formatZod, isDeskConfig, layoutFor, loadConfig, readConfigFile, readSignedConfig, signedDocument, type StationLayout } from './load.js';
 import { checkRevision, configSha256, rememberedRevision, rememberRevision, type ConfigStamp } from './revision.js';
 import { exists, writeFileAtomic } from '../util/fsx.js';

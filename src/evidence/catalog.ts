@@ -18,12 +18,10 @@
  * not trust, are not listed as batches but named in `problems`.
  */
 import { KluisError } from '../errors.js';
-import type { SecretKey } from '../seal/keys.js';
-import { openManifestInner, verifyManifest, type ManifestInner, type ManifestOuter } from '../seal/manifest.js';
-import { listPages } from '../targets/paging.js';
+import { openManifestInner, verifyManifest, type ManifestInner, type ManifestOuter, type SecretKey } from '../seal/index.js';
+import { listPages, type Target } from '../targets/index.js';
+import type { TargetConfig } from '../config/index.js';
 import { eachLimited, readCapped } from '../util/limits.js';
-import type { Target } from '../targets/types.js';
-import type { TargetConfig } from '../config/schema.js';
 import { openSourceTarget, trustedStation, type EvidenceSource } from './source.js';
 
 export interface CatalogFilter {

@@ -6,8 +6,7 @@
  * Both only read the lines; neither trusts a record that `openCustodyRecord` did not accept.
  */
 import { canonicalJson } from '../util/canonical-json.js';
-import type { CustodyLine, CustodyRecord } from '../seal/custody.js';
-import type { ManifestInner, ManifestOuter } from '../seal/manifest.js';
+import type { CustodyLine, CustodyRecord, ManifestInner, ManifestOuter } from '../seal/index.js';
 
 export interface CustodyFile {
   path: string;

@@ -5,9 +5,7 @@
  * full re-check of every object on every target is `verifyBatch`.
  */
 import { createHash } from 'node:crypto';
-import type { SecretKey } from '../seal/keys.js';
-import { openCustodyRecord, type CustodyLine } from '../seal/custody.js';
-import { openManifestInner } from '../seal/manifest.js';
+import { openCustodyRecord, openManifestInner, type CustodyLine, type SecretKey } from '../seal/index.js';
 import { readCapped } from '../util/limits.js';
 import { crossCheckCustody, summarizeCustody, type CustodySummary } from './custody.js';
 import { findBatch } from './export.js';

@@ -28,11 +28,12 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
-import type { LoadedConfig } from '../config/load.js';
-import type { Target } from '../targets/types.js';
-import { parsePublicKey, type PublicKey, type SecretKey } from '../seal/keys.js';
-import { verifyManifest, openManifestInner, type ManifestInner, type ManifestOuter } from '../seal/manifest.js';
-import { openToFile, openBytes, openCustodyRecord } from '../seal/index.js';
+import type { LoadedConfig } from '../config/index.js';
+import type { Target } from '../targets/index.js';
+import {
+  openBytes, openCustodyRecord, openManifestInner, openToFile, parsePublicKey, verifyManifest,
+  type ManifestInner, type ManifestOuter, type PublicKey, type SecretKey,
+} from '../seal/index.js';
 import { crossCheckCustody } from './custody.js';
 import { locateBatch, openSourceTarget, stationSource, targetsOf, type EvidenceSource } from './source.js';
 import { writeMhlGeneration } from './mhl/index.js';

@@ -9,15 +9,11 @@
  * what it verifies and exports is recorded in its own log (DeskLayout.auditFile).
  */
 import { KluisError } from '../errors.js';
-import { verifyManifest } from '../seal/manifest.js';
-import { isDeskConfig, loadConfig, readConfigFile, type LoadedConfig } from '../config/load.js';
-import { loadDeskConfig, type LoadedDesk } from '../config/desk.js';
-import type { Egress, TargetConfig } from '../config/schema.js';
-import { parsePublicKey, type PublicKey } from '../seal/keys.js';
-import { openTarget, type TargetContext } from '../targets/index.js';
-import { readOnly } from '../targets/readonly.js';
+import type { ErrorCode } from '../errors.js';
+import { parsePublicKey, verifyManifest, type PublicKey } from '../seal/index.js';
+import { isDeskConfig, loadConfig, loadDeskConfig, readConfigFile, type Egress, type LoadedConfig, type LoadedDesk, type TargetConfig } from '../config/index.js';
+import { openTarget, readOnly, type Target, type TargetContext } from '../targets/index.js';
 import { readCapped } from '../util/limits.js';
-import type { Target } from '../targets/types.js';
 
 export interface SourceStation {
   name: string;
@@ -98,7 +94,7 @@ export interface Located {
   /** The trusted station whose signature a manifest of the batch carries. */
   station?: SourceStation;
   /** Why none was found: the batch is nowhere, or only under a station this source does not trust. */
-  problem?: { result: 'missing' | 'mismatch' | 'unchecked'; code: string; message: string; hint: string };
+  problem?: { result: 'missing' | 'mismatch' | 'unchecked'; code: ErrorCode; message: string; hint: string };
 }
 
 const LOCATE_CAP = 64 * 1024 * 1024;

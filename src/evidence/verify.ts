@@ -25,13 +25,12 @@ import * as path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KluisError } from '../errors.js';
-import type { LoadedConfig } from '../config/load.js';
-import type { TargetConfig } from '../config/schema.js';
-import { parsePublicKey, type PublicKey, type SecretKey } from '../seal/keys.js';
-import { openStream } from '../seal/index.js';
-import { verifyManifest, openManifestInner, type ManifestOuter, type ManifestInner, type ManifestFile } from '../seal/manifest.js';
+import type { LoadedConfig, TargetConfig } from '../config/index.js';
+import {
+  openCustodyRecord, openManifestInner, openStream, parsePublicKey, verifyManifest,
+  type ManifestFile, type ManifestInner, type ManifestOuter, type PublicKey, type SecretKey,
+} from '../seal/index.js';
 import type { Target } from '../targets/index.js';
-import { openCustodyRecord } from '../seal/custody.js';
 import { crossCheckCustody, summarizeCustody, type CustodySummary } from './custody.js';
 import { locateBatch, openSourceTarget, stationSource, targetsOf, type EvidenceSource, type SourceStation } from './source.js';
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';

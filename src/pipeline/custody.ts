@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { KluisError } from '../errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { linesBackward } from '../util/lines-backward.js';
-import { CUSTODY_FORMAT, sealCustodyRecord, type AuditHead, type CustodyLine, type CustodyRecord } from '../seal/custody.js';
+import { CUSTODY_FORMAT, sealCustodyRecord, type AuditHead, type CustodyLine, type CustodyRecord } from '../seal/index.js';
 import type { Station } from './station.js';
 
 /** The object id of a batch's custody record on every target (`<batchId>/custody`). */

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { KluisError } from '../errors.js';
+import { KluisError, type ErrorCode } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { formatPublicKey, sign, verifySignature, type PublicKey, type SecretKey } from './keys.js';
 import { openBytes, sealBytes, type SealOptions } from './stream.js';
@@ -71,7 +71,7 @@ export function lineHash(line: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(body), 'utf8').digest('hex');
 }
 
-function custodyError(code: string, message: string, hint: string, cause?: unknown): KluisError {
+function custodyError(code: ErrorCode, message: string, hint: string, cause?: unknown): KluisError {
   return new KluisError(code, message, { hint, ...(cause !== undefined ? { cause } : {}) });
 }
 

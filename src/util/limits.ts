@@ -4,10 +4,10 @@
  * with at most n at a time.
  */
 import type { Readable } from 'node:stream';
-import { KluisError } from '../errors.js';
+import { KluisError, type ErrorCode } from '../errors.js';
 
 /** The stream's bytes; past `cap` bytes it is destroyed and `code` is thrown. */
-export async function readCapped(s: Readable, cap: number, what: string, code = 'E_MANIFEST_SHAPE'): Promise<Buffer> {
+export async function readCapped(s: Readable, cap: number, what: string, code: ErrorCode = 'E_MANIFEST_SHAPE'): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of s as AsyncIterable<Buffer>) {

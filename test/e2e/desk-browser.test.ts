@@ -73,7 +73,7 @@ beforeAll(async () => {
   serve.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   for (let i = 0; i < 400 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
   loginUrl = out.split('\n')[0]!.trim();
-  expect(loginUrl, `serve said: ${serve.stderr()}`).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
+  expect(loginUrl, `serve said: ${serve.stderr()}`).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{43}$/);
   port = Number(new URL(loginUrl).port);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -164,7 +164,7 @@ describe('evidence desk page in Chromium', () => {
     await page.getByTestId('export').click();
     await page.waitForFunction(() => /\d+/.test(document.querySelector('[data-testid="export-out-msg"]')?.textContent ?? ''));
     expect(await page.getByTestId('export-out-msg').textContent()).toContain(out);
-    expect(listFiles(out)).toEqual(expect.arrayContaining(['DCIM/100MEDIA/DJI_0001.JPG', 'custody.json', 'report.html']));
+    expect(listFiles(out)).toEqual(expect.arrayContaining(['sanitized/DCIM/100MEDIA/DJI_0001.JPG', 'custody.json', 'report.html']));
     const mhl = runKluis(['mhl', 'verify', out]);
     expect(mhl.code, mhl.stdout).toBe(0);
 
@@ -208,16 +208,28 @@ describe('evidence desk page in Chromium', () => {
   });
 
   it("has the dashboard's gate: no token 401, foreign Host 403, an action without CSRF 403, a strict CSP", async () => {
-    const token = new URL(loginUrl).searchParams.get('token')!;
+    const token = /#token=([A-Za-z0-9_-]+)$/.exec(loginUrl)![1]!;
     expect(await raw('GET', '/api/catalog', { host: `127.0.0.1:${port}` })).toMatchObject({ status: 401, body: '' });
     expect(await raw('GET', '/api/catalog', { host: `attacker.example:${port}`, authorization: `Bearer ${token}` })).toMatchObject({ status: 403, body: '' });
     const noCsrf = await raw('POST', '/api/export', { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}`, 'content-type': 'application/json' }, JSON.stringify({ batchId: batch.a, out: path.join(tmp, 'x') }));
     expect(noCsrf).toMatchObject({ status: 403, body: '' });
-    const pageResp = await raw('GET', '/', { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}` });
+    // The page shell is served without the token, and holds nothing: no data, no CSRF value.
+    const pageResp = await raw('GET', '/', { host: `127.0.0.1:${port}` });
     expect(pageResp.status).toBe(200);
+    expect(pageResp.body).not.toMatch(/csrf|PV-2026|alice/i);
+    expect(await raw('GET', '/api/session', { host: `127.0.0.1:${port}` })).toMatchObject({ status: 401, body: '' });
     expect(String(pageResp.headers['content-security-policy'])).toContain("script-src 'self'");
     expect(String(pageResp.headers['content-security-policy'])).toContain("default-src 'none'");
     expect(pageResp.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('asks for the address again when the token is stale (another start of the desk), and shows nothing', async () => {
+    const other = await (await browser.newContext()).newPage();
+    await other.goto(`http://127.0.0.1:${port}/#token=${'x'.repeat(43)}`);
+    await other.getByTestId('login-text').waitFor();
+    expect(await other.getByTestId('login-text').textContent()).toContain('opnieuw gestart');
+    expect(await other.locator('[data-testid="row"]').count()).toBe(0);
+    await other.close();
   });
 
   it('never wrote to the NAS; what it did is in the desk log; no script error', async () => {

@@ -148,7 +148,7 @@ describe.runIf(services)('station-loss drill: the desk works from the storage al
       const out = `out-${st}`;
       ok(['export', ingested[st].batchId, '--config', 'kluis.json', '--identity', key, '--out', out], path.join(tmp, 'D'));
       const files = listFiles(path.join(tmp, 'D', out));
-      const want = st === 'A' ? ['DCIM/100MEDIA/DJI_0001.JPG', 'DCIM/100MEDIA/DJI_0002.MP4'] : ['DCIM/100MEDIA/DJI_0101.JPG'];
+      const want = st === 'A' ? ['sanitized/DCIM/100MEDIA/DJI_0001.JPG', 'sanitized/DCIM/100MEDIA/DJI_0002.MP4'] : ['sanitized/DCIM/100MEDIA/DJI_0101.JPG'];
       expect(files).toEqual(expect.arrayContaining([...want, 'custody.json', 'report.html', 'report.json']));
       const mhl = kluis(['mhl', 'verify', out], path.join(tmp, 'D'));
       expect(mhl.code, mhl.stdout).toBe(0);

@@ -10,11 +10,10 @@
  * and compares. Needs no evidence key: the head sits in the manifest's signed outer part.
  * Never writes to a target or to the log.
  */
-import { readAuditLog } from '../pipeline/audit.js';
-import type { LoadedConfig } from '../config/load.js';
-import { verifyManifest } from '../seal/manifest.js';
-import { openTarget } from '../targets/index.js';
-import { listPages } from '../targets/paging.js';
+import { readAuditLog } from './audit.js';
+import type { LoadedConfig } from '../config/index.js';
+import { verifyManifest } from '../seal/index.js';
+import { listPages, openTarget } from '../targets/index.js';
 import { eachLimited, readCapped } from '../util/limits.js';
 
 export interface AnchorProblem {

@@ -1,27 +1,29 @@
 /**
  * The desk page: one HTML shell, one stylesheet (the station dashboard's, plus a few rules) and
  * one script, all served by the desk server itself, so the CSP forbids inline script and style
- * and every external source. The script renders everything with textContent (never innerHTML
- * with data), and sends actions as JSON with the CSRF value from the page.
+ * and every external source. The shell holds no data and no secret (it is served without the
+ * token). The script takes the token from the address's fragment (`#token=…`, never sent to a
+ * server) into sessionStorage, sends it as `Authorization: Bearer` on every request, gets the
+ * CSRF value from /api/session, renders everything with textContent (never innerHTML with data),
+ * and asks for the address again when the token is missing or stale (the desk was restarted).
  */
-import { PAGE_CSS } from '../dashboard/page.js';
+import { PAGE_CSS } from '../page.js';
 import { DESK_DEFAULT_LANG, DESK_TEXTS } from './texts.js';
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function deskHtml(csrf: string): string {
+export function deskHtml(): string {
   const t = DESK_TEXTS[DESK_DEFAULT_LANG];
   return `<!DOCTYPE html>
 <html lang="${DESK_DEFAULT_LANG}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="kluis-csrf" content="${esc(csrf)}">
 <title>${esc(t.title)}</title>
-<link rel="stylesheet" href="/desk.css">
-<script src="/desk.js" defer></script>
+<link rel="stylesheet" href="/app.css">
+<script src="/app.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#results" data-t="skip">${esc(t.skip)}</a>
@@ -38,7 +40,15 @@ export function deskHtml(csrf: string): string {
 </header>
 <div id="alert" class="alert" role="alert" hidden></div>
 <main>
-  <section aria-labelledby="search-h">
+  <section id="login" aria-labelledby="login-h" hidden>
+    <h2 id="login-h" data-t="loginTitle">${esc(t.loginTitle)}</h2>
+    <p id="login-text" data-testid="login-text"></p>
+    <form id="login-form">
+      <label><span data-t="loginField">${esc(t.loginField)}</span> <input id="login-input" autocomplete="off"></label>
+      <div class="actions"><button type="submit" data-t="loginButton">${esc(t.loginButton)}</button></div>
+    </form>
+  </section>
+  <section id="search-section" aria-labelledby="search-h">
     <h2 id="search-h" data-t="search">${esc(t.search)}</h2>
     <p class="note" data-t="searchHelp">${esc(t.searchHelp)}</p>
     <form id="search" class="search">
@@ -88,7 +98,9 @@ details.lines summary { cursor: pointer; font-weight: bold; }
 export const DESK_JS = String.raw`
 'use strict';
 (function () {
-  var csrf = document.querySelector('meta[name="kluis-csrf"]').getAttribute('content');
+  var TOKEN_KEY = 'kluis-desk-token';
+  var token = null;
+  var csrf = null;
   var texts = null;
   var lang = 'nl';
   try { lang = localStorage.getItem('kluis-desk-lang') || 'nl'; } catch (e) { /* private mode */ }
@@ -125,27 +137,56 @@ export const DESK_JS = String.raw`
   function showAlert(err) {
     var a = document.getElementById('alert');
     clear(a);
-    if (!err) { a.hidden = true; return; }
+    if (!err || err.loginNeeded) { a.hidden = true; return; }
     a.appendChild(el('p', { text: T('error') + ': ' + err.message + (err.code ? ' [' + err.code + ']' : '') }));
     if (err.hint) a.appendChild(el('p', { text: T('hint') + ': ' + err.hint }));
     a.hidden = false;
   }
-  function getJson(url) {
-    return fetch(url, { credentials: 'same-origin' }).then(function (r) {
-      return r.json().then(function (body) {
-        if (!r.ok) throw (body && body.error) || { message: 'HTTP ' + r.status };
-        return body;
-      });
-    });
+  // ---- the token: from the address (once), then sessionStorage; sent as a header only ----
+  function tokenFromAddress() {
+    var m = /(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash);
+    if (!m) return null;
+    try { sessionStorage.setItem(TOKEN_KEY, m[1]); } catch (e) { /* kept in memory only */ }
+    history.replaceState(null, '', location.pathname);
+    return m[1];
   }
-  function postJson(url, body) {
-    return fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json', 'X-Kluis-CSRF': csrf }, body: JSON.stringify(body) }).then(function (r) {
+  function storedToken() {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch (e) { return null; }
+  }
+  function LoginNeeded() { this.loginNeeded = true; }
+  function showLogin(why) {
+    token = null;
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
+    document.getElementById('login-text').textContent = T(why);
+    document.getElementById('login').hidden = false;
+    ['search-section', 'results', 'batch'].forEach(function (id) { document.getElementById(id).hidden = true; });
+  }
+  function api(url, opts) {
+    opts = opts || {};
+    var headers = { Authorization: 'Bearer ' + token };
+    for (var k in (opts.headers || {})) headers[k] = opts.headers[k];
+    return fetch(url, { method: opts.method || 'GET', headers: headers, body: opts.body, credentials: 'omit', cache: 'no-store' }).then(function (r) {
+      if (r.status === 401) { showLogin('loginStale'); throw new LoginNeeded(); }
       return r.json().then(function (b) {
         if (!r.ok) throw (b && b.error) || { message: 'HTTP ' + r.status };
         return b;
       });
     });
   }
+  function getJson(url) { return api(url); }
+  function postJson(url, body) {
+    return api(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Kluis-CSRF': csrf }, body: JSON.stringify(body) });
+  }
+  document.getElementById('login-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var v = document.getElementById('login-input').value.trim();
+    var m = /token=([A-Za-z0-9_-]+)/.exec(v);
+    var t = m ? m[1] : v;
+    if (!/^[A-Za-z0-9_-]{20,}$/.test(t)) return;
+    try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* ignore */ }
+    location.reload();
+  });
+  window.addEventListener('hashchange', function () { if (tokenFromAddress()) location.reload(); });
 
   function applyTexts() {
     document.documentElement.lang = lang;
@@ -331,11 +372,16 @@ export const DESK_JS = String.raw`
       applyTexts();
     });
   });
-  Promise.all([getJson('/api/texts'), getJson('/api/info')]).then(function (r) {
-    texts = r[0];
+  token = tokenFromAddress() || storedToken();
+  fetch('/api/texts', { credentials: 'omit' }).then(function (r) { return r.json(); }).then(function (t) {
+    texts = t;
+    applyTexts();
+    if (!token) { showLogin('loginNeeded'); throw new LoginNeeded(); }
+    return Promise.all([getJson('/api/session'), getJson('/api/info')]);
+  }).then(function (r) {
+    csrf = r[0].csrf;
     var sel = document.querySelector('select[name="station"]');
     r[1].stations.forEach(function (s) { sel.appendChild(el('option', { value: s.name, text: s.name })); });
-    applyTexts();
     return search(false);
   }).catch(showAlert);
 })();

@@ -5,9 +5,11 @@
  * folder on this computer.
  *
  * Security is the station dashboard's, from the same module (src/dashboard/security.ts): loopback
- * bind and clients only, our Host header only, a per-start token, CSRF value + same-origin checks
- * + JSON content type on every action, a strict CSP, no CORS, no-store. A request that fails a
- * check gets a bare status code.
+ * bind and clients only, our Host header only, a per-start token sent only as a Bearer header (the
+ * printed address carries it in its fragment; the page keeps it in sessionStorage), the page shell
+ * (no data) the only thing served without it, a CSRF value from an authenticated request +
+ * same-origin checks + JSON content type on every action, a strict CSP, no CORS, no-store. A
+ * request that fails a check gets a bare status code.
  *
  * What it never does: write to a target (the desk's targets are read-only), decrypt anything into
  * a folder other than the one the user names for an export, or export into a folder that is not
@@ -17,15 +19,15 @@ import * as http from 'node:http';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { KluisError, asKluisError } from '../errors.js';
-import type { SecretKey } from '../seal/keys.js';
-import { AuditLog } from '../pipeline/audit.js';
-import { catalog, parseDateBound, type CatalogBatch, type CatalogResult } from '../evidence/catalog.js';
-import { batchDetails } from '../evidence/details.js';
-import { exportBatch } from '../evidence/export.js';
-import { verifyBatch, type VerifyReport } from '../evidence/verify.js';
-import type { EvidenceSource } from '../evidence/source.js';
-import { actionAllowed, allowedHosts, checkBindAddress, csrfFor, gate, newToken, securityHeaders, sessionCookie } from '../dashboard/security.js';
+import { KluisError, asKluisError } from '../../errors.js';
+import type { SecretKey } from '../../seal/index.js';
+import { AuditLog } from '../../pipeline/audit.js';
+import { catalog, parseDateBound, type CatalogBatch, type CatalogResult } from '../../evidence/catalog.js';
+import { batchDetails } from '../../evidence/details.js';
+import { exportBatch } from '../../evidence/export.js';
+import { verifyBatch, type VerifyReport } from '../../evidence/verify.js';
+import type { EvidenceSource } from '../../evidence/source.js';
+import { actionAllowed, allowedHosts, checkBindAddress, clearStaleCookie, gate, newCsrf, newToken, securityHeaders } from '../security.js';
 import { DESK_CSS, DESK_JS, deskHtml } from './page.js';
 import { DESK_TEXTS } from './texts.js';
 
@@ -39,6 +41,7 @@ export interface DeskServerOptions {
 }
 
 export interface DeskServer {
+  /** The address with the token in its fragment (never sent to a server), to print for the user. */
   loginUrl: string;
   url: string;
   port: number;
@@ -128,7 +131,7 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
   const log = opts.log ?? ((l: string) => process.stderr.write(`kluis: ${l}\n`));
   if (warning) log(`WARNING: ${warning}`);
   const token = newToken();
-  const csrf = csrfFor(token);
+  const csrf = newCsrf();
   let port = 0;
   let hosts = new Set<string>();
 
@@ -179,7 +182,7 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
     const p = url.pathname;
     const method = req.method ?? 'GET';
     if (method === 'POST') {
-      if (!actionAllowed(req, { token, hosts })) return deny(res, 403);
+      if (!actionAllowed(req, { token, csrf, hosts })) return deny(res, 403);
       const body = await readJsonBody(req);
       if (p === '/api/verify') {
         const run = runVerify(batchIdOf(body.batchId));
@@ -201,11 +204,13 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
       return deny(res, 404);
     }
     if (method !== 'GET' && method !== 'HEAD') return deny(res, 405);
-    if (p === '/') return send(res, 200, deskHtml(csrf), 'text/html; charset=utf-8');
-    if (p === '/desk.js') return send(res, 200, DESK_JS, 'text/javascript; charset=utf-8');
-    if (p === '/desk.css') return send(res, 200, DESK_CSS, 'text/css; charset=utf-8');
+    // The page shell (security.ts PUBLIC_PATHS): served without the token, holds no data.
+    if (p === '/') return send(res, 200, deskHtml(), 'text/html; charset=utf-8');
+    if (p === '/app.js') return send(res, 200, DESK_JS, 'text/javascript; charset=utf-8');
+    if (p === '/app.css') return send(res, 200, DESK_CSS, 'text/css; charset=utf-8');
     if (p === '/favicon.ico') return deny(res, 204);
     if (p === '/api/texts') return sendJson(res, 200, DESK_TEXTS);
+    if (p === '/api/session') return sendJson(res, 200, { csrf });
     if (p === '/api/info') {
       return sendJson(res, 200, { kind: source.kind, stations: source.stations.map((s) => ({ name: s.name, key: s.key })), targets: source.targets.map((t) => ({ name: t.name, type: t.type })) });
     }
@@ -225,15 +230,11 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
   };
 
   const server = http.createServer((req, res) => {
-    const verdict = gate(req, { token, port, hosts, allowRemoteClients: allowRemote });
+    const clear = clearStaleCookie(req, port);
+    if (clear) res.setHeader('Set-Cookie', clear);
+    const verdict = gate(req, { token, hosts, allowRemoteClients: allowRemote });
     if (!verdict.ok) return deny(res, verdict.status);
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (verdict.fromQuery) {
-      url.searchParams.delete('token');
-      res.writeHead(303, { ...securityHeaders(), 'Set-Cookie': sessionCookie(port, token), Location: url.pathname + url.search, 'Content-Length': 0 });
-      res.end();
-      return;
-    }
     route(req, res, url).catch((err) => {
       const e = asKluisError(err, 'E_DESK_INTERNAL');
       const status = e.code === 'E_DESK_NOT_FOUND' || e.code === 'E_VERIFY_MISSING' ? 404 : e.code === 'E_DESK_REQUEST' || e.code === 'E_USAGE' || e.code === 'E_DESK_EXPORT_FOLDER' ? 400 : e.code === 'E_INTERNAL' || e.code === 'E_DESK_INTERNAL' ? 500 : 422;
@@ -262,7 +263,7 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
   const url = `http://${shownHost}:${port}/`;
   return {
     url,
-    loginUrl: `${url}?token=${token}`,
+    loginUrl: `${url}#token=${token}`,
     port,
     token,
     async close() {
