@@ -11,7 +11,8 @@
  *
  * Status, from what the storage shows: `complete` when some target holds every object the
  * signed manifest lists, at its signed size, and no file of the card failed; `partial` when a
- * file of the card failed or was rejected at the station; `incomplete` when no target holds all
+ * file of the card failed or was rejected at the station, or could not be sanitized and is held
+ * as its sealed original; `incomplete` when no target holds all
  * of the batch's objects. A catalog lists; `kluis verify` checks hashes and custody.
  *
  * Never writes to a target. Manifests that are damaged, or signed by a station the config does
@@ -196,7 +197,7 @@ export async function catalog(source: EvidenceSource, identities: SecretKey[], f
       entry,
       expected: new Map(outer.objects.map((o) => [o.id, o.size])),
       originals,
-      failedFiles: inner.files.some((f) => f.status === 'failed' || f.status === 'rejected'),
+      failedFiles: inner.files.some((f) => f.status === 'failed' || f.status === 'rejected' || f.status === 'held'),
     };
     known.set(g.batchId, mine);
     placeOn(mine, g, tc, keepExpected);

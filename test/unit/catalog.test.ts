@@ -39,6 +39,7 @@ interface Spec {
   closed?: string;
   objects?: number;
   failed?: boolean;
+  held?: boolean;
 }
 
 /** Writes a batch as a station would leave it on an fs target: objects, then the signed manifest. */
@@ -56,6 +57,7 @@ async function putBatch(store: string, b: Spec, opts: { skipObject?: boolean } =
     files: [
       ...objects.map((o, i) => ({ path: `DCIM/100MEDIA/F${i}.JPG`, class: 'footage' as const, status: 'sealed', objectId: o.id, size: 100 })),
       ...(b.failed ? [{ path: 'DCIM/100MEDIA/BAD.MP4', class: 'footage' as const, status: 'failed', size: 5, error: { code: 'E_SANITIZE_BOX_TRUNCATED', message: 'cut short' } }] : []),
+      ...(b.held ? [{ path: 'DCIM/100MEDIA/CUT.MP4', class: 'footage' as const, status: 'held', size: 5, error: { code: 'E_SANITIZE_BOX_TRUNCATED', message: 'cut short; the original is held sealed' } }] : []),
     ],
   };
   const m = createManifest({ batchId: b.id, createdAt: b.closed ?? b.started, objects, inner, audit: { seq: 1, head: 'b'.repeat(64) } }, [evidence.publicKey], b.station);
@@ -145,9 +147,11 @@ describe('catalog', () => {
     expect(r.problems.filter((p) => p.kind === 'incomplete').map((p) => `${p.target}:${p.batchId}`).sort()).toEqual(['nas:b02', 'nas:b04']);
   });
 
-  it('a card with a failed file is partial', async () => {
+  it('a card with a failed file, or one held as its sealed original, is partial', async () => {
     await putBatch(path.join(dir, 'nas'), { ...BATCHES[0]!, failed: true });
-    expect((await catalog(source(['nas']), [evidence])).batches[0]).toMatchObject({ status: 'partial', files: 3 });
+    await putBatch(path.join(dir, 'nas'), { ...BATCHES[1]!, held: true });
+    const r = await catalog(source(['nas']), [evidence]);
+    expect(r.batches.map((b) => [b.batchId, b.status, b.files])).toEqual([['b01', 'partial', 3], ['b02', 'partial', 6]]);
   });
 
   it("names a foreign station's batch, a damaged manifest and a key that opens nothing; lists none of them", async () => {
