@@ -18,6 +18,7 @@ commandModules.push(await import('./keys.js'));
 commandModules.push(await import('./decrypt.js'));
 commandModules.push(await import('./watch.js'));
 commandModules.push(await import('./verify.js'));
+commandModules.push(await import('./catalog.js'));
 commandModules.push(await import('./serve.js'));
 commandModules.push(await import('./config.js'));
 commandModules.push(await import('./targets.js'));

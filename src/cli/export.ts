@@ -7,8 +7,8 @@
 import type { Command } from 'commander';
 import * as os from 'node:os';
 import { action, printJson, printLines, info } from './output.js';
-import { loadConfig } from '../config/load.js';
 import { readSecretKeyFile } from '../seal/keys.js';
+import { loadSource } from '../evidence/source.js';
 import { exportBatch } from '../evidence/export.js';
 import { AuditLog } from '../pipeline/audit.js';
 
@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .command('export')
     .description('decrypt a batch into a folder, with its report and an ASC MHL history')
     .argument('<batch>', 'batch id (see kluis status)')
-    .requiredOption('--config <file>', 'the signed station config (kluis.json)')
+    .requiredOption('--config <file>', 'the signed station or evidence desk config (kluis.json)')
     .requiredOption('--identity <key>', 'evidence secret key file (repeatable)', collect, [])
     .requiredOption('--out <dir>', 'folder to write into (new or empty)')
     .option('--operator <name>', 'who exports (recorded)', os.userInfo().username)
@@ -30,19 +30,23 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(
       action(async (batch: string, opts: { config: string; identity: string[]; out: string; operator: string; originals?: boolean; intoExisting?: boolean; json?: boolean }) => {
-        const loaded = await loadConfig(opts.config);
+        const source = await loadSource(opts.config);
         const identities = await Promise.all(opts.identity.map((k) => readSecretKeyFile(k, 'recipient')));
-        // Decrypting evidence is recorded: the audit log is opened before any plaintext is
-        // written, and an export that cannot be recorded does not happen (E_AUDIT_OPEN).
-        const audit = await AuditLog.open(loaded.layout.auditFile, { station: loaded.config.station });
+        // Decrypting evidence is recorded (a station: in its audit log; a desk: in the desk's own
+        // log): the log is opened before any plaintext is written, and an export that cannot be
+        // recorded does not happen (E_AUDIT_OPEN).
+        const audit = await AuditLog.open(source.record.file, { station: source.record.name });
         let result;
         try {
-          result = await exportBatch(loaded, batch, identities, opts.out, {
+          result = await exportBatch(source, batch, identities, opts.out, {
             operator: opts.operator,
             ...(opts.originals ? { originals: true } : {}),
             ...(opts.intoExisting ? { intoExisting: true } : {}),
           });
-          await audit.append('export', { batchId: batch, operator: opts.operator, target: result.target, out: result.out, files: result.files.length });
+          await audit.append('export', {
+            batchId: batch, operator: opts.operator, target: result.target, out: result.out, files: result.files.length,
+            ...(source.kind === 'desk' && result.station ? { batchStation: result.station.name } : {}),
+          });
         } finally {
           await audit.close();
         }

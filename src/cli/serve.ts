@@ -16,6 +16,8 @@ import { startDashboard } from '../dashboard/server.js';
 
 interface ServeOptions {
   config: string;
+  desk?: boolean;
+  identity?: string[];
   port: string;
   bind: string;
   allowRemoteBind?: boolean;
@@ -34,7 +36,9 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description('the local dashboard (127.0.0.1 only), optionally with the card watcher')
-    .requiredOption('--config <file>', 'the signed station config (kluis.json)')
+    .requiredOption('--config <file>', 'the signed station config (kluis.json); with --desk, an evidence desk config')
+    .option('--desk', 'the evidence desk page instead: search, inspect, verify and export batches (src/dashboard/desk)')
+    .option('--identity <key>', 'with --desk: evidence secret key file; repeatable (default: keys/evidence.key beside the config)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--port <n>', 'port (0 = any free port)', String(DEFAULT_PORT))
     .option('--bind <addr>', 'address to listen on; loopback only unless --allow-remote-bind', '127.0.0.1')
     .option('--allow-remote-bind', 'admin only: allow a non-loopback --bind (and non-loopback clients)')
@@ -55,6 +59,13 @@ async function runServe(opts: ServeOptions): Promise<number> {
   }
   if (opts.roots && !opts.watch) {
     throw new KluisError('E_USAGE', '--roots only makes sense with --watch');
+  }
+  if (opts.desk) {
+    if (opts.watch) throw new KluisError('E_USAGE', '--watch is for a station; a desk only reads');
+    const { runDeskServe } = await import('./serve-desk.js');
+    return runDeskServe({ config: opts.config, port, bind: opts.bind, allowRemoteBind: opts.allowRemoteBind === true, ...(opts.identity ? { identity: opts.identity } : {}), ...(opts.operator ? { operator: opts.operator } : {}) }, untilSignal);
+  } else if (opts.identity) {
+    throw new KluisError('E_USAGE', '--identity only makes sense with --desk');
   }
   const station = await openStation(opts.config);
   let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;

@@ -11,9 +11,9 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { action, printJson, printLines, warn } from './output.js';
 import { EXIT } from '../errors.js';
-import { loadConfig } from '../config/load.js';
 import { readSecretKeyFile, type SecretKey } from '../seal/keys.js';
 import { verifyBatch, type Outcome, type VerifyReport } from '../evidence/verify.js';
+import { loadSource, type EvidenceSource } from '../evidence/source.js';
 import { AuditLog } from '../pipeline/audit.js';
 
 const EXIT_FOR: Record<Outcome, number> = {
@@ -32,18 +32,18 @@ export function register(program: Command): void {
     .command('verify')
     .description('re-check a batch end to end: every object on every target, decrypted and hashed')
     .argument('<batch>', 'the batch id')
-    .requiredOption('--config <file>', 'the station config (kluis.json)')
+    .requiredOption('--config <file>', 'the station or evidence desk config (kluis.json)')
     .requiredOption('--identity <key>', 'evidence identity (secret key file); repeat for more', collect)
     .option('--card <dir>', 'the card folder, to re-hash the original files')
     .option('--deep', "also decode every stored picture and video in full (slow); with --card, compare each picture's decoded pixels with the card file's")
     .option('--json', 'print one JSON document')
     .action(
       action(async (batch: string, opts: { config: string; identity: string[]; card?: string; deep?: boolean; json?: boolean }) => {
-        const config = await loadConfig(opts.config);
+        const source = await loadSource(opts.config);
         const identities: SecretKey[] = [];
         for (const f of opts.identity) identities.push(await readSecretKeyFile(f, 'recipient'));
-        const report = await verifyBatch({ config, batchId: batch, identities, ...(opts.card ? { card: path.resolve(opts.card) } : {}), ...(opts.deep ? { deep: true } : {}) });
-        await record(config.layout.auditFile, config.layout.stationKeyFile, config.config.station, report);
+        const report = await verifyBatch({ source, batchId: batch, identities, ...(opts.card ? { card: path.resolve(opts.card) } : {}), ...(opts.deep ? { deep: true } : {}) });
+        await record(source, report);
         if (opts.json) printJson(report);
         else printHuman(report);
         return EXIT_FOR[report.result];
@@ -51,17 +51,20 @@ export function register(program: Command): void {
     );
 }
 
-async function record(auditFile: string, stationKeyFile: string, station: string, r: VerifyReport): Promise<void> {
+async function record(source: EvidenceSource, r: VerifyReport): Promise<void> {
+  const { file: auditFile, name, stationKeyFile } = source.record;
   if (!(await fsp.stat(path.dirname(auditFile)).then(() => true, () => false))) return;
-  const key = await readSecretKeyFile(stationKeyFile, 'station').catch(() => undefined);
+  const key = stationKeyFile ? await readSecretKeyFile(stationKeyFile, 'station').catch(() => undefined) : undefined;
   try {
-    const log = await AuditLog.open(auditFile, { station, ...(key ? { stationKey: key } : {}) });
+    const log = await AuditLog.open(auditFile, { station: name, ...(key ? { stationKey: key } : {}) });
     await log.append(r.ok ? 'verified' : 'verify-failed', {
       batchId: r.batchId,
       result: r.result,
       files: r.files.length,
       problems: r.problems.length,
       targets: r.manifests.map((m) => ({ target: m.target, manifest: m.result })),
+      custody: r.custody.result,
+      ...(source.kind === 'desk' && r.station ? { batchStation: r.station.name } : {}),
     });
     await log.close();
   } catch (err) {
@@ -77,6 +80,8 @@ function printHuman(r: VerifyReport): void {
     const targets = f.targets.map((t) => `${t.target}=${t.result}`).join(' ');
     out(`  ${f.result.padEnd(9)} ${f.path}${targets ? `  [${targets}]` : ` (${f.status}, not stored)`}${f.card ? `  card=${f.card.result}` : ''}`);
   }
+  if (r.station) out(`  station: ${r.station.name} (${r.station.key})`);
+  printCustody(r, out);
   if (r.audit) out(`  audit log: ${r.audit.result} (${r.audit.entries} entries, ${r.audit.batchEntries} for this batch, ${r.audit.checkpoints} signed checkpoints)`);
   if (r.essence === 'not rechecked') out('  essence hashes: not rechecked (no essence function in this build); ciphertext and plaintext hashes were');
   else {
@@ -93,6 +98,22 @@ function printHuman(r: VerifyReport): void {
     const parts = (['verified', 'mismatch', 'unchecked'] as const).filter((k) => n[k]).map((k) => `${n[k]} ${k === 'unchecked' ? 'not checked' : k}`);
     if (parts.length) out(`  ${label}: ${parts.join(', ')}`);
   }
-  for (const p of r.problems) out(`  ${p.result}: ${p.message}`);
+  for (const p of r.problems) {
+    out(`  ${p.result}: ${p.message}${p.code ? ` [${p.code}]` : ''}`);
+    if (p.hint) out(`    hint: ${p.hint}`);
+  }
   for (const n of r.notes) out(`  note: ${n}`);
+}
+
+/** The custody record in a few lines: who, which card, when; per target its result. */
+function printCustody(r: VerifyReport, out: (s: string) => void): void {
+  const c = r.custody;
+  const where = c.targets.map((t) => `${t.target}=${t.result}`).join(' ');
+  out(`  custody record: ${c.result}${where ? `  [${where}]` : ''}${c.message ? ` (${c.message})` : ''}`);
+  const rec = c.record;
+  if (!rec) return;
+  const card = [rec.card.label && `label ${rec.card.label}`, rec.card.uuid && `uuid ${rec.card.uuid}`, rec.card.fingerprint && `fingerprint ${rec.card.fingerprint.slice(0, 16)}…`].filter(Boolean).join(', ');
+  out(`    operator ${rec.operator ?? '(none)'}, case ${rec.case ?? '(none)'}, card ${card || '(unknown)'}${rec.card.root ? ` at ${rec.card.root}` : ''}`);
+  out(`    card seen ${rec.times.cardSeen ?? '?'}, safe to remove ${rec.times.safeToRemove ?? '?'}, last sealed ${rec.times.lastSealed ?? '?'}, recorded ${rec.recordedAt}`);
+  out(`    ${rec.lines} audit lines up to seq ${rec.audit.seq}; ${rec.files.length} files, ${rec.deliveries.filter((d) => d.verified).length} verified deliveries`);
 }

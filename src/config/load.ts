@@ -103,11 +103,18 @@ export async function readConfigFile(file: string): Promise<{ raw: unknown; sign
   return { raw: parsed.data.config, ...(parsed.data.signature ? { signature: parsed.data.signature } : {}) };
 }
 
-export async function loadConfig(file: string): Promise<LoadedConfig> {
-  const base = layoutFor(file);
-  const { raw, signature } = await readConfigFile(base.configFile);
-  const pinFile = pinFileFor(base.root, raw, base.adminPinFile);
-  const layout: StationLayout = { ...base, adminPinFile: pinFile };
+/**
+ * Reads a config file (a station's or a desk's) and checks its signature against the admin key
+ * pinned for it (pin.ts: KLUIS_ADMIN_PIN, the config's `adminPin`, else `fallbackPin`); the pin
+ * must be one only root can change. Returns the signed object, not yet checked against a schema.
+ */
+export async function readSignedConfig(
+  file: string,
+  root: string,
+  fallbackPin: string,
+): Promise<{ raw: unknown; adminKey: PublicKey; pinFile: string; signer: string }> {
+  const { raw, signature } = await readConfigFile(file);
+  const pinFile = pinFileFor(root, raw, fallbackPin);
   const adminKey = await readPublicKey(pinFile, 'admin').catch((err) => {
     throw new KluisError('E_CONFIG_NO_PIN', `no pinned admin key at ${pinFile}`, {
       hint: `kluis init pins the admin key in keys/admin.pub; a deployed station keeps it root-owned elsewhere and names it with ${ADMIN_PIN_ENV} (deploy/README.md)`,
@@ -136,13 +143,30 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
       hint: `have the admin sign it once more: kluis config sign --config ${file} --admin-key KEY (that gives it a revision)`,
     });
   }
+  return { raw, adminKey, pinFile, signer: signature.key };
+}
+
+/** A desk config (`kind: "desk"`, src/config/desk.ts): signed like a station's, but never one. */
+export function isDeskConfig(raw: unknown): boolean {
+  return !!raw && typeof raw === 'object' && (raw as { kind?: unknown }).kind === 'desk';
+}
+
+export async function loadConfig(file: string): Promise<LoadedConfig> {
+  const base = layoutFor(file);
+  const { raw, adminKey, pinFile, signer } = await readSignedConfig(base.configFile, base.root, base.adminPinFile);
+  const layout: StationLayout = { ...base, adminPinFile: pinFile };
+  if (isDeskConfig(raw)) {
+    throw new KluisError('E_CONFIG_DESK', `config ${file} is an evidence desk config, not a station's`, {
+      hint: 'a desk only finds, verifies and exports batches (catalog, verify, export, serve --desk); ingest and admin tasks need a station config',
+    });
+  }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     throw new KluisError('E_CONFIG_INVALID', `config ${file} is invalid: ${formatZod(parsed.error)}`, {
       hint: 'fix the named field, then sign again',
     });
   }
-  const stamp: ConfigStamp = { revision: parsed.data.revision, signedAt: parsed.data.signedAt, sha256: configSha256(raw), signer: signature.key };
+  const stamp: ConfigStamp = { revision: parsed.data.revision, signedAt: parsed.data.signedAt, sha256: configSha256(raw), signer };
   const remembered = await checkRevision(file, layout, stamp);
   return { config: parsed.data, layout, adminKey, stamp, ...(remembered ? { remembered } : {}) };
 }
@@ -174,10 +198,8 @@ export async function writeSignedConfig(file: string, config: unknown, admin: Se
   if (!parsed.success) {
     throw new KluisError('E_CONFIG_INVALID', `config is invalid: ${formatZod(parsed.error)}`);
   }
-  const value = Buffer.from(sign(admin, signatureMessage(signed))).toString('base64');
   const signer = formatPublicKey(admin.publicKey);
-  const doc = { config: signed, signature: { alg: 'ed25519', key: signer, value } };
-  await writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`, 0o644);
+  await writeFileAtomic(file, `${JSON.stringify(signedDocument(signed, admin), null, 2)}\n`, 0o644);
   if (await exists(layout.stateDir)) {
     const pin = await readPublicKey(pinFileFor(layout.root, signed, layout.adminPinFile), 'admin').catch(() => undefined);
     if (pin && formatPublicKey(pin) === signer) {
@@ -186,6 +208,12 @@ export async function writeSignedConfig(file: string, config: unknown, admin: Se
     }
   }
   return parsed.data;
+}
+
+/** The file's document for `config` signed by `admin` (the caller validates `config` first). */
+export function signedDocument(config: unknown, admin: SecretKey): { config: unknown; signature: { alg: 'ed25519'; key: string; value: string } } {
+  const value = Buffer.from(sign(admin, signatureMessage(config))).toString('base64');
+  return { config, signature: { alg: 'ed25519', key: formatPublicKey(admin.publicKey), value } };
 }
 
 export function formatZod(err: { issues: Array<{ path: Array<string | number>; message: string }> }): string {

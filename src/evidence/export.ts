@@ -9,9 +9,14 @@
  * card name can overwrite the report or the MHL history:
  *   OUT/sanitized/<card path>   the sanitized footage        (card paths only ever go below
  *   OUT/originals/<card path>   the originals (--originals)   one of these two folders)
- *   OUT/report.html, OUT/report.json, OUT/ascmhl/   generated
- * The ASC MHL generation lists every file of the export, the report included, so
- * `kluis mhl verify OUT` passes on a fresh export.
+ *   OUT/report.html, OUT/report.json, OUT/custody.json, OUT/ascmhl/   generated
+ * The ASC MHL generation lists every file of the export, the report and the custody record
+ * included, so `kluis mhl verify OUT` passes on a fresh export.
+ *
+ * From a station's config or an evidence desk's (src/evidence/source.ts): a desk finds whose
+ * batch it is from its signed manifest and reads that station's targets. The custody record is
+ * checked before anything is decrypted (an altered record exports nothing) and written out as
+ * the station signed it.
  *
  * Never: writes outside OUT or through a link inside it, writes into a non-empty OUT unless
  * asked (`intoExisting`), or gives an unauthenticated file a final name: each file is decrypted
@@ -23,12 +28,14 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
-import type { LoadedConfig } from '../config/load.js';
-import { openTarget } from '../targets/index.js';
-import type { Target } from '../targets/types.js';
-import { parsePublicKey, type SecretKey } from '../seal/keys.js';
-import { verifyManifest, openManifestInner, type ManifestInner, type ManifestOuter } from '../seal/manifest.js';
-import { openToFile, openBytes } from '../seal/index.js';
+import type { LoadedConfig } from '../config/index.js';
+import type { Target } from '../targets/index.js';
+import {
+  openBytes, openCustodyRecord, openManifestInner, openToFile, parsePublicKey, verifyManifest,
+  type ManifestInner, type ManifestOuter, type PublicKey, type SecretKey,
+} from '../seal/index.js';
+import { crossCheckCustody } from './custody.js';
+import { locateBatch, openSourceTarget, stationSource, targetsOf, type EvidenceSource } from './source.js';
 import { writeMhlGeneration } from './mhl/index.js';
 import { OutDir } from './outdir.js';
 
@@ -45,7 +52,10 @@ export interface ExportResult {
   files: Array<{ path: string; file: string; sha256: string; size: number }>;
   skipped: Array<{ path: string; status: string; reason?: string }>;
   report?: string;
+  /** The batch's custody record as the station signed it (checked before it was written). */
+  custody?: string;
   mhl?: string;
+  station?: { name: string; key: string };
   originals?: Array<{ path: string; file: string; sha256: string; size: number; target: string }>;
 }
 
@@ -55,13 +65,30 @@ export async function readStream(s: Readable): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** Opens the config's targets in order (required first) and returns the first that holds the batch. */
-export async function findBatch(loaded: LoadedConfig, batchId: string): Promise<{ target: Target; outer: ManifestOuter; doc: unknown }> {
-  const station = parsePublicKey(loaded.config.stationKey, 'station');
-  const ordered = [...loaded.config.targets].sort((a, b) => Number(b.required) - Number(a.required));
+function asSource(from: LoadedConfig | EvidenceSource): EvidenceSource {
+  return 'kind' in from ? from : stationSource(from);
+}
+
+/**
+ * Finds whose batch it is (a desk: from its signed manifest), then opens that station's targets
+ * in order (required first) and returns the first that holds the batch with a valid manifest.
+ */
+export async function findBatch(
+  from: LoadedConfig | EvidenceSource,
+  batchId: string,
+): Promise<{ target: Target; outer: ManifestOuter; doc: unknown; station: { name: string; key: string }; stationKey: PublicKey }> {
+  const source = asSource(from);
+  const located = await locateBatch(source, batchId);
+  if (!located.station) {
+    const p = located.problem!;
+    throw new KluisError(p.code, p.message, { hint: p.hint });
+  }
+  const station = located.station;
+  const stationKey = parsePublicKey(station.key, 'station');
+  const ordered = [...(source.kind === 'station' ? source.targets : targetsOf(source, station))].sort((a, b) => Number(b.required) - Number(a.required));
   const problems: string[] = [];
   for (const tc of ordered) {
-    const target = openTarget(tc, { configDir: loaded.layout.root, egress: loaded.config.egress });
+    const target = openSourceTarget(source, tc);
     try {
       const head = await target.head(`${batchId}/manifest.json`);
       if (!head) {
@@ -70,9 +97,9 @@ export async function findBatch(loaded: LoadedConfig, batchId: string): Promise<
         continue;
       }
       const doc = JSON.parse((await readStream(await target.get(`${batchId}/manifest.json`))).toString('utf8')) as unknown;
-      const outer = verifyManifest(doc, station);
+      const outer = verifyManifest(doc, stationKey);
       if (outer.batchId !== batchId) throw new KluisError('E_MANIFEST_SHAPE', `the manifest under ${batchId} names batch ${outer.batchId}`);
-      return { target, outer, doc };
+      return { target, outer, doc, station: { name: station.name, key: station.key }, stationKey };
     } catch (err) {
       await target.close();
       if (err instanceof KluisError && err.code.startsWith('E_MANIFEST')) throw err;
@@ -80,8 +107,26 @@ export async function findBatch(loaded: LoadedConfig, batchId: string): Promise<
     }
   }
   throw new KluisError('E_VERIFY_MISSING', `batch ${batchId} was not found on any target (${problems.join('; ')})`, {
-    hint: 'check the batch id with `kluis status`, and that the targets are reachable',
+    hint: 'check the batch id with `kluis status` or `kluis catalog`, and that the targets are reachable',
   });
+}
+
+/** The batch's custody record from `target`, checked against the signed manifest; null when it names none. */
+async function checkedCustody(target: Target, batchId: string, outer: ManifestOuter, inner: ManifestInner, identities: SecretKey[], stationKey: PublicKey): Promise<unknown | null> {
+  const id = typeof inner.extra?.custodyObject === 'string' ? inner.extra.custodyObject : undefined;
+  if (!id) return null;
+  const obj = outer.objects.find((o) => o.id === id);
+  if (!obj) throw new KluisError('E_CUSTODY_MISMATCH', `the inner manifest names custody record ${id}, which the signed outer list does not hold`, { hint: 'do not trust this manifest; compare with the copy on another target' });
+  const sealed = await readStream(await target.get(`${batchId}/${id}`));
+  if (createHash('sha256').update(sealed).digest('hex') !== obj.sha256) {
+    throw new KluisError('E_CUSTODY_ALTERED', `the custody record on ${target.name} is not the one the signed manifest names`, {
+      hint: 'it was changed or replaced on the target: keep it for investigation, and run `kluis verify` to see which targets hold the right one',
+    });
+  }
+  const signed = openCustodyRecord(sealed, identities, { batchId, station: stationKey });
+  const disagree = crossCheckCustody(signed.record, outer, inner);
+  if (disagree.length > 0) throw new KluisError('E_CUSTODY_MISMATCH', `the custody record and the signed manifest disagree: ${disagree.slice(0, 3).join('; ')}`, { hint: 'keep both for investigation' });
+  return signed;
 }
 
 /**
@@ -114,7 +159,7 @@ async function hashedStream(src: Readable, expectSha256: string, what: string): 
 }
 
 export async function exportBatch(
-  loaded: LoadedConfig,
+  from: LoadedConfig | EvidenceSource,
   batchId: string,
   identities: SecretKey[],
   outDir: string,
@@ -126,13 +171,16 @@ export async function exportBatch(
     intoExisting?: boolean;
   } = {},
 ): Promise<ExportResult> {
-  const { target, outer } = await findBatch(loaded, batchId);
+  const source = asSource(from);
+  const { target, outer, station, stationKey } = await findBatch(source, batchId);
   let out: OutDir | undefined;
   try {
     const inner: ManifestInner = openManifestInner(outer, identities);
+    // The custody record first: a batch whose record does not hold is not decrypted at all.
+    const custody = await checkedCustody(target, batchId, outer, inner, identities, stationKey);
     out = await OutDir.open(outDir, { intoExisting: opts.intoExisting === true });
     const byId = new Map(outer.objects.map((o) => [o.id, o]));
-    const result: ExportResult = { batchId, target: target.name, out: out.root, files: [], skipped: [] };
+    const result: ExportResult = { batchId, target: target.name, out: out.root, files: [], skipped: [], station };
     for (const f of inner.files) {
       if (!f.objectId) {
         result.skipped.push({ path: f.path, status: f.status, ...(f.error ? { reason: `${f.error.code}: ${f.error.message}` } : {}) });
@@ -150,7 +198,7 @@ export async function exportBatch(
       await out.place(tmp, parts);
       result.files.push({ path: f.path, file: parts.join('/'), sha256: got.sha256, size: got.size });
     }
-    if (opts.originals) result.originals = await exportOriginals(loaded, batchId, inner, byId, identities, out);
+    if (opts.originals) result.originals = await exportOriginals(source, station, batchId, inner, byId, identities, out);
     const generated: string[] = [];
     const reportId = typeof inner.extra?.reportObject === 'string' ? inner.extra.reportObject : undefined;
     if (reportId && byId.has(reportId)) {
@@ -159,6 +207,10 @@ export async function exportBatch(
       result.report = await out.writeFile(['report.html'], report.html);
       await out.writeFile(['report.json'], report.json);
       generated.push('report.html', 'report.json');
+    }
+    if (custody) {
+      result.custody = await out.writeFile(['custody.json'], `${JSON.stringify(custody, null, 2)}\n`);
+      generated.push('custody.json');
     }
     await out.close();
     await out.folder(['ascmhl']);
@@ -183,7 +235,8 @@ export async function exportBatch(
  * the targets the config allows originals on; each must decrypt to the hash read from the card.
  */
 async function exportOriginals(
-  loaded: LoadedConfig,
+  source: EvidenceSource,
+  station: { name: string; key: string },
   batchId: string,
   inner: ManifestInner,
   byId: Map<string, { id: string; size: number; sha256: string }>,
@@ -196,7 +249,8 @@ async function exportOriginals(
       hint: 'originals are sealed only when a target in the config has "originalsAllowed": true at ingest',
     });
   }
-  const allowed = loaded.config.targets.filter((t) => t.originalsAllowed);
+  const st = source.stations.find((s) => s.key === station.key)!;
+  const allowed = (source.kind === 'station' ? source.targets : targetsOf(source, st)).filter((t) => t.originalsAllowed);
   const done: Array<{ path: string; file: string; sha256: string; size: number; target: string }> = [];
   for (const f of wanted) {
     const id = String((f as { originalObjectId?: unknown }).originalObjectId);
@@ -206,7 +260,7 @@ async function exportOriginals(
     let lastErr: unknown;
     let fetched: { tmp: string; sha256: string; size: number; target: string } | undefined;
     for (const tc of allowed) {
-      const target = openTarget(tc, { configDir: loaded.layout.root, egress: loaded.config.egress });
+      const target = openSourceTarget(source, tc);
       try {
         if (!(await target.head(`${batchId}/${id}`))) continue;
         const tmp = out.tempFile();

@@ -25,11 +25,14 @@ import * as path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KluisError } from '../errors.js';
-import type { LoadedConfig } from '../config/load.js';
-import { parsePublicKey, type SecretKey } from '../seal/keys.js';
-import { openStream } from '../seal/index.js';
-import { verifyManifest, openManifestInner, type ManifestOuter, type ManifestInner, type ManifestFile } from '../seal/manifest.js';
-import { openTarget, type Target } from '../targets/index.js';
+import type { LoadedConfig, TargetConfig } from '../config/index.js';
+import {
+  openCustodyRecord, openManifestInner, openStream, parsePublicKey, verifyManifest,
+  type ManifestFile, type ManifestInner, type ManifestOuter, type PublicKey, type SecretKey,
+} from '../seal/index.js';
+import type { Target } from '../targets/index.js';
+import { crossCheckCustody, summarizeCustody, type CustodySummary } from './custody.js';
+import { locateBatch, openSourceTarget, stationSource, targetsOf, type EvidenceSource, type SourceStation } from './source.js';
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { makePartDir, sweepOrphans } from '../util/plain-temp.js';
@@ -69,6 +72,9 @@ export interface ManifestResult {
 
 export interface VerifyProblem {
   result: Exclude<Outcome, 'verified'>;
+  /** A stable code where the problem has one (e.g. E_CUSTODY_ALTERED), with what to do. */
+  code?: string;
+  hint?: string;
   target?: string;
   path?: string;
   objectId?: string;
@@ -85,10 +91,24 @@ export interface VerifyReport {
   /** Objects in the manifest not tied to a card file (e.g. the sealed report). */
   objects: FileResult[];
   audit?: { file: string; result: Outcome; entries: number; batchEntries: number; checkpoints: number; problems: AuditVerifyResult['problems'] };
+  /** The batch's custody record (its audit lines, signed, stored with it on every target). */
+  custody: CustodyCheck;
+  /** The station that signed the batch, as the config trusts it. */
+  station?: { name: string; key: string };
   essence: 'rechecked' | 'not rechecked';
   problems: VerifyProblem[];
   /** Things that did not change the outcome but a reader should know (e.g. a listing failed). */
   notes: string[];
+}
+
+export interface CustodyCheck {
+  result: Outcome;
+  /** The record's object id in the batch (from the inner manifest). */
+  object?: string;
+  targets: Array<{ target: string; result: Outcome; code?: string; message?: string; hint?: string }>;
+  /** Who, which card, when, per file and per delivery: from the first record that checked out. */
+  record?: CustodySummary;
+  message?: string;
 }
 
 /** Recomputes one essence hash of a plaintext file; null when this method is not supported. */
@@ -98,7 +118,9 @@ export type EssenceFn = (file: string, format: string | undefined, method: strin
 export type DecodeFn = (file: string) => Promise<FullDecode>;
 
 export interface VerifyArgs {
-  config: LoadedConfig;
+  /** A station's config; or give `source` (a station's or an evidence desk's). */
+  config?: LoadedConfig;
+  source?: EvidenceSource;
   batchId: string;
   identities: SecretKey[];
   /** The card folder, to re-hash the original files against the acquisition hashes. */
@@ -109,11 +131,11 @@ export interface VerifyArgs {
   deep?: boolean;
   /** The full decode used when `deep`; default: the sanitize stage's `decodeFully`. */
   decode?: DecodeFn;
-  /** Targets to open instead of the config's (tests); keyed by name. */
+  /** Targets to open instead of the config's (tests, station configs only); keyed by name. */
   targets?: Target[];
   /** Environment for target credentials (default process.env). */
   env?: NodeJS.ProcessEnv;
-  /** Check the station audit log too (default: when the file exists). */
+  /** Check the station audit log too (default: when the config is a station's and the file exists). */
   audit?: boolean;
 }
 
@@ -183,8 +205,8 @@ function describeManifestDiff(bad: unknown, good: ManifestOuter): string {
   const outer = (bad as { outer?: Record<string, unknown> })?.outer;
   if (!outer || typeof outer !== 'object') return 'not a manifest document';
   const diffs: string[] = [];
-  for (const k of ['format', 'batchId', 'createdAt', 'station', 'inner'] as const) {
-    if (canonicalJson(outer[k] ?? null) !== canonicalJson(good[k])) diffs.push(k);
+  for (const k of ['format', 'batchId', 'createdAt', 'station', 'inner', 'audit'] as const) {
+    if (canonicalJson(outer[k] ?? null) !== canonicalJson(good[k] ?? null)) diffs.push(k);
   }
   const objs = Array.isArray(outer.objects) ? (outer.objects as Array<Record<string, unknown>>) : [];
   const byId = new Map(good.objects.map((o) => [o.id, o]));
@@ -202,11 +224,12 @@ function describeManifestDiff(bad: unknown, good: ManifestOuter): string {
 
 /** Re-checks a batch on every configured target. Never throws for a per-file problem. */
 export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
-  const { config, batchId, identities } = args;
+  const { batchId, identities } = args;
   if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(batchId)) {
     throw new KluisError('E_USAGE', `'${batchId}' is not a batch id`, { hint: 'use the batch id printed by `kluis ingest` or `kluis status`' });
   }
-  const stationPub = parsePublicKey(config.config.stationKey, 'station');
+  const source = args.source ?? (args.config ? stationSource(args.config) : undefined);
+  if (!source) throw new KluisError('E_INTERNAL', 'verifyBatch needs a config or a source');
   await sweepOrphans(os.tmpdir());
   const problems: VerifyProblem[] = [];
   const notes: string[] = [];
@@ -214,9 +237,14 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
   const decodeFn: DecodeFn | null = args.deep ? (args.decode ?? decodeFully) : null;
   // The card file's pixels, decoded once per file whatever the number of targets.
   const cardPixels = new Map<string, Promise<FullDecode>>();
-  const targets =
-    args.targets ??
-    config.config.targets.map((t) => openTarget(t, { configDir: config.layout.root, egress: config.config.egress, ...(args.env ? { env: args.env } : {}) }));
+  const ctx = args.env ? { env: args.env } : {};
+  // Whose batch it is decides which key must have signed it and which targets should hold it.
+  const located = await locateBatch(source, batchId, ctx);
+  const station: SourceStation | undefined = located.station;
+  if (located.problem) problems.push({ result: located.problem.result, code: located.problem.code, hint: located.problem.hint, message: located.problem.message });
+  const stationPub: PublicKey | undefined = station ? parsePublicKey(station.key, 'station') : undefined;
+  const targetConfigs: TargetConfig[] = station ? (source.kind === 'station' ? source.targets : targetsOf(source, station)) : [];
+  const targets = args.targets ?? targetConfigs.map((t) => openSourceTarget(source, t, ctx));
   const manifestKey = `${batchId}/manifest.json`;
 
   // 1. The signed manifest from each target.
@@ -289,7 +317,7 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
       const id = (f as { originalObjectId?: unknown }).originalObjectId;
       if (typeof id === 'string') byOriginal.set(id, f);
     }
-    const originalsAllowed = new Set(config.config.targets.filter((t) => t.originalsAllowed).map((t) => t.name));
+    const originalsAllowed = new Set(targetConfigs.filter((t) => t.originalsAllowed).map((t) => t.name));
     const listed = inner ? inner.files : [];
     const seen = new Set<string>();
     const entries: Array<{ file?: ManifestFile; objectId?: string; original?: boolean }> = [
@@ -307,9 +335,10 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
       ...good.objects.filter((o) => !byObject.has(o.id) && !byOriginal.has(o.id)).map((o) => ({ objectId: o.id })),
     ];
     const reportObject = (inner?.extra as { reportObject?: unknown } | undefined)?.reportObject;
+    const custodyObject = (inner?.extra as { custodyObject?: unknown } | undefined)?.custodyObject;
     for (const e of entries) {
       const res: FileResult = {
-        path: e.file?.path ?? (e.objectId === reportObject ? `(sealed report ${e.objectId})` : `(object ${e.objectId})`),
+        path: e.file?.path ?? (e.objectId === reportObject ? `(sealed report ${e.objectId})` : e.objectId === custodyObject ? `(custody record ${e.objectId})` : `(object ${e.objectId})`),
         ...(e.objectId ? { objectId: e.objectId } : {}),
         status: e.file?.status ?? 'stored',
         result: 'verified',
@@ -358,11 +387,23 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
     }
   }
 
-  // 4. The station audit log (chain of custody), when this station has one.
+  // 4. The custody record: the batch's audit lines, signed by the station, stored with it.
+  const custody = await checkCustody({ batchId, good, inner, targets, identities, ...(stationPub ? { stationPub } : {}) });
+  for (const t of custody.targets) {
+    if (t.result === 'verified') continue;
+    problems.push({ result: t.result, target: t.target, path: `${batchId}/${custody.object ?? 'custody'}`, ...(t.code ? { code: t.code } : {}), ...(t.hint ? { hint: t.hint } : {}), message: `custody record on ${t.target}: ${t.message ?? t.result}` });
+  }
+  if (custody.targets.length === 0 && custody.result !== 'verified' && custody.code) {
+    problems.push({ result: custody.result, code: custody.code, ...(custody.hint ? { hint: custody.hint } : {}), message: `custody record: ${custody.message ?? custody.result}` });
+  } else if (custody.targets.length === 0 && custody.message && good && inner) {
+    notes.push(`custody record: ${custody.message}`);
+  }
+
+  // 5. The station audit log (chain of custody), when this is a station with one.
   let audit: VerifyReport['audit'];
-  const auditFile = config.layout.auditFile;
-  const wantAudit = args.audit ?? (await fsp.stat(auditFile).then(() => true, () => false));
-  if (wantAudit) {
+  const auditFile = source.stationAuditFile;
+  const wantAudit = auditFile !== undefined && stationPub !== undefined && (args.audit ?? (await fsp.stat(auditFile).then(() => true, () => false)));
+  if (wantAudit && auditFile && stationPub) {
     try {
       const a = await verifyAuditLog(auditFile, stationPub);
       let batchEntries = 0;
@@ -387,6 +428,8 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
     files,
     objects,
     ...(audit ? { audit } : {}),
+    custody: { result: custody.result, ...(custody.object ? { object: custody.object } : {}), targets: custody.targets, ...(custody.record ? { record: custody.record } : {}), ...(custody.message ? { message: custody.message } : {}) },
+    ...(station ? { station: { name: station.name, key: station.key } } : {}),
     essence: essenceFn ? 'rechecked' : 'not rechecked',
     problems,
     notes,
@@ -447,6 +490,81 @@ async function deepChecks(tmpFile: string, deep: DeepArgs): Promise<Check[]> {
     checks.push({ check: 'decode:card-pixels', result: 'unchecked', message: `the card file could not be decoded: ${errText(err)}` });
   }
   return checks;
+}
+
+const CUSTODY_CAP = 256 * 1024 * 1024;
+
+/**
+ * The custody record on every target: the very object the signed manifest lists (SHA-256), a
+ * seal that opens, the station's signature, lines that hash to themselves, and a story that
+ * agrees with the manifest. Per target a result, with a code and a hint for each problem.
+ */
+async function checkCustody(a: {
+  batchId: string;
+  good: ManifestOuter | undefined;
+  inner: ManifestInner | undefined;
+  targets: Target[];
+  identities: SecretKey[];
+  stationPub?: PublicKey;
+}): Promise<CustodyCheck & { code?: string; hint?: string }> {
+  const { batchId, good, inner } = a;
+  if (!good || !a.stationPub) return { result: 'unchecked', targets: [], message: 'no valid signed manifest, so no custody record to check' };
+  if (!inner) return { result: 'unchecked', targets: [], message: 'the inner manifest did not open with this identity, so the custody record was not read' };
+  const id = (inner.extra as { custodyObject?: unknown } | undefined)?.custodyObject;
+  if (typeof id !== 'string') {
+    if (good.audit) {
+      return {
+        result: 'missing', targets: [], code: 'E_CUSTODY_MISSING',
+        message: 'the signed manifest carries an audit head but names no custody record',
+        hint: 'the station that signed it should have stored one; check that station\'s audit log',
+      };
+    }
+    return { result: 'unchecked', targets: [], message: "this batch was closed before stations stored custody records; its custody is in its station's audit log" };
+  }
+  const obj = good.objects.find((o) => o.id === id);
+  if (!obj) {
+    return { result: 'mismatch', object: id, targets: [], code: 'E_CUSTODY_MISMATCH', message: `the inner manifest names custody record ${id}, which the signed outer list does not hold`, hint: 'do not trust this manifest; compare with the copy on another target' };
+  }
+  const results: CustodyCheck['targets'] = [];
+  let record: CustodySummary | undefined;
+  for (const t of a.targets) {
+    const key = `${batchId}/${id}`;
+    let bytes: Buffer;
+    try {
+      bytes = await readCapped(await t.get(key), CUSTODY_CAP);
+    } catch (err) {
+      results.push(
+        isMissing(err)
+          ? { target: t.name, result: 'missing', code: 'E_CUSTODY_MISSING', message: `${key} is not on ${t.name}`, hint: 'the record was removed from this target; the copy on another target is the same record (the manifest names its hash)' }
+          : { target: t.name, result: 'unchecked', message: errText(err) },
+      );
+      continue;
+    }
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== obj.sha256 || bytes.length !== obj.size) {
+      results.push({
+        target: t.name, result: 'mismatch', code: 'E_CUSTODY_ALTERED',
+        message: `the stored record is not the one the signed manifest names (SHA-256 ${sha}, ${bytes.length} bytes; signed: ${obj.sha256}, ${obj.size} bytes)`,
+        hint: 'the custody record was changed or replaced on this target after the station stored it: keep it for investigation and read the record from another target',
+      });
+      continue;
+    }
+    try {
+      const signed = openCustodyRecord(bytes, a.identities, { batchId, station: a.stationPub });
+      const disagree = crossCheckCustody(signed.record, good, inner);
+      if (disagree.length > 0) {
+        results.push({ target: t.name, result: 'mismatch', code: 'E_CUSTODY_MISMATCH', message: `the record and the signed manifest disagree: ${disagree.slice(0, 3).join('; ')}${disagree.length > 3 ? ` (and ${disagree.length - 3} more)` : ''}`, hint: 'both are signed by the station: keep them and the station log for investigation' });
+        continue;
+      }
+      record ??= summarizeCustody(signed.record);
+      results.push({ target: t.name, result: 'verified' });
+    } catch (err) {
+      const e = err as { code?: string; hint?: string };
+      const code = e.code ?? 'E_CUSTODY_SHAPE';
+      results.push({ target: t.name, result: code === 'E_SEAL_NO_RECIPIENT' || code.startsWith('E_KEY') ? 'unchecked' : 'mismatch', code, message: errText(err), ...(e.hint ? { hint: e.hint } : {}) });
+    }
+  }
+  return { result: worst(results.map((r) => r.result)), object: id, targets: results, ...(record ? { record } : {}) };
 }
 
 async function checkObject(

@@ -177,6 +177,22 @@ export class AuditLog {
     return run;
   }
 
+  /**
+   * The chain head as it is on disk now: seq and hash of the last line (read under the lock, so
+   * another process's append is seen). What a batch's custody record and manifest are tied to.
+   */
+  head(): Promise<{ seq: number; hash: string }> {
+    const run = this.queue.then(() => {
+      if (this.closed || !this.fh) throw new KluisError('E_AUDIT_CLOSED', 'the audit log is closed');
+      return this.withLock(async () => {
+        await this.refreshTail();
+        return { seq: this.tail.seq, hash: this.tail.hash };
+      });
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Writes a final checkpoint (with a station key) and closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;

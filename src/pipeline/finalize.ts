@@ -1,6 +1,7 @@
 /**
  * Closing a batch: once every file of the card has reached a final state, the batch gets its
- * sealed report and its signed manifest, both queued for every target like the footage. And the
+ * sealed report, its sealed custody record (pipeline/custody.ts) and its signed manifest, all
+ * queued for every target like the footage. And the
  * one place that decides what a batch's and a file's status is: "secured" only when every
  * required target has verified the object by reading it back.
  */
@@ -18,6 +19,7 @@ import type { Station } from './station.js';
 import type { EventSink } from './events.js';
 import { VERSION } from '../version.js';
 import { writeFileAtomic } from '../util/fsx.js';
+import { CUSTODY_ID, sealCustody } from './custody.js';
 
 /**
  * 'held': the file could not be sanitized; its sealed original is kept (on the targets that allow
@@ -161,7 +163,9 @@ export function batchOutcome(
   const outcomes = files.map((f) => fileOutcome(f, deliveries, required, batchId));
   const footage = outcomes.filter((f) => f.class === 'footage');
   const manifestKey = `${batchId}/${MANIFEST_KEY}`;
-  const batchObjects = [manifestKey, ...(b.report_object ? [`${batchId}/${b.report_object}`] : [])];
+  // The custody record counts once it is queued (batches closed before custody records have none).
+  const custodyKey = `${batchId}/${CUSTODY_ID}`;
+  const batchObjects = [manifestKey, ...(b.report_object ? [`${batchId}/${b.report_object}`] : []), ...(deliveries.some((d) => d.object_key === custodyKey) ? [custodyKey] : [])];
   const batchObjectsSecured = opts.footageOnly || (b.manifest_written === 1 && batchObjects.every((k) => objectStatus(deliveries.filter((d) => d.object_key === k), required).status === 'secured'));
   // Sealed originals must be verified on every required target that was allowed to receive them.
   const originalKeys = new Set(files.map((f) => originalKey(f, deliveries, batchId)).filter((k): k is string => k !== undefined));
@@ -351,8 +355,18 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
       ...(originalKey(f, deliveries, batchId) ? [{ id: f.orig_object_id!, size: f.orig_sealed_size!, sha256: f.orig_sealed_sha256! }] : []),
     ]);
   objects.push({ id: reportId, size: sealedReport.length, sha256: sha256(sealedReport) });
+  // The custody record: the batch's audit lines up to the log's head, signed and sealed; the
+  // manifest lists it like any object and carries the same head in its outer part.
+  const custody = await sealCustody(station, batchId, sp.sealed);
+  objects.push({ id: custody.id, size: custody.size, sha256: custody.sha256 });
   const manifest = createManifest(
-    { batchId, createdAt: new Date().toISOString(), objects, inner: { ...inner(station, batchId), extra: { reportObject: reportId } } },
+    {
+      batchId,
+      createdAt: new Date().toISOString(),
+      objects,
+      inner: { ...inner(station, batchId), extra: { reportObject: reportId, custodyObject: custody.id } },
+      audit: custody.audit,
+    },
     station.recipients,
     station.stationKey,
   );
@@ -362,6 +376,7 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
   const targets = [...station.targets.keys()];
   journal.db.transaction(() => {
     journal.enqueue(batchId, `${batchId}/${reportId}`, targets, { size: sealedReport.length, sha256: sha256(sealedReport), localPath: reportPath });
+    journal.enqueue(batchId, `${batchId}/${custody.id}`, targets, { size: custody.size, sha256: custody.sha256, localPath: custody.file });
     journal.enqueue(batchId, `${batchId}/${MANIFEST_KEY}`, targets, { size: manifestBytes.length, sha256: sha256(manifestBytes), localPath: manifestPath });
     journal.setBatch(batchId, { manifest_written: 1, report_object: reportId });
   })();
@@ -370,7 +385,11 @@ export async function finalizeBatch(station: Station, batchId: string, _emit: Ev
   await fsp.rm(sp.thumbs, { recursive: true, force: true });
   for (const f of files) if (f.thumb_path) journal.setFile(batchId, f.path, { thumb_path: null });
   await station.audit.append('file-sealed', {
-    batchId, object: `${batchId}/${MANIFEST_KEY}`, kind: 'manifest', sha256: sha256(manifestBytes), size: manifestBytes.length,
+    batchId, object: `${batchId}/${custody.id}`, kind: 'custody', sha256: custody.sha256, size: custody.size, lines: custody.lines, auditHead: custody.audit,
+    recipients: station.recipients.map((r) => formatPublicKey(r)),
+  });
+  await station.audit.append('file-sealed', {
+    batchId, object: `${batchId}/${MANIFEST_KEY}`, kind: 'manifest', sha256: sha256(manifestBytes), size: manifestBytes.length, auditHead: custody.audit,
     recipients: station.recipients.map((r) => formatPublicKey(r)),
   });
 }

@@ -15,6 +15,15 @@ export {
   writeSecretKeyFile, sign, verifySignature,
 } from './keys.js';
 export type { ImplName } from './primitives.js';
+// The signed batch manifest and the sealed custody record (docs/format.md).
+export {
+  MANIFEST_FORMAT, createManifest, verifyManifest, openManifestInner,
+  type ManifestOuter, type ManifestInner, type ManifestFile, type ManifestObject, type SignedManifest,
+} from './manifest.js';
+export {
+  CUSTODY_FORMAT, sealCustodyRecord, openCustodyRecord, verifyCustodyDocument, lineHash, lineProblems,
+  type CustodyRecord, type CustodyLine, type SignedCustody, type AuditHead,
+} from './custody.js';
 
 /** Which implementation is used when none is asked for: sodium-native, or tweetnacl as fallback. */
 export function sealImplementation(): ImplName {

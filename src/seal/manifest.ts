@@ -30,6 +30,12 @@ export const ManifestOuterSchema = z
     station: z.string().startsWith('kluisstation1'),
     objects: z.array(ManifestObjectSchema),
     inner: base64.min(1),
+    /**
+     * The station audit log's head (seq and hash of its last line) when the batch was closed:
+     * outside the sealed part on purpose, so the station (which cannot decrypt) can compare its
+     * log with it (`kluis audit verify`). Absent in manifests of stations before custody records.
+     */
+    audit: z.object({ seq: z.number().int().nonnegative(), head: hex64 }).strict().optional(),
   })
   .strict();
 export type ManifestOuter = z.infer<typeof ManifestOuterSchema>;
@@ -90,7 +96,7 @@ function signedBytes(outer: ManifestOuter): Uint8Array {
 
 /** Builds and signs a manifest; the inner part is sealed to `recipients`. */
 export function createManifest(
-  args: { batchId: string; createdAt: string; objects: ManifestObject[]; inner: ManifestInner },
+  args: { batchId: string; createdAt: string; objects: ManifestObject[]; inner: ManifestInner; audit?: { seq: number; head: string } },
   recipients: PublicKey[],
   stationKey: SecretKey,
   opts: SealOptions = {},
@@ -116,6 +122,7 @@ export function createManifest(
     station,
     objects: args.objects.map((o) => ({ id: o.id, size: o.size, sha256: o.sha256 })),
     inner: Buffer.from(sealedInner).toString('base64'),
+    ...(args.audit ? { audit: { seq: args.audit.seq, head: args.audit.head } } : {}),
   };
   const outer = ManifestOuterSchema.safeParse(outerDraft);
   if (!outer.success) throw shapeError('outer manifest', outer.error);

@@ -30,7 +30,8 @@ import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
 import { checkedBody, isDeadTemp, tempName, validateKey, validatePrefix } from './common.js';
-import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+import { againstCursor, pageLimit, takePage, treeCursor } from './paging.js';
+import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 /** The mode a put asks for; the process umask applies (the service runs with UMask=0077). */
 const OBJECT_MODE = 0o644;
@@ -218,12 +219,22 @@ export class FsTarget implements Target {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
-    const slash = prefix.lastIndexOf('/');
-    const base = slash >= 0 ? prefix.slice(0, slash) : '';
-    yield* this.walk(base, prefix);
+    yield* this.walk(this.startOf(prefix), prefix, undefined);
   }
 
-  private async *walk(rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+  async listPage(prefix: string, cursor?: string, limit?: number): Promise<ListPage> {
+    validatePrefix(prefix);
+    const n = pageLimit(limit);
+    return takePage(this.walk(this.startOf(prefix), prefix, treeCursor(cursor)), n);
+  }
+
+  private startOf(prefix: string): string {
+    const slash = prefix.lastIndexOf('/');
+    return slash >= 0 ? prefix.slice(0, slash) : '';
+  }
+
+  /** Tree order (names sorted within each folder); with `after`, only what follows that key. */
+  private async *walk(rel: string, prefix: string, after: string[] | undefined): AsyncGenerator<ObjectInfo> {
     const dir = rel ? path.join(this.root, ...rel.split('/')) : this.root;
     let entries;
     try {
@@ -238,8 +249,10 @@ export class FsTarget implements Target {
     for (const e of entries) {
       if (e.name.startsWith('.')) continue; // temp files and anything hidden
       const key = rel ? `${rel}/${e.name}` : e.name;
+      const where = againstCursor(key.split('/'), after, e.isDirectory());
+      if (where === 'before') continue;
       if (e.isDirectory()) {
-        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix) || key.startsWith(prefix)) yield* this.walk(key, prefix);
+        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix) || key.startsWith(prefix)) yield* this.walk(key, prefix, where === 'on-path' ? after : undefined);
       } else if (e.isFile() && key.startsWith(prefix)) {
         const st = await fsp.lstat(path.join(dir, e.name));
         yield { key, size: st.size };

@@ -71,5 +71,7 @@ export function openTarget(cfg: TargetConfig, ctx: TargetContext): Target {
   }
 }
 
-export type { Target, ObjectInfo, PutOptions, ProbeResult, TargetCapabilities } from './types.js';
+export type { Target, ObjectInfo, PutOptions, ProbeResult, TargetCapabilities, ListPage } from './types.js';
+export { listPages } from './paging.js';
+export { readOnly } from './readonly.js';
 export type { Refusal, IpCountryTable, Resolver } from './egress.js';

@@ -36,7 +36,8 @@ import { resolveCredentials } from '../config/credentials.js';
 import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import { createGuardedAgents, findKluisError, isNetworkError, isTlsError, tlsFailure, unreachable, type GuardedAgents } from './http.js';
-import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+import { pageLimit } from './paging.js';
+import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 export const S3_PART_SIZE = 8 * 1024 * 1024;
 export const S3_QUEUE_SIZE = 2;
@@ -277,6 +278,25 @@ export class S3Target implements Target {
       }
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async listPage(prefix: string, cursor?: string, limit?: number): Promise<ListPage> {
+    validatePrefix(prefix);
+    const n = pageLimit(limit);
+    const { client, bucket } = await this.ready();
+    let r;
+    try {
+      r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: n, ...(cursor ? { ContinuationToken: cursor } : {}) }));
+    } catch (err) {
+      throw this.mapError(err, `listing ${prefix || '/'}`);
+    }
+    const objects: ObjectInfo[] = [];
+    for (const o of r.Contents ?? []) {
+      if (!o.Key) continue;
+      const etag = (o.ETag ?? '').replace(/"/g, '');
+      objects.push({ key: o.Key, size: o.Size ?? 0, ...(/^[0-9a-f]{32}$/.test(etag) ? { md5: etag } : {}) });
+    }
+    return r.IsTruncated && r.NextContinuationToken ? { objects, cursor: r.NextContinuationToken } : { objects };
   }
 
   async delete(key: string): Promise<void> {

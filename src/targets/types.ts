@@ -32,6 +32,13 @@ export interface ObjectInfo {
   md5?: string;
 }
 
+/** One page of a listing (`Target.listPage`). */
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** Where the next page starts; absent when this page is the last. Opaque: pass it back as is. */
+  cursor?: string;
+}
+
 export interface PutOptions {
   /** Exact byte length of the body; a mismatch fails the upload. */
   size: number;
@@ -58,6 +65,14 @@ export interface Target {
   head(key: string): Promise<ObjectInfo | null>;
   get(key: string): Promise<Readable>;
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Optional capability (probe with `typeof t.listPage === 'function'`, or use
+   * targets/paging.ts): one page of `list(prefix)`, at most `limit` objects (default 1000) in the
+   * same order as `list`, starting after `cursor` (from the previous page). Each call stands on
+   * its own, so a caller holds one page at a time, and can stop and go on later. Objects put or
+   * deleted between calls may or may not show; no key is returned twice in one pass.
+   */
+  listPage?(prefix: string, cursor?: string, limit?: number): Promise<ListPage>;
   delete(key: string): Promise<void>;
   /** Connectivity, credentials and policy check without storing footage. */
   probe(): Promise<ProbeResult>;

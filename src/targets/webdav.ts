@@ -15,7 +15,9 @@
  *   requests report the put's errors;
  * - every request goes through the guarded agents (egress guard at connect time); redirects are
  *   refused; basic auth is sent only over TLS, or over plain http to a loopback address;
- * - list/head use PROPFIND (Depth 0/1); hidden names (temp files) are never listed;
+ * - list/head use PROPFIND (Depth 0/1); hidden names (temp files) are never listed; listPage walks
+ *   the same way and skips what its cursor (the last key of the previous page) has passed, so each
+ *   page costs one PROPFIND per collection on the cursor's path and per collection it enters;
  * - bodies are streamed, never held in memory.
  */
 import type { IncomingMessage } from 'node:http';
@@ -37,7 +39,8 @@ import {
   type GuardedAgents,
   type SendRequest,
 } from './http.js';
-import type { ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+import { againstCursor, pageLimit, takePage, treeCursor } from './paging.js';
+import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 type WebDavDeps = NetworkTargetDeps;
 
@@ -319,12 +322,24 @@ export class WebDavTarget implements Target {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
     const r = await this.ready();
-    const slash = prefix.lastIndexOf('/');
-    const start = slash >= 0 ? prefix.slice(0, slash) : '';
-    yield* this.walk(r, start, prefix);
+    yield* this.walk(r, this.startOf(prefix), prefix, undefined);
   }
 
-  private async *walk(r: Ready, rel: string, prefix: string): AsyncGenerator<ObjectInfo> {
+  async listPage(prefix: string, cursor?: string, limit?: number): Promise<ListPage> {
+    validatePrefix(prefix);
+    const n = pageLimit(limit);
+    const after = treeCursor(cursor);
+    const r = await this.ready();
+    return takePage(this.walk(r, this.startOf(prefix), prefix, after), n);
+  }
+
+  private startOf(prefix: string): string {
+    const slash = prefix.lastIndexOf('/');
+    return slash >= 0 ? prefix.slice(0, slash) : '';
+  }
+
+  /** Tree order (names sorted within each collection); with `after`, only what follows that key. */
+  private async *walk(r: Ready, rel: string, prefix: string, after: string[] | undefined): AsyncGenerator<ObjectInfo> {
     const url = this.urlOf(r.base, rel, true);
     const entries = await this.propfind(r, url, 1, `listing ${rel || '/'}`);
     if (!entries) return;
@@ -339,8 +354,10 @@ export class WebDavTarget implements Target {
     children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const { name, e } of children) {
       const key = rel ? `${rel}/${name}` : name;
+      const where = againstCursor(key.split('/'), after, e.collection);
+      if (where === 'before') continue;
       if (e.collection) {
-        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix) || key.startsWith(prefix)) yield* this.walk(r, key, prefix);
+        if (prefix.startsWith(`${key}/`) || `${key}/`.startsWith(prefix) || key.startsWith(prefix)) yield* this.walk(r, key, prefix, where === 'on-path' ? after : undefined);
       } else if (key.startsWith(prefix)) {
         yield { key, size: e.size };
       }

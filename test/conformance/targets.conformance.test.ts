@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { S3Client, CreateBucketCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
 import { openTarget, type TargetContext } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/types.js';
+import { listPages } from '../../src/targets/paging.js';
 import { EgressSchema, TargetConfigSchema, type TargetConfig } from '../../src/config/schema.js';
 import { KluisError } from '../../src/errors.js';
 import { loadServices, type Services } from '../setup/services.js';
@@ -271,6 +272,46 @@ for (const h of harnesses) {
       expect(await names(`${run}/nothing-here/`)).toEqual([]);
       const sizes = (await collect(t.list(`${run}/ls/`))).map((o) => o.size);
       expect(sizes).toEqual([10, 10, 10, 10]);
+    });
+
+    it('lists page by page: every key once, in list order, a cursor only while more may follow', async () => {
+      expect(typeof t.listPage).toBe('function');
+      const listPage = t.listPage!.bind(t);
+      // Folder names chosen so that byte order and folder-by-folder order differ ('a-b' / 'a').
+      const keys = ['a/1', 'a/2', 'a/3', 'a-b/4', 'b/5', 'b/c/6', 'd'].map((k) => `${run}/pg/${k}`);
+      for (const k of keys) {
+        const sha = await bodySha(k, 3);
+        await t.put(k, () => body(k, 3), { size: 3, sha256: sha });
+      }
+      const full = (await collect(t.list(`${run}/pg/`))).map((o) => o.key);
+      expect(full.slice().sort()).toEqual(keys.slice().sort());
+      for (const limit of [1, 2, 3, 7, 1000]) {
+        const got: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await listPage(`${run}/pg/`, cursor, limit);
+          expect(page.objects.length).toBeLessThanOrEqual(limit);
+          if (page.cursor !== undefined) expect(page.objects.length).toBe(limit);
+          got.push(...page.objects.map((o) => o.key));
+          cursor = page.cursor;
+          pages++;
+          expect(pages).toBeLessThanOrEqual(keys.length + 1);
+        } while (cursor !== undefined);
+        expect(got, `limit ${limit}`).toEqual(full);
+      }
+      // The size comes with each object, as from list.
+      expect((await listPage(`${run}/pg/a/`, undefined, 10)).objects).toEqual([
+        expect.objectContaining({ key: `${run}/pg/a/1`, size: 3 }),
+        expect.objectContaining({ key: `${run}/pg/a/2`, size: 3 }),
+        expect.objectContaining({ key: `${run}/pg/a/3`, size: 3 }),
+      ]);
+      // A prefix that holds nothing: one empty last page.
+      expect(await listPage(`${run}/nothing-here/`, undefined, 5)).toEqual({ objects: [] });
+      // The generic helper walks the same pages.
+      const viaHelper: string[] = [];
+      for await (const page of listPages(t, `${run}/pg/`, 2)) viaHelper.push(...page.map((o) => o.key));
+      expect(viaHelper).toEqual(full);
     });
 
     it('read-back verification: get of each stored object hashes to what was put; missing keys are reported', async () => {

@@ -144,7 +144,7 @@ async function scenario(point: CrashPoint, n: number, held = false): Promise<voi
   }
   row.push(`${footage.length}/${FOOTAGE.length}`);
 
-  // 0 twice: one batch; one object per secured file + manifest + report; nothing else, no temp files.
+  // 0 twice: one batch; one object per secured file + manifest + report + custody record; nothing else, no temp files.
   const batches = journalQuery<{ id: string; status: string }>(st, 'SELECT id, status FROM batches');
   expect(batches).toEqual([{ id: out.batchId, status: held ? 'delivering' : 'secured' }]);
   const all = storeObjects(st);
@@ -153,8 +153,9 @@ async function scenario(point: CrashPoint, n: number, held = false): Promise<voi
   for (const o of all) if (!o.endsWith('manifest.json')) expect(looksPlain(readFileSync(path.join(st.store, o))), o).toBe(false);
   const objects = all.filter((o) => !temps.includes(o));
   expect(objects.every((o) => o.startsWith(`${out.batchId}/`))).toBe(true);
-  expect(objects).toHaveLength(FOOTAGE.length + 2);
+  expect(objects).toHaveLength(FOOTAGE.length + 3);
   expect(objects).toContain(`${out.batchId}/manifest.json`);
+  expect(objects).toContain(`${out.batchId}/custody`);
   const deliveries = journalQuery<{ object_key: string; state: string }>(st, 'SELECT object_key, state FROM deliveries');
   expect(deliveries.every((d) => d.state === 'verified')).toBe(true);
   expect(deliveries.map((d) => d.object_key).sort()).toEqual(objects);

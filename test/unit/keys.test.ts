@@ -66,6 +66,25 @@ test('station keys sign, recipient keys cannot, and a signature binds its messag
   expect(codeOf(() => sign(generateKey('recipient'), msg))).toBe('E_KEY_KIND');
 });
 
+test('Ed25519 verification (node:crypto) takes RFC 8032 vector 1 and our signatures, and nothing altered', () => {
+  const hex = (s: string): Uint8Array => Buffer.from(s, 'hex');
+  const pub = { kind: 'station' as const, bytes: hex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a') };
+  const sig = hex('e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b');
+  expect(verifySignature(pub, new Uint8Array(0), sig)).toBe(true);
+  expect(verifySignature(pub, new Uint8Array([0]), sig)).toBe(false);
+  const k = generateKey('station', deterministicRandom('verify'));
+  const msg = Buffer.from('kluis-manifest-v1\n{}');
+  const s = sign(k, msg);
+  expect(verifySignature(k.publicKey, msg, s)).toBe(true);
+  const flipped = Uint8Array.from(s);
+  flipped[10]! ^= 1;
+  expect(verifySignature(k.publicKey, msg, flipped)).toBe(false);
+  expect(verifySignature(k.publicKey, msg, new Uint8Array(64))).toBe(false);
+  expect(verifySignature(k.publicKey, msg, s.subarray(0, 63))).toBe(false);
+  expect(verifySignature(generateKey('station', deterministicRandom('other')).publicKey, msg, s)).toBe(false);
+  expect(verifySignature({ kind: 'recipient', bytes: k.publicKey.bytes }, msg, s)).toBe(false);
+});
+
 test('key text forms are byte-identical to the published vectors (test/vectors/seal-v1.json)', async () => {
   const vectors = JSON.parse(await fsp.readFile(path.join(__dirname, '..', 'vectors', 'seal-v1.json'), 'utf8')) as {
     vectors: Array<{ identities: string[]; reproduce?: { recipients: string[] } }>;

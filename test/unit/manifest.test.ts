@@ -94,6 +94,19 @@ describe('manifest', () => {
     }
   });
 
+  test('the audit head sits in the signed outer part: readable without a key, and covered by the signature', () => {
+    const head = { seq: 41, head: H('4') };
+    const m = JSON.parse(JSON.stringify(createManifest({ ...args, audit: head }, [evidence.publicKey], station)));
+    expect(verifyManifest(m, station.publicKey).audit).toEqual(head);
+    for (const change of [(d: any) => (d.outer.audit.seq = 40), (d: any) => (d.outer.audit.head = H('5')), (d: any) => delete d.outer.audit]) {
+      const d = JSON.parse(JSON.stringify(m));
+      change(d);
+      expect(codeOf(() => verifyManifest(d))).toBe('E_MANIFEST_SIGNATURE');
+    }
+    // A manifest made without one (older stations) still verifies, and has none.
+    expect(verifyManifest(roundTripped).audit).toBeUndefined();
+  });
+
   test('a manifest re-signed by another station: valid signature, wrong station', () => {
     const forged = createManifest({ ...args, inner: { ...inner(), station: { name: 'x', key: formatPublicKey(station2.publicKey) } } }, [evidence.publicKey], station2);
     expect(codeOf(() => verifyManifest(forged))).toBe('OK');
