@@ -93,11 +93,11 @@ describe('a hostile card with files named like export\'s own (item 8)', () => {
     expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toMatch(/^<!doctype html>/i);
     expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain(`Evidence report — batch <code>${batchId}</code>`);
     expect(JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')).batchId).toBe(batchId);
-    // The top level holds only what export itself makes.
-    expect(readdirSync(out).sort()).toEqual(['ascmhl', 'originals', 'report.html', 'report.json', 'sanitized']);
+    // The top level holds only what export itself makes (the custody record comes with the batch, #17).
+    expect(readdirSync(out).sort()).toEqual(['ascmhl', 'custody.json', 'originals', 'report.html', 'report.json', 'sanitized']);
     const v = mhlVerify(out);
     expect(v.code, v.stdout + v.stderr).toBe(0);
-    expect(parseJson(v).checked).toBe(HOSTILE.length * 2 + 2);
+    expect(parseJson(v).checked).toBe(HOSTILE.length * 2 + 3);
   });
 });
 
@@ -107,7 +107,7 @@ describe('mhl verify on a fresh export (item 9)', () => {
     expect(exportTo(out).code).toBe(0);
     const v = mhlVerify(out);
     expect(v.code, v.stdout + v.stderr).toBe(0);
-    expect(parseJson(v)).toMatchObject({ ok: true, problems: [], generations: 1, checked: HOSTILE.length + 2 });
+    expect(parseJson(v)).toMatchObject({ ok: true, problems: [], generations: 1, checked: HOSTILE.length + 3 });
     const again = exportTo(out, '--into-existing');
     expect(again.code, again.stderr).toBe(0);
     const v2 = mhlVerify(out);

@@ -62,8 +62,8 @@ describe('never lost', () => {
     expect(clip.sha256).toBe(sha256(path.join(card, CLIP)));
     expect(path.dirname(path.dirname(clip.heldAt!))).toBe(path.join(st.dir, 'state', 'held'));
     expect(r.stderr).toContain(`${CLIP}: NOT sanitized`);
-    // The store holds the 3 sanitized files, the report and the manifest; never the original.
-    expect(storeObjects(st)).toHaveLength(GOOD.length + 2);
+    // The store holds the 3 sanitized files, the report, the custody record and the manifest; never the original.
+    expect(storeObjects(st)).toHaveLength(GOOD.length + 3);
     expect(spoolPlaintext(st)).toEqual([]);
 
     // Safe to remove was said once, after the clip's original was sealed (audit order).
