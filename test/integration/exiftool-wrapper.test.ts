@@ -202,13 +202,15 @@ describe('persistent exiftool', () => {
       execFileSync('mkfifo', [fifo]);
       await exiftool(IMAGE_OPTS, images[0]!); // the persistent process is up
       const pid1 = exiftoolStayOpenPid();
-      const stuck = exiftool(IMAGE_OPTS, fifo, { timeoutMs: 2000 });
-      // Queued behind the stuck request; its own limit is shorter than the time it waits.
-      const next = exiftool(IMAGE_OPTS, images[1]!, { timeoutMs: 1500 });
+      const stuck = exiftool(IMAGE_OPTS, fifo, { timeoutMs: 12_000 });
+      // Queued behind the stuck request: its own limit is shorter than the time it waits, and
+      // far longer than reading a small file takes even on a busy machine.
+      const small = generated[0]!;
+      const next = exiftool(IMAGE_OPTS, small, { timeoutMs: 8_000 });
       await expect(stuck).rejects.toMatchObject({ code: 'E_SANITIZE_TOOL_TIMEOUT' });
       const r = await next;
       expect(r.via).toBe('stay-open');
-      expect(norm(r.stdout)).toBe(norm((await exiftoolOneShot(IMAGE_OPTS, images[1]!)).stdout));
+      expect(norm(r.stdout)).toBe(norm((await exiftoolOneShot(IMAGE_OPTS, small)).stdout));
       expect(exiftoolStayOpenPid()).not.toBe(pid1); // the stuck ExifTool was killed, a new one serves
     } finally {
       rmSync(dir, { recursive: true, force: true });
