@@ -85,9 +85,9 @@ describe('odd card names', () => {
     expect(out.files.map((f: any) => [f.path, f.status, f.error?.code])).toEqual([['DCIM', 'rejected', 'E_CARD_SYMLINK']]);
     expect(out.status).not.toBe('secured');
     expect(r.stderr).toMatch(/DCIM.*\[E_CARD_SYMLINK\]/);
-    // Only the batch's manifest and report were stored: no footage object.
+    // Only the batch's manifest, report and custody record were stored: no footage object.
     const added = listFiles(st.store).length - before;
-    expect(added).toBe(2);
+    expect(added).toBe(3);
   });
 
   it('a name that holds a newline or an escape prints on one line and cannot fake a hint', () => {

@@ -49,7 +49,7 @@ function expectSecuredAndExportable(st: TestStation, out: Outcome, footage: numb
   const files = out.files.filter((f) => f.class === 'footage');
   expect(files).toHaveLength(footage);
   expect(files.every((f) => f.status === 'secured')).toBe(true);
-  expect(storeObjects(st).filter((o) => !path.basename(o).startsWith('.'))).toHaveLength(footage + 2);
+  expect(storeObjects(st).filter((o) => !path.basename(o).startsWith('.'))).toHaveLength(footage + 3); // + report, custody record, manifest
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-df-export-'));
   const exp = runKluis(['export', out.batchId, '--config', st.config, '--identity', st.evidenceKey, '--out', dir]);
   expect(exp.code, exp.stderr).toBe(0);

@@ -60,10 +60,10 @@ describe('ingest with one allowed and one refused target', () => {
     out = JSON.parse(r.stdout);
     expect(connections).toBe(0);
     expect(bytesIn).toBe(0);
-    // The allowed target holds both footage objects, the report and the manifest.
+    // The allowed target holds both footage objects, the report, the custody record and the manifest.
     const objects = storeObjects(st);
     expect(objects.filter((o) => o.endsWith('manifest.json'))).toHaveLength(1);
-    expect(objects.length).toBe(4);
+    expect(objects.length).toBe(5);
     const local = out.targets.find((t: any) => t.name === 'local');
     expect(local.status).toBe('verified');
     const abroad = out.targets.find((t: any) => t.name === 'abroad');

@@ -66,16 +66,16 @@ describe.runIf(services)('ingest onto fs, Ceph S3 and Apache WebDAV', () => {
     for (const name of ['local', 'ceph', 'nas']) {
       const t = out.targets.find((x: any) => x.name === name);
       expect(t.status).toBe('verified');
-      expect(t.verified).toBe(4); // 2 footage + report + manifest
+      expect(t.verified).toBe(5); // 2 footage + report + custody record + manifest
     }
   });
 
   it('stores only opaque names and ciphertext on S3', async () => {
     const list = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
     const keys = (list.Contents ?? []).map((o) => o.Key!);
-    expect(keys).toHaveLength(4);
+    expect(keys).toHaveLength(5);
     for (const k of keys) {
-      expect(k).toMatch(new RegExp(`^${batchId}/([0-9a-f]{32}|manifest\\.json)$`));
+      expect(k).toMatch(new RegExp(`^${batchId}/([0-9a-f]{32}|manifest\\.json|custody)$`)); // custody: the sealed custody record
       if (k.endsWith('manifest.json')) continue;
       const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
       const bytes = Buffer.from(await obj.Body!.transformToByteArray());

@@ -73,7 +73,7 @@ describe('the demo card, ingested and exported', () => {
     // The same steps as scripts/demo.sh: export into a fresh folder, then check its ASC MHL history.
     const v = runKluis(['mhl', 'verify', out]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
-    expect(v.stdout).toMatch(/^ok: 5 files checked against 1 generation\(s\), 0 problems$/m);
+    expect(v.stdout).toMatch(/^ok: 6 files checked against 1 generation\(s\), 0 problems$/m); // 3 footage, report.html/.json, custody.json
   });
 
   it('stores the LRF proxy, sanitized, when policy says lrf: sanitize', async () => {

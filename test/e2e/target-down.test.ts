@@ -134,7 +134,7 @@ async function downThenBack(h: Harness): Promise<void> {
   const after = parseJson(runKluis(['status', '--config', st.config, '--json']));
   expect(after.batches[0]).toMatchObject({ status: 'secured', counts: { footage: 2, secured: 2 } });
   expect(after.targets[0].outbox).toBe(0);
-  expect(await h.objects(safe.batchId)).toHaveLength(2 + 2); // 2 footage + report + manifest, once each
+  expect(await h.objects(safe.batchId)).toHaveLength(2 + 3); // 2 footage + report + custody record + manifest, once each
 }
 
 describe('target down during ingest, back later', () => {
