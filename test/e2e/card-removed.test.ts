@@ -76,7 +76,7 @@ describe('card pulled mid-acquire, then re-inserted', () => {
     expect(acquired.sort()).toEqual([...FILES].sort()); // each file read exactly once over both runs
     const seen = auditEntries(st, 'card-seen');
     expect(seen.map((e) => e.resumed)).toEqual([false, true]);
-    expect(storeObjects(st)).toHaveLength(FILES.length + 2);
+    expect(storeObjects(st)).toHaveLength(FILES.length + 3); // + report, custody record, manifest
 
     // Inserted once more: recognised as secured, nothing copied.
     const before = storeObjects(st);

@@ -30,10 +30,10 @@ describe('originals on the targets that allow them', () => {
     expect(out.status).toBe('secured');
     const footage = out.files.filter((f: any) => f.class === 'footage');
     expect(footage.every((f: any) => typeof f.original === 'string')).toBe(true);
-    // local: 2 sanitized + report + manifest; vault: the same plus 2 originals.
-    expect(listFiles(st.store)).toHaveLength(4);
+    // local: 2 sanitized + report + custody record + manifest; vault: the same plus 2 originals.
+    expect(listFiles(st.store)).toHaveLength(5);
     const vaultObjects = listFiles(vault);
-    expect(vaultObjects).toHaveLength(6);
+    expect(vaultObjects).toHaveLength(7);
     for (const f of footage) {
       expect(vaultObjects).toContain(f.original);
       expect(listFiles(st.store)).not.toContain(f.original);
