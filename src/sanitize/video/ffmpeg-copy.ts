@@ -26,21 +26,8 @@ import { checkOutputBoxes, inventoryInput, DEFAULT_NEEDLES, type TrackKind } fro
 import { exiftoolFindings } from './exiftool.js';
 import { sniffVideo, type VideoFormat } from './sniff.js';
 import { probeFindings } from './checks.js';
-
-/** Codecs kept by stream copy, per container; a video or audio stream in another codec fails closed. */
-const KEEP_CODECS: Record<VideoFormat, { video: Set<string>; audio: Set<string> }> = {
-  mp4: {
-    video: new Set(['h264', 'hevc', 'av1', 'vp9', 'mpeg4']),
-    audio: new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus']),
-  },
-  mov: {
-    video: new Set(['h264', 'hevc', 'av1', 'vp9', 'mpeg4', 'prores']),
-    audio: new Set([
-      'aac', 'mp3', 'ac3', 'eac3', 'alac', 'pcm_s16le', 'pcm_s16be', 'pcm_s24le', 'pcm_s24be', 'pcm_s32le',
-      'pcm_s32be', 'pcm_f32le', 'pcm_f32be',
-    ]),
-  },
-};
+// The one list of kept codecs, shared with the box rewriter: a stream in another codec fails closed.
+import { KEEP_CODECS } from './codecs.js';
 
 interface KeptStream {
   index: number;
