@@ -352,9 +352,12 @@ export const PAGE_JS = String.raw`
     state.cards.forEach(function (c) {
       var p = prev[c.batchId];
       var name = cardName(c);
+      var safeNow = !!c.safeToRemoveAt;
+      // "May be removed" is said once, when it becomes true, even if the snapshot that carried it
+      // already shows the card secured (a fast card can pass "safe" between two pushes).
+      if (p && !p.safe && safeNow && c.state !== 'failed') announce(T('announceSafe', { card: name }));
       if (p && p.state !== c.state) {
-        if (c.state === 'safe') announce(T('announceSafe', { card: name }));
-        else if (c.state === 'secured') announce(T('announceSecured', { card: name }));
+        if (c.state === 'secured') announce(T('announceSecured', { card: name }));
         else if (c.state === 'missing') announce(T('announceMissing', { card: name }));
         else if (c.state === 'reading') announce(T('announceReading', { card: name }));
       } else if (!p && (c.state === 'reading' || c.state === 'inserted')) {
@@ -362,7 +365,7 @@ export const PAGE_JS = String.raw`
       }
       var before = p ? p.problems : 0;
       if (c.problems.length > before) announce(T('announceProblem', { card: name, path: c.problems[c.problems.length - 1].path }));
-      prev[c.batchId] = { state: c.state, problems: c.problems.length };
+      prev[c.batchId] = { state: c.state, problems: c.problems.length, safe: safeNow };
     });
   }
 
@@ -550,7 +553,7 @@ export const PAGE_JS = String.raw`
     return api('/api/state').then(function (r) { return r.json(); });
   }).then(function (s) {
     state = s;
-    s.cards.forEach(function (c) { prev[c.batchId] = { state: c.state, problems: c.problems.length }; });
+    s.cards.forEach(function (c) { prev[c.batchId] = { state: c.state, problems: c.problems.length, safe: !!c.safeToRemoveAt }; });
     render();
     connect();
   }).catch(function (e) { if (!e.loginNeeded) showAlert(String(e)); });

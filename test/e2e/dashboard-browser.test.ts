@@ -107,8 +107,6 @@ describe('dashboard in Chromium', () => {
         { kind: 'mp4', name: 'DJI_0002.MP4', seconds: 3 },
         { kind: 'jpeg', name: 'DJI_0003.JPG' },
         { kind: 'big', name: 'DJI_0004.JPG' },
-        // Read last: its sanitize (decoding every frame for the essence hash) keeps the batch in
-        // "safe to remove" for well over a poll interval after the last byte is read.
         { kind: 'mp4', name: 'DJI_0005.MP4', seconds: 3 },
       ]);
     });
@@ -121,15 +119,21 @@ describe('dashboard in Chromium', () => {
     expect(await card.getByTestId('state').textContent()).toContain('NIET verwijderen');
     await page.screenshot({ path: path.join(shots, '1-reading.png'), fullPage: true });
 
-    const safe = page.locator('section.card[data-state="safe"]');
-    await safe.waitFor({ timeout: 60_000 });
-    expect(await safe.getByTestId('state').textContent()).toContain('KAART MAG ERUIT');
-    expect(await safe.getByTestId('progress').count()).toBe(0);
-    await page.screenshot({ path: path.join(shots, '2-safe-to-remove.png'), fullPage: true });
+    // "Safe to remove" lasts only while sealing and delivery finish; on a fast station that can
+    // fall between two pushes, so the card is caught in it when it is there (the next test shows
+    // that state on its own), and the announcement below must say it either way.
+    const safeOrSecured = page.locator('section.card[data-state="safe"], section.card[data-state="secured"]');
+    await safeOrSecured.first().waitFor({ timeout: 90_000 });
+    if ((await safeOrSecured.first().getAttribute('data-state')) === 'safe') {
+      const safe = page.locator('section.card[data-state="safe"]');
+      expect(await safe.getByTestId('state').textContent()).toContain('KAART MAG ERUIT');
+      expect(await safe.getByTestId('progress').count()).toBe(0);
+    }
 
     const secured = page.locator('section.card[data-state="secured"]');
     await secured.waitFor({ timeout: 90_000 });
     expect(await secured.getByTestId('state').textContent()).toContain('Veiliggesteld');
+    expect(await secured.textContent()).toContain('De kaart mag eruit');
     expect(await secured.locator('[data-testid="problem"]').count()).toBe(0);
     expect(await secured.locator('tr[data-path="DCIM/100MEDIA/DJI_0001.JPG"]').getAttribute('data-status')).toBe('secured');
     // Targets: the local store is reachable and its outbox is empty.
@@ -144,6 +148,32 @@ describe('dashboard in Chromium', () => {
 
     expect(navigations).toBe(0); // no reload: everything came over SSE
     expect(pageErrors).toEqual([]);
+  });
+
+  it('a card read completely but not yet delivered shows "KAART MAG ERUIT" without progress, and says so aloud', async () => {
+    // The station's own snapshot of the card just secured, played back as it stood a moment
+    // earlier: read and sealed, delivery still running. The page gets it over its usual
+    // endpoints, so this checks what the operator sees in that state, whatever the timing.
+    const token = /token=([A-Za-z0-9_-]+)/.exec(loginUrl)![1]!;
+    const live = JSON.parse((await rawGet('/api/state', { host: `127.0.0.1:${port}`, authorization: `Bearer ${token}` })).body);
+    const card = live.cards.find((c: { card: { root: string } }) => c.card.root.endsWith('CARD1'));
+    expect(card?.state).toBe('secured');
+    const before = { ...card, state: 'reading', safeToRemoveAt: null, securedAt: null, phase: 'reading' };
+    const during = { ...card, state: 'safe', securedAt: null, phase: 'delivering' };
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const p = await ctx.newPage();
+    const body = (c: object): string => JSON.stringify({ ...live, cards: [c] });
+    await p.route('**/api/state', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: body(before) }));
+    await p.route('**/api/events', (r) => r.fulfill({ status: 200, contentType: 'text/event-stream', body: `event: state\ndata: ${body(during)}\n\n` }));
+    await p.goto(loginUrl);
+    const safe = p.locator('section.card[data-state="safe"]');
+    await safe.waitFor({ timeout: 30_000 });
+    expect(await safe.getByTestId('state').textContent()).toContain('KAART MAG ERUIT');
+    expect(await safe.textContent()).toContain('Verzegelen en versturen gaat door zonder de kaart');
+    expect(await safe.getByTestId('progress').count()).toBe(0);
+    await p.waitForFunction(() => /mag eruit/.test(document.getElementById('announce')?.textContent ?? ''), null, { timeout: 10_000 });
+    await p.screenshot({ path: path.join(shots, '2-safe-to-remove.png'), fullPage: true });
+    await ctx.close();
   });
 
   it('a card with an empty picture and a truncated video shows each file\'s error and "not everything secured"', async () => {
