@@ -113,3 +113,28 @@ describe('checkOutputBoxes names what was put back', () => {
     expect(tree.boxes.map((b) => b.type)).toEqual(expect.arrayContaining(['ftyp', 'moov', 'mdat']));
   });
 });
+
+describe('ExifTool on the first bytes of an output', () => {
+  it('the truncation warning for exactly the bytes left out is expected; another count, or a tag put back, is a finding', async () => {
+    const whole = await fsp.readFile(clean);
+    const mdatPayloadStart = whole.indexOf(Buffer.from('mdat', 'latin1')) + 4;
+    const n = mdatPayloadStart + 4096; // ftyp, moov and the first media bytes
+    expect(n).toBeLessThan(whole.length - 4096);
+    const prefix = path.join(tmp.dir, 'prefix.mp4');
+    await fsp.writeFile(prefix, whole.subarray(0, n));
+    expect(await exiftoolFindings(prefix, [], { missingBytes: whole.length - n, mdatPayloadStart })).toEqual([]);
+    // Without the expectation, or with another count, the warning is reported.
+    expect((await exiftoolFindings(prefix, [])).join('\n')).toMatch(/ExifTool:Warning: Unknown trailer with truncated 'mdat'/);
+    expect((await exiftoolFindings(prefix, [], { missingBytes: whole.length - n + 1, mdatPayloadStart: mdatPayloadStart + 1 })).join('\n')).toMatch(/ExifTool:Warning/);
+    // The first bytes of a file with XMP put back still show it.
+    const xmp = path.join(tmp.dir, 'xmp-prefix-src.mp4');
+    await fsp.copyFile(clean, xmp);
+    execFileSync('exiftool', ['-q', '-overwrite_original', '-XMP-drone-dji:GpsLatitude=52.0907', xmp]);
+    const x = await fsp.readFile(xmp);
+    const xp = path.join(tmp.dir, 'xmp-prefix.mp4');
+    const xStart = x.indexOf(Buffer.from('mdat', 'latin1')) + 4;
+    const cut = xStart + 1024;
+    await fsp.writeFile(xp, x.subarray(0, cut));
+    expect((await exiftoolFindings(xp, [], { missingBytes: x.length - cut, mdatPayloadStart: xStart })).join('\n')).toMatch(/XMP/);
+  });
+});

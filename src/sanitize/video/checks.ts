@@ -2,11 +2,12 @@
  * The outside readers of a sanitized MP4/MOV that kluis does not write itself: ExifTool, ffprobe
  * and one ffmpeg decode. None of them reads the whole output. While the output streams out, the
  * first bytes (ftyp, moov, and the mdat up to just past the first video keyframe) are written to
- * a "prefix" file in the scratch folder; a copy of it extended to the output's full size with a
- * sparse hole is the "skeleton". Then:
- * - ExifTool (the persistent process) reads the skeleton: the same boxes, the same header and
- *   first samples as the real output, and a full-size mdat, so it sees exactly what it would see
- *   in the real file's metadata (it does not read picture data past the first frames);
+ * a "prefix" file in the scratch folder. Then:
+ * - ExifTool (the persistent process) reads the prefix: the same boxes, header and first samples
+ *   as the real output, so it sees every tag the real file carries. Its one warning that the
+ *   mdat runs on past the end by exactly the bytes not in the prefix is expected, and only that
+ *   one (./exiftool.ts). (A full-size copy with a zero-filled hole gave the same tags, but with
+ *   -ee ExifTool then walked every sample of the hole: about a CPU second per 20 MB clip.)
  * - ffprobe reads the prefix: streams, codecs, tags, chapters, against what was kept;
  * - ffmpeg decodes the first picture of the prefix (the first sound for a file without picture):
  *   the one reduced-scale decode that shows the output decodes at all, and the thumbnail.
@@ -65,8 +66,10 @@ export interface ToolFindings {
 export interface OutputReadersOptions {
   scratchDir: string;
   format: 'mp4' | 'mov';
-  /** The whole output's size (the skeleton's size). */
+  /** The whole output's size. */
   size: number;
+  /** Where the output's mdat payload starts. */
+  mdatPayloadStart: number;
   /** How many leading output bytes the prefix holds (ends on a chunk boundary). */
   prefixEnd: number;
   kept: ReadonlyArray<{ kind: TrackKind; codec: string }>;
@@ -80,16 +83,14 @@ export interface OutputReadersOptions {
  */
 export class OutputReaders {
   private readonly prefixPath: string;
-  private readonly skeletonPath: string;
   private fh: fsp.FileHandle | undefined;
   private written = 0;
   private running: Promise<ToolFindings> | undefined;
 
   constructor(private readonly o: OutputReadersOptions) {
     const id = `kluis-${process.pid}-${randomBytes(6).toString('hex')}`;
-    // Absolute, so the persistent ExifTool takes the skeleton (it refuses relative names).
+    // Absolute, so the persistent ExifTool takes it (it refuses relative names).
     this.prefixPath = path.resolve(o.scratchDir, `${id}.prefix.${o.format}`);
-    this.skeletonPath = path.resolve(o.scratchDir, `${id}.skeleton.${o.format}`);
   }
 
   /** Takes output bytes at `position` (in order); keeps those below prefixEnd. */
@@ -108,10 +109,8 @@ export class OutputReaders {
     const run = async (): Promise<ToolFindings> => {
       await this.fh?.close();
       this.fh = undefined;
-      await fsp.copyFile(this.prefixPath, this.skeletonPath);
-      await fsp.truncate(this.skeletonPath, this.o.size);
       const [exif, probe, thumbnail] = await Promise.all([
-        exiftoolFindings(this.skeletonPath, this.o.needles),
+        exiftoolFindings(this.prefixPath, this.o.needles, { missingBytes: this.o.size - this.o.prefixEnd, mdatPayloadStart: this.o.mdatPayloadStart }),
         ffprobeJson(this.prefixPath, { timeoutMs: 120_000 }),
         this.decodeFirst(),
       ]);
@@ -154,6 +153,5 @@ export class OutputReaders {
     if (this.running) await this.running.catch(() => undefined);
     await this.fh?.close().catch(() => undefined);
     await fsp.rm(this.prefixPath, { force: true });
-    await fsp.rm(this.skeletonPath, { force: true });
   }
 }

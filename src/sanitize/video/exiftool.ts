@@ -35,8 +35,20 @@ async function runExiftool(file: string): Promise<string> {
   return r.stdout.toString('utf8');
 }
 
-/** Everything ExifTool reports that a sanitized video must not carry; empty means clean. */
-export async function exiftoolFindings(file: string, needles: readonly string[]): Promise<string[]> {
+/** The first bytes of an output: how many bytes of its mdat are left out, and where the mdat box starts. */
+export interface PrefixOf {
+  missingBytes: number;
+  mdatPayloadStart: number;
+}
+
+/**
+ * Everything ExifTool reports that a sanitized video must not carry; empty means clean.
+ * `prefixOf`: `file` holds only the first bytes of the output, whose mdat runs on past its end.
+ * ExifTool then warns of exactly that truncation (by the bytes missing, or by the mdat box's
+ * offset), and that one warning is not a finding; any other warning still is. (Reading the prefix
+ * instead of the whole output keeps the check off the media data: with -ee ExifTool reads samples.)
+ */
+export async function exiftoolFindings(file: string, needles: readonly string[], prefixOf?: PrefixOf): Promise<string[]> {
   const text = await runExiftool(file);
   let parsed: unknown;
   try {
@@ -46,7 +58,20 @@ export async function exiftoolFindings(file: string, needles: readonly string[])
   }
   const rec = Array.isArray(parsed) ? (parsed[0] as Record<string, unknown> | undefined) : undefined;
   if (!rec || typeof rec !== 'object') throw new KluisError('E_SANITIZE_TOOL_OUTPUT', 'exiftool returned no record');
+  const w = rec['ExifTool:Warning'];
+  if (prefixOf && prefixOf.missingBytes > 0 && typeof w === 'string' && truncationWarnings(prefixOf).has(w)) delete rec['ExifTool:Warning'];
   return findingsIn(rec, needles);
+}
+
+/**
+ * The warnings ExifTool (13.x, Image::ExifTool::QuickTime) gives for a file whose mdat box runs
+ * past the end: by the bytes missing, or by the offset of the mdat box's header (8 bytes before
+ * its payload, or 16 with a 64-bit size), each with or without "Unknown trailer with".
+ */
+export function truncationWarnings(p: PrefixOf): Set<string> {
+  const forms = [`truncated 'mdat' data (missing ${p.missingBytes} bytes)`];
+  for (const header of [8, 16]) forms.push(`truncated 'mdat' data at offset 0x${(p.mdatPayloadStart - header).toString(16)}`);
+  return new Set(forms.flatMap((f) => [`Unknown trailer with ${f}`, `T${f.slice(1)}`]));
 }
 
 /** The rule, separate from the process so it can be tested on its own. */

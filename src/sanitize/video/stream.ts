@@ -357,6 +357,7 @@ async function rewrite(src: StreamSource, sink: ByteSink, opts: StreamSanitizeOp
     scratchDir: opts.scratchDir,
     format,
     size: head.size,
+    mdatPayloadStart: head.mdatPayloadStart,
     prefixEnd: prefixEnd(outTables, kinds, head.mdatPayloadStart, head.size),
     kept: kept.map((k) => ({ kind: k.kind, codec: k.codec })),
     needles: p.needles,
