@@ -54,8 +54,6 @@ const KNOWN = [
   ['no-cycle', 'src/pipeline/seal-thread.ts', 'src/pipeline/workers.ts'],
   ['no-cycle', 'src/pipeline/tasks.ts', 'src/pipeline/seal-thread.ts'],
   ['no-cycle', 'src/pipeline/workers.ts', 'src/pipeline/tasks.ts'],
-  // no-climb: the dashboard reads the status command's JSON (two contracts with no declared type)
-  ['no-climb', 'src/dashboard/server.ts', 'src/cli/status.ts'],
   // no-peer: the flow runner uses the report's sharp thumbnails; verify reads the audit log with the
   // writer's code; the card classifies files with sanitize's sniffing
   ['no-peer', 'src/pipeline/finalize.ts', 'src/evidence/report.ts'],

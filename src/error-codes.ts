@@ -240,6 +240,11 @@ export const WARNING_CODES = {
   W_SIDECAR_WITHHELD: 'a vendor sidecar (telemetry or proxy) is withheld by policy',
   W_UNKNOWN_WITHHELD: 'a file of a format kluis cannot prove clean is withheld',
   W_CARD_NO_DCIM: 'the card holds no DCIM/ folder (is it really a camera card?); the work goes on',
+  W_CARD_STILL_WRITABLE: 'the card could not be set back to read-only after the wipe',
+  W_AUDIT_NOT_RECORDED: 'a refusal could not be recorded in the audit log; the refusal itself stands',
+  W_EVENT_LISTENER: 'a listener of pipeline events failed; the work goes on',
+  W_SEAL_REFERENCE: 'sodium-native is not available; sealing uses the tweetnacl reference implementation (slower, same bytes)',
+  W_EXIFTOOL_PER_FILE: 'ExifTool batch mode could not start; ExifTool is started once per file (slower)',
 } as const satisfies Record<`W_${string}`, string>;
 
 export type WarningCode = keyof typeof WARNING_CODES;

@@ -3,11 +3,14 @@
  * Each command module exports `register(program)`; it parses, calls a stage, prints.
  */
 import { Command, CommanderError } from 'commander';
-import { printError } from './output.js';
+import { printError, warn } from './output.js';
+import { onNotice } from '../util/notices.js';
 import { EXIT } from '../errors.js';
 import { commandModules } from './commands.js';
 
 export async function main(argv: string[]): Promise<void> {
+  // Warnings from below the flow (fallbacks, steps that could not be recorded) are shown here.
+  onNotice((n) => warn(n.message));
   const program = new Command();
   program
     .name('kluis')

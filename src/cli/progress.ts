@@ -24,6 +24,7 @@ import { lstatSync } from 'node:fs';
 import { oneLine } from '../util/terminal.js';
 import { cardFsPath } from '../card/names.js';
 import type { PipelineEvent } from '../pipeline/events.js';
+import { ProgressReducer, type CardProgress } from '../pipeline/progress.js';
 
 export interface ProgressOptions {
   quiet?: boolean;
@@ -94,110 +95,35 @@ export function fitWidth(line: string, columns: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// per-card bookkeeping shared by both renderers
+// per-card bookkeeping: the pipeline's one reducer (pipeline/progress.ts), plus the size of the
+// card file being read (for the per-file bar), which only the terminal shows
 
-interface Card {
-  batchId: string;
-  card: string;
-  label?: string;
-  files: number;
-  bytes: number;
-  bytesDone: number;
-  bytesTotal: number;
-  filesDone: number;
-  filesTotal: number;
-  path?: string;
-  fileStart: number;
-  fileSize?: number;
-  samples: Array<{ t: number; bytes: number }>;
-  safe: boolean;
-  missing?: number;
-  /** Files whose card bytes are not sealed although the card was read to the end. */
-  notSafe?: number;
-  sealed: number;
-  failed: number;
-  held: number;
-  withheld: number;
-  verified: number;
-  deliveryProblems: number;
-  reading: boolean;
-}
-
-const RATE_WINDOW_MS = 5000;
+type Card = CardProgress & { fileSize?: number };
 
 class Tracker {
-  readonly cards = new Map<string, Card>();
+  private readonly reducer = new ProgressReducer();
+  private readonly sizes = new Map<string, { path: string; size: number | undefined }>();
 
   constructor(private readonly now: () => number) {}
 
-  card(batchId: string): Card {
-    let c = this.cards.get(batchId);
-    if (!c) {
-      c = { batchId, card: '', files: 0, bytes: 0, bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, fileStart: 0, samples: [], safe: false, sealed: 0, failed: 0, held: 0, withheld: 0, verified: 0, deliveryProblems: 0, reading: false };
-      this.cards.set(batchId, c);
-    }
-    return c;
+  get cards(): Map<string, CardProgress> {
+    return this.reducer.cards;
   }
 
   apply(e: PipelineEvent): Card {
-    const c = this.card(e.batchId);
-    switch (e.type) {
-      case 'card-seen':
-        Object.assign(c, { card: e.card, files: e.files, bytes: e.bytes, bytesTotal: e.bytes, filesTotal: e.files, bytesDone: 0, filesDone: 0, fileStart: 0, ...(e.label ? { label: e.label } : {}), safe: false, reading: true });
-        delete c.path;
-        delete c.missing;
-        delete c.notSafe;
-        c.samples = [];
-        break;
-      case 'acquire-progress': {
-        c.reading = true;
-        if (e.path !== c.path) {
-          c.fileStart = c.bytesDone;
-          c.path = e.path;
-          c.fileSize = statSize(c.card, e.path);
-        }
-        c.bytesDone = e.bytesDone;
-        c.bytesTotal = e.bytesTotal;
-        c.filesDone = e.filesDone;
-        c.filesTotal = e.filesTotal;
-        const t = this.now();
-        c.samples.push({ t, bytes: e.bytesDone });
-        while (c.samples.length > 2 && c.samples[0]!.t < t - RATE_WINDOW_MS) c.samples.shift();
-        break;
-      }
-      case 'safe-to-remove':
-        c.safe = true;
-        c.reading = false;
-        break;
-      case 'card-missing':
-        c.missing = e.remaining;
-        c.reading = false;
-        break;
-      case 'card-not-safe':
-        c.notSafe = e.files.length;
-        c.reading = false;
-        break;
-      case 'file-state':
-        if (e.state === 'sealed') c.sealed++;
-        else if (e.state === 'failed') c.failed++;
-        else if (e.state === 'held') c.held++;
-        else if (e.state === 'withheld') c.withheld++;
-        break;
-      case 'delivery':
-        if (e.state === 'verified') c.verified++;
-        else if (e.state === 'refused' || e.state === 'failed') c.deliveryProblems++;
-        break;
-      default:
-        break;
-    }
-    return c;
+    const c = this.reducer.apply(e, this.now());
+    if (e.type === 'acquire-progress' && this.sizes.get(c.batchId)?.path !== e.path) this.sizes.set(c.batchId, { path: e.path, size: statSize(c.card, e.path) });
+    if (e.type === 'card-seen') this.sizes.delete(c.batchId);
+    return this.withSize(c);
   }
 
-  rate(c: Card): number | null {
-    const a = c.samples[0];
-    const b = c.samples[c.samples.length - 1];
-    if (!a || !b || b.t <= a.t) return null;
-    return ((b.bytes - a.bytes) * 1000) / (b.t - a.t);
+  withSize(c: CardProgress): Card {
+    const s = this.sizes.get(c.batchId);
+    return s && s.path === c.path ? { ...c, fileSize: s.size } : c;
+  }
+
+  rate(c: CardProgress): number | null {
+    return this.reducer.rate(c);
   }
 }
 
@@ -337,9 +263,10 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
     const barW = Math.max(10, Math.min(30, w - 60));
     const lines: string[] = [];
     for (const id of shown) {
-      const c = tracker.cards.get(id);
-      if (!c) continue;
-      if (c.reading) {
+      const found = tracker.cards.get(id);
+      if (!found) continue;
+      const c = tracker.withSize(found);
+      if (c.presence === 'reading') {
         const r = tracker.rate(c);
         const eta = r ? (c.bytesTotal - c.bytesDone) / r : null;
         lines.push(bold(fitWidth(`card ${cardName(c)}: reading - do NOT remove`, w)));
@@ -356,11 +283,11 @@ export function ttyProgress(stream: ProgressStream & NodeJS.WritableStream, opts
           const size = c.fileSize;
           lines.push(fitWidth(`  file  ${renderBar(size ? done / size : 0, barW)} ${size ? percent(Math.min(done, size), size) : '  ?%'} ${oneLine(c.path)}`, w));
         }
-      } else if (c.missing !== undefined) {
+      } else if (c.presence === 'missing') {
         lines.push(fitWidth(`card ${cardName(c)}: REMOVED with ${c.missing} file(s) unread - insert it again`, w));
-      } else if (c.notSafe !== undefined) {
+      } else if (c.presence === 'not-safe') {
         lines.push(bold(fitWidth(`card ${cardName(c)}: NOT SAFE TO REMOVE - ${c.notSafe} file(s) not read and sealed`, w)));
-      } else if (c.safe) {
+      } else if (c.presence === 'safe') {
         lines.push(bold(fitWidth(`card ${cardName(c)}: SAFE TO REMOVE`, w)));
         lines.push(fitWidth(`  sealing and delivering: ${c.sealed} sealed, ${c.withheld} withheld, ${c.failed} failed${c.held ? `, ${c.held} held (not sanitized, original kept)` : ''}, ${c.verified} deliveries verified${c.deliveryProblems ? `, ${c.deliveryProblems} delivery problem(s)` : ''}`, w));
       } else {

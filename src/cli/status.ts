@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { action, printJson, printLines } from './output.js';
 import { openStation } from '../pipeline/station.js';
-import { batchOutcome } from '../pipeline/finalize.js';
+import { stationStatus } from '../pipeline/status.js';
 
 export function register(program: Command): void {
   program
@@ -38,67 +38,4 @@ export function register(program: Command): void {
         }
       }),
     );
-}
-
-export function stationStatus(station: Awaited<ReturnType<typeof openStation>>, onlyBatch?: string) {
-  const { journal } = station;
-  const batches = journal.batches().filter((b) => !onlyBatch || b.id === onlyBatch || b.id.startsWith(onlyBatch));
-  const deliveries = journal.allDeliveries();
-  return {
-    station: station.config.station,
-    batches: batches.map((b) => {
-      const o = batchOutcome(station, b.id);
-      const footage = o.files.filter((f) => f.class === 'footage');
-      return {
-        batchId: b.id,
-        status: o.status,
-        phase: b.status,
-        createdAt: b.created_at,
-        safeToRemove: o.safeToRemove,
-        safeToRemoveAt: b.safe_to_remove_at,
-        securedAt: b.secured_at,
-        operator: b.operator,
-        case: b.case_ref,
-        card: o.card,
-        counts: {
-          files: o.files.length,
-          footage: footage.length,
-          secured: footage.filter((f) => f.status === 'secured').length,
-          withheld: o.files.filter((f) => f.status === 'withheld').length,
-          rejected: o.files.filter((f) => f.status === 'rejected').length,
-          failed: o.files.filter((f) => f.status === 'failed').length,
-          held: o.files.filter((f) => f.status === 'held').length,
-          queued: o.files.filter((f) => f.status === 'queued').length,
-        },
-        held: o.files
-          .filter((f) => f.status === 'held')
-          .map((f) => ({
-            path: f.path,
-            code: f.error?.code ?? '',
-            message: f.error?.message ?? '',
-            ...(f.heldAt ? { heldAt: f.heldAt } : {}),
-            targets: Object.keys(f.targets ?? {}),
-            ...(f.original ? { original: f.original } : {}),
-          })),
-        targets: o.targets,
-        ...(onlyBatch ? { files: o.files } : {}),
-      };
-    }),
-    targets: [...station.targetConfigs.values()].map((t) => {
-      const rows = deliveries.filter((d) => d.target === t.name);
-      const ok = rows.filter((d) => d.state === 'verified').sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1))[0];
-      const bad = rows.filter((d) => d.last_error_code && d.state !== 'verified').sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1))[0];
-      return {
-        name: t.name,
-        type: t.type,
-        class: t.class,
-        required: t.required,
-        outbox: rows.filter((d) => d.state === 'pending' || d.state === 'delivered').length,
-        verified: rows.filter((d) => d.state === 'verified').length,
-        refused: rows.filter((d) => d.state === 'refused').length,
-        ...(ok ? { lastSuccess: ok.updated_at } : {}),
-        ...(bad ? { lastError: { code: bad.last_error_code!, message: bad.last_error ?? '' } } : {}),
-      };
-    }),
-  };
 }

@@ -24,7 +24,7 @@ import { spoolPaths } from '../pipeline/spool.js';
 import { lockStation } from '../pipeline/lock.js';
 import { reportData } from '../pipeline/finalize.js';
 import { buildReport } from '../evidence/report.js';
-import { stationStatus } from '../cli/status.js';
+import { stationStatus } from '../pipeline/status.js';
 import { TEXTS } from './i18n.js';
 import { pageHtml, PAGE_CSS, PAGE_JS } from './page.js';
 import {

@@ -7,6 +7,8 @@
  * dashboard started in the middle of a card still shows a sensible rate.
  */
 import type { EventRow } from '../pipeline/journal.js';
+import { ProgressReducer, eventFromRow } from '../pipeline/progress.js';
+import { fileCounts, type FileCounts } from '../pipeline/status.js';
 import type { Station } from '../pipeline/station.js';
 import { batchOutcome, requiredTargets, type FileOutcome, type TargetOutcome } from '../pipeline/finalize.js';
 
@@ -69,7 +71,7 @@ export interface CardView {
   securedAt: string | null;
   remaining?: number;
   progress?: ProgressView;
-  counts: { files: number; footage: number; secured: number; withheld: number; rejected: number; failed: number; held: number; queued: number };
+  counts: FileCounts;
   problems: ProblemView[];
   files: Array<FileOutcome & { thumb: boolean }>;
   deliveries: DeliveryView[];
@@ -98,94 +100,34 @@ export interface DashboardState {
   outbox: number;
 }
 
-interface Sample {
-  t: number;
-  bytes: number;
-}
-
-interface CardTrack {
-  samples: Sample[];
-  last?: { path: string; bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number };
-  /** The last card event: seen (inserted), missing (pulled), safe (all read). */
-  card?: 'seen' | 'missing' | 'safe';
-  remaining?: number;
-}
-
-const RATE_WINDOW_MS = 5_000;
-
-/** Follows the event table: reading progress and card presence per batch. */
+/** Follows the event table through the pipeline's one reducer: reading progress and card presence per batch. */
 export class EventTracker {
   lastId = 0;
-  private readonly tracks = new Map<string, CardTrack>();
-
-  private track(batchId: string): CardTrack {
-    let t = this.tracks.get(batchId);
-    if (!t) {
-      t = { samples: [] };
-      this.tracks.set(batchId, t);
-    }
-    return t;
-  }
+  private readonly reducer = new ProgressReducer();
 
   apply(rows: EventRow[]): void {
     for (const r of rows) {
       this.lastId = Math.max(this.lastId, r.id);
-      if (!r.batch_id) continue;
-      let data: Record<string, unknown>;
-      try {
-        data = JSON.parse(r.data) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      const tr = this.track(r.batch_id);
-      const t = Date.parse(r.time);
-      switch (r.type) {
-        case 'card-seen':
-          tr.card = 'seen';
-          tr.samples = [];
-          delete tr.last;
-          break;
-        case 'acquire-progress': {
-          const bytesDone = Number(data.bytesDone) || 0;
-          tr.last = {
-            path: String(data.path ?? ''),
-            bytesDone,
-            bytesTotal: Number(data.bytesTotal) || 0,
-            filesDone: Number(data.filesDone) || 0,
-            filesTotal: Number(data.filesTotal) || 0,
-          };
-          tr.samples.push({ t, bytes: bytesDone });
-          while (tr.samples.length > 2 && tr.samples[0]!.t < t - RATE_WINDOW_MS) tr.samples.shift();
-          break;
-        }
-        case 'card-missing':
-          tr.card = 'missing';
-          tr.remaining = Number(data.remaining) || 0;
-          break;
-        case 'safe-to-remove':
-          tr.card = 'safe';
-          break;
-        default:
-          break;
-      }
+      const e = eventFromRow(r);
+      if (e) this.reducer.apply(e, Date.parse(r.time));
     }
   }
 
   progress(batchId: string): ProgressView | undefined {
-    const tr = this.tracks.get(batchId);
-    if (!tr?.last) return undefined;
-    const first = tr.samples[0];
-    const last = tr.samples[tr.samples.length - 1];
-    let rate: number | null = null;
-    if (first && last && last.t > first.t) rate = ((last.bytes - first.bytes) * 1000) / (last.t - first.t);
-    const left = tr.last.bytesTotal - tr.last.bytesDone;
-    const eta = rate && rate > 0 ? Math.ceil(left / rate) : left === 0 ? 0 : null;
-    return { ...tr.last, rate, eta };
+    const c = this.reducer.cards.get(batchId);
+    if (!c || c.path === undefined) return undefined;
+    const { path, bytesDone, bytesTotal, filesDone, filesTotal } = c;
+    return { path, bytesDone, bytesTotal, filesDone, filesTotal, rate: this.reducer.rate(c), eta: this.reducer.eta(c) };
   }
 
-  cardEvent(batchId: string): { card?: CardTrack['card']; remaining?: number } {
-    const tr = this.tracks.get(batchId);
-    return { ...(tr?.card ? { card: tr.card } : {}), ...(tr?.remaining !== undefined ? { remaining: tr.remaining } : {}) };
+  /** The last card event: seen (inserted or being read), missing (pulled), safe (all read). */
+  cardEvent(batchId: string): { card?: 'seen' | 'missing' | 'safe'; remaining?: number } {
+    const c = this.reducer.cards.get(batchId);
+    if (!c) return {};
+    if (c.presence === 'missing') return { card: 'missing', ...(c.missing !== undefined ? { remaining: c.missing } : {}) };
+    if (c.presence === 'safe') return { card: 'safe' };
+    // Seen only if its card-seen (or reading) is among the events followed.
+    return c.card || c.path !== undefined ? { card: 'seen' } : {};
   }
 }
 
@@ -247,7 +189,6 @@ export function snapshot(station: Station, tracker: EventTracker, opts: Snapshot
     const open = journal.deliveries(b.id).some((d) => d.state === 'pending' || d.state === 'delivered');
     const workLeft = open || b.manifest_written !== 1 || o.files.some((f) => f.status === 'queued');
     const state = cardState(o, b.status, ev, progress, workLeft);
-    const footage = o.files.filter((f) => f.class === 'footage');
     const deliveries: DeliveryView[] = journal.deliveries(b.id).map((d) => ({
       object: d.object_key,
       label: objectLabel(d.object_key, fileByObject, b.report_object),
@@ -277,16 +218,7 @@ export function snapshot(station: Station, tracker: EventTracker, opts: Snapshot
       securedAt: b.secured_at,
       ...(state === 'missing' && ev.remaining !== undefined ? { remaining: ev.remaining } : {}),
       ...(progress && state === 'reading' ? { progress } : {}),
-      counts: {
-        files: o.files.length,
-        footage: footage.length,
-        secured: footage.filter((f) => f.status === 'secured').length,
-        withheld: files_.filter((f) => f.status === 'withheld').length,
-        rejected: files_.filter((f) => f.status === 'rejected').length,
-        failed: files_.filter((f) => f.status === 'failed').length,
-        held: files_.filter((f) => f.status === 'held').length,
-        queued: files_.filter((f) => f.status === 'queued').length,
-      },
+      counts: fileCounts(files_),
       // A held file is named with the rest: not sanitized, its sealed original kept (the hint says where).
       problems: files_
         .filter((f) => (f.status === 'rejected' || f.status === 'failed' || f.status === 'held') && f.error)

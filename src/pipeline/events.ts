@@ -3,6 +3,7 @@
  * journal's event table (which the dashboard tails) and tests. Listeners never influence the
  * pipeline; an exception in a listener is reported, not propagated.
  */
+import { notice } from '../util/notices.js';
 export type PipelineEvent =
   | { type: 'card-seen'; batchId: string; card: string; files: number; bytes: number; label?: string }
   /** The card is mounted read-write; `refused`: policy refuses to read it (an E_CARD_WRITABLE error follows). */
@@ -36,7 +37,7 @@ export function fanOut(...sinks: Array<EventSink | undefined>): EventSink {
       try {
         s(e);
       } catch (err) {
-        process.stderr.write(`kluis: warning: event listener failed: ${(err as Error).message}\n`);
+        notice('W_EVENT_LISTENER', `event listener failed: ${(err as Error).message}`);
       }
     }
   };

@@ -14,6 +14,7 @@ import { openTarget } from '../targets/index.js';
 import type { Refusal } from '../targets/egress.js';
 import type { Target } from '../targets/types.js';
 import type { TargetConfig } from '../config/schema.js';
+import { notice } from '../util/notices.js';
 
 export type { Refusal };
 
@@ -58,7 +59,7 @@ async function recordReplayRefusal(configFile: string, err: unknown): Promise<vo
       await audit.close();
     }
   } catch (e) {
-    process.stderr.write(`kluis: warning: could not record the refused config in the audit log: ${(e as Error).message}\n`);
+    notice('W_AUDIT_NOT_RECORDED', `could not record the refused config in the audit log: ${(e as Error).message}`);
   }
 }
 
@@ -114,9 +115,9 @@ export async function openLoadedStation(loaded: LoadedConfig, who: { operator?: 
         egress: config.egress,
         onRefusal: (r) => {
           refusals.push(r);
-          // The connection is refused either way; a refusal that cannot be recorded is said on stderr.
+          // The connection is refused either way; a refusal that cannot be recorded is a notice.
           void audit.append('refused', { target: r.target, host: r.host, address: r.address, reason: r.reason, code: r.code }).catch((err: unknown) => {
-            process.stderr.write(`kluis: warning: could not record the refusal of ${r.target} in the audit log: ${(err as Error).message}\n`);
+            notice('W_AUDIT_NOT_RECORDED', `could not record the refusal of ${r.target} in the audit log: ${(err as Error).message}`);
           });
         },
       }),

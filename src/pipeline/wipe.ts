@@ -15,6 +15,7 @@ import { cardFsPath } from '../card/names.js';
 import { mountOf } from '../card/identity.js';
 import { batchOutcome } from './finalize.js';
 import type { Station } from './station.js';
+import { notice } from '../util/notices.js';
 
 const run = promisify(execFile);
 
@@ -68,7 +69,7 @@ export async function wipeSecured(station: Station, batchId: string, cardRoot: s
     if (readOnly && mount) {
       await run('mount', ['-o', 'remount,ro', mount.mountPoint]).catch(async (err: unknown) => {
         // The card stays writable: say so loudly and on the record; the wipe itself is done.
-        process.stderr.write(`kluis: warning: could not set ${mount.mountPoint} back to read-only after the wipe: ${(err as Error).message}\n`);
+        notice('W_CARD_STILL_WRITABLE', `could not set ${mount.mountPoint} back to read-only after the wipe: ${(err as Error).message}`);
         await station.audit.append('card-writable', { batchId, card: root, mountPoint: mount.mountPoint, reason: 'remount read-only after the wipe failed' });
       });
     }

@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import nacl from 'tweetnacl';
 import { KluisError } from '../errors.js';
+import { notice } from '../util/notices.js';
 
 export type ImplName = 'sodium' | 'tweetnacl';
 
@@ -99,7 +100,7 @@ export function defaultImplName(): ImplName {
   if (!logged) {
     logged = true;
     const why = sodiumLoadError instanceof Error ? sodiumLoadError.message : String(sodiumLoadError);
-    process.stderr.write(`kluis: warning: sodium-native could not be loaded (${why}); sealing with the tweetnacl reference implementation (slower, same output)\n`);
+    notice('W_SEAL_REFERENCE', `sodium-native could not be loaded (${why}); sealing with the tweetnacl reference implementation (slower, same output)`);
   }
   return 'tweetnacl';
 }

@@ -35,6 +35,7 @@ import * as path from 'node:path';
 import type { ExifTool, ExifToolTask } from 'exiftool-vendored';
 import { KluisError } from '../errors.js';
 import { asBackgroundWork } from './priority.js';
+import { notice } from '../util/notices.js';
 
 export interface ExiftoolOutput {
   /** Stdout as ExifTool printed it (the first `maxStdoutBytes` bytes when `truncated`). */
@@ -307,7 +308,7 @@ function ensureStayOpen(): Promise<boolean> {
       const p = pool;
       pool = null;
       await p?.et.end(false).catch(() => {});
-      process.stderr.write(`kluis: exiftool batch mode (-stay_open) could not start (${(err as Error).message}); starting exiftool once per file instead\n`);
+      notice('W_EXIFTOOL_PER_FILE', `exiftool batch mode (-stay_open) could not start (${(err as Error).message}); starting exiftool once per file instead`);
     }
     return mode === 'on';
   })();

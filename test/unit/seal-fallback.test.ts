@@ -1,4 +1,5 @@
-// When sodium-native cannot be loaded, sealing falls back to tweetnacl, says so on stderr, and
+// When sodium-native cannot be loaded, sealing falls back to tweetnacl, says so (a notice, which
+// the command line prints as a warning), and
 // produces the same bytes. The native module's load failure is simulated by making the
 // module loader refuse 'sodium-native' (nothing else is replaced).
 import { expect, test, vi } from 'vitest';
@@ -19,21 +20,19 @@ vi.mock('node:module', async (orig) => {
 
 test('without sodium-native: tweetnacl is used, the fallback is logged, explicit sodium is refused', async () => {
   const writes: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    writes.push(String(s));
-    return true;
-  });
+  const { onNotice } = await import('../../src/util/notices.js');
+  const stop = onNotice((n) => writes.push(`${n.code}: ${n.message}`));
   try {
     const seal = await import('../../src/seal/index.js');
     const { generateKey } = await import('../../src/seal/keys.js');
     const { deterministicRandom } = await import('../../src/seal/det-random.js');
     expect(seal.sealImplementation()).toBe('tweetnacl');
-    expect(writes.join('')).toMatch(/sodium-native could not be loaded.*tweetnacl/);
+    expect(writes.join('\n')).toMatch(/^W_SEAL_REFERENCE: sodium-native could not be loaded.*tweetnacl/m);
     const k = generateKey('recipient', deterministicRandom('fb'));
     const sealed = seal.sealBytes(new Uint8Array(70000).fill(3), [k.publicKey]);
     expect(seal.openBytes(sealed, [k]).length).toBe(70000);
     expect(() => seal.sealBytes(new Uint8Array(1), [k.publicKey], { impl: 'sodium' })).toThrow(/not available/);
   } finally {
-    spy.mockRestore();
+    stop();
   }
 });
