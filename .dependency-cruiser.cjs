@@ -8,7 +8,7 @@
  *      bench, dashboard                          the benchmark harness, the local status service
  *      pipeline, evidence                        the flow runner; the evidence desk (verify, export, report)
  *      card, sanitize, seal, targets, config     the stages and their config
- *      wrappers                                  technology: ffmpeg, ExifTool, process priority
+ *      wrappers                                  technology: ffmpeg, ExifTool, process priority, XML
  *      util, src/*.ts                            helpers; errors and their catalogue
  * 2. no-peer: folders of one layer do not import each other, except the PEERS listed below.
  * 3. via-index: outside a stage folder (card, config, sanitize, seal, targets), only its index.ts

@@ -15,7 +15,7 @@
  *   requests report the put's errors;
  * - every request goes through the guarded agents (egress guard at connect time); redirects are
  *   refused; basic auth is sent only over TLS, or over plain http to a loopback address;
- * - list/head use PROPFIND (Depth 0/1); hidden names (temp files) are never listed; listPage walks
+ * - list/head use PROPFIND (Depth 0/1), its answer read by webdav-multistatus.ts; hidden names (temp files) are never listed; listPage walks
  *   the same way and skips what its cursor (the last key of the previous page) has passed, so each
  *   page costs one PROPFIND per collection on the cursor's path and per collection it enters;
  * - bodies are streamed, never held in memory.
@@ -41,6 +41,7 @@ import {
 } from './http.js';
 import { againstCursor, pageLimit, takePage, treeCursor } from './paging.js';
 import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
+import { parseMultistatus, type DavEntry } from './webdav-multistatus.js';
 
 type WebDavDeps = NetworkTargetDeps;
 
@@ -50,38 +51,8 @@ interface Ready {
   agents: GuardedAgents;
 }
 
-interface DavEntry {
-  href: string;
-  collection: boolean;
-  size: number;
-}
-
 /** Collections swept per target instance before the set is forgotten (bounds a daemon's memory). */
 const SWEPT_MAX = 10_000;
-
-/** Minimal, namespace-prefix-tolerant reading of a PROPFIND multistatus. */
-export function parseMultistatus(xml: string): DavEntry[] {
-  const out: DavEntry[] = [];
-  const re = /<(?:[A-Za-z][\w.-]*:)?response\b[^>]*>([\s\S]*?)<\/(?:[A-Za-z][\w.-]*:)?response>/g;
-  for (let m = re.exec(xml); m; m = re.exec(xml)) {
-    const body = m[1] ?? '';
-    const href = /<(?:[A-Za-z][\w.-]*:)?href\b[^>]*>([\s\S]*?)<\/(?:[A-Za-z][\w.-]*:)?href>/.exec(body)?.[1]?.trim();
-    if (!href) continue;
-    // Only the 200 propstat counts (a 404 propstat lists props the server lacks).
-    const okProps = body
-      .split(/<\/(?:[A-Za-z][\w.-]*:)?propstat>/)
-      .filter((ps) => /<(?:[A-Za-z][\w.-]*:)?status\b[^>]*>[^<]*\b200\b/.test(ps))
-      .join('');
-    const collection = /<(?:[A-Za-z][\w.-]*:)?collection\b/.test(okProps);
-    const len = /<(?:[A-Za-z][\w.-]*:)?getcontentlength\b[^>]*>\s*(\d+)\s*</.exec(okProps)?.[1];
-    out.push({ href: decodeXml(href), collection, size: len ? Number(len) : 0 });
-  }
-  return out;
-}
-
-function decodeXml(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
-}
 
 export class WebDavTarget implements Target {
   readonly type = 'webdav' as const;
@@ -190,7 +161,7 @@ export class WebDavTarget implements Target {
     } catch (err) {
       throw this.mapError(err, what);
     }
-    return parseMultistatus(xml);
+    return parseMultistatus(xml, this.name);
   }
 
   /** Creates each missing collection on the way to `dir` (a key prefix without trailing '/'). */
