@@ -17,7 +17,8 @@ import { formatZod, layoutFor, loadConfig, readConfigFile, writeSignedConfig } f
 import { pinFileFor, pinProblem } from '../config/pin.js';
 import { rememberedRevision } from '../config/revision.js';
 import { formatPublicKey, readPublicKey, readSecretKeyFile } from '../seal/keys.js';
-import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from '../targets/egress.js';
+import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl } from '../targets/egress.js';
+import { sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from '../targets/index.js';
 
 export interface StaticVerdict {
   allowed: boolean;

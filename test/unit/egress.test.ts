@@ -7,23 +7,17 @@ import { describe, it, expect } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { EgressGuard, isMetadataAddress, metadataHostOf, redactUrl, vendorDomainOf, type Refusal, type Resolver } from '../../src/targets/egress.js';
 import {
-  EgressGuard,
   buildCountryTable,
   countryTableFor,
   ipv6ToBigInt,
-  isMetadataAddress,
   loadCountryCsv,
   loadShippedTable,
-  metadataHostOf,
-  redactUrl,
   sha256Hex,
   shippedDbInfo,
   SHIPPED_DB_PIN,
-  vendorDomainOf,
-  type Refusal,
-  type Resolver,
-} from '../../src/targets/egress.js';
+} from '../../src/targets/country.js';
 import { EgressSchema } from '../../src/config/schema.js';
 import { KluisError } from '../../src/errors.js';
 
