@@ -1,204 +1,141 @@
 /**
- * The offline IP-to-country table the egress guard consults for cloud targets, and its lookup.
+ * The IP-to-country lookup the egress guard uses for cloud targets: a country MaxMind DB (.mmdb)
+ * file, read with the `maxmind` package, and used only when its bytes have the pinned SHA-256.
  *
  * Promises:
- * - the table is pinned: the shipped one by the SHA-256 of its files in this module
- *   (SHIPPED_DB_PIN), an admin's own one (`egress.ipCountryDb`) by `egress.ipCountryDbSha256`
- *   inside the signed config. The bytes parsed are the bytes hashed; a mismatch is
- *   E_EGRESS_IPDB_HASH (every cloud target is then refused), never a fallback; a table that
- *   cannot be read or holds no rows is E_CONFIG_IPDB;
- * - `lookup` gives the upper-case ISO 3166 alpha-2 code for an address (IPv4-mapped IPv6 included),
- *   or undefined when the table does not place it.
+ * - the shipped database is npm package SHIPPED_DB_PACKAGE at exactly SHIPPED_DB_PIN.version
+ *   (package.json names it without a range), its file pinned by SHA-256 in this module; an
+ *   admin's own database (`egress.ipCountryDb`, relative to the config folder) is pinned by
+ *   `egress.ipCountryDbSha256` inside the signed config;
+ * - the file is read once and the bytes hashed are the bytes the reader parses; a mismatch is
+ *   E_EGRESS_IPDB_HASH (every cloud target is then refused; nothing falls back); a file that
+ *   cannot be read, is no MaxMind DB or holds no country record is E_CONFIG_IPDB;
+ * - `lookup` gives the upper-case ISO 3166 alpha-2 code of the record for an address, shaped as
+ *   in ip-location-db's country files (`country_code`) or MaxMind's GeoIP2/GeoLite2 country files
+ *   (`country.iso_code`), or undefined when the database has no such record;
+ * - a database loaded and checked stays in memory as checked (one Buffer the size of the file)
+ *   for the life of the process; a file changed meanwhile is met at the next start.
  *
- * Never: consults an online geo service.
+ * Never: downloads anything; looks an address up anywhere but in the pinned file.
  */
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { Reader, type Response } from 'maxmind';
 import { KluisError } from '../errors.js';
 
 export interface IpCountryTable {
-  /** ISO 3166 alpha-2 code (upper case) for an address, or undefined when not in the table. */
+  /** ISO 3166 alpha-2 code (upper case) for an address, or undefined when the database has none. */
   lookup(address: string): string | undefined;
-  /** Where the table came from, for `targets test` and the audit log. */
+  /** Where the database came from, for `targets test` and the audit log. */
   readonly source: string;
 }
 
-export function ipv4ToNumber(a: string): number {
-  const p = a.split('.').map(Number);
-  return (((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!) >>> 0;
-}
-
-export function ipv6ToBigInt(a: string): bigint {
-  let s = a.toLowerCase();
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4 && v4[1]) {
-    const n = ipv4ToNumber(v4[1]);
-    s = s.slice(0, -v4[1].length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head, tail] = s.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  let n = 0n;
-  for (const g of groups) n = (n << 16n) + BigInt(parseInt(g || '0', 16));
-  return n;
-}
-
-function packCc(cc: string): number {
-  return (cc.charCodeAt(0) << 8) | cc.charCodeAt(1);
-}
-function unpackCc(n: number): string {
-  return String.fromCharCode(n >> 8, n & 0xff);
-}
-
-/** Builds a table from rows of (first address, last address, country). Rows may mix v4 and v6. */
-export function buildCountryTable(rows: Iterable<[string, string, string]>, source: string): IpCountryTable {
-  const v4: Array<[number, number, number]> = [];
-  const v6: Array<[bigint, bigint, number]> = [];
-  for (const [first, last, cc] of rows) {
-    const code = cc.trim().toUpperCase();
-    if (!/^[A-Z]{2}$/.test(code)) continue;
-    const f = first.trim().toLowerCase();
-    const l = last.trim().toLowerCase();
-    const kind = net.isIP(f);
-    if (kind === 4 && net.isIP(l) === 4) v4.push([ipv4ToNumber(f), ipv4ToNumber(l), packCc(code)]);
-    else if (kind === 6 && net.isIP(l) === 6) v6.push([ipv6ToBigInt(f), ipv6ToBigInt(l), packCc(code)]);
-  }
-  v4.sort((a, b) => a[0] - b[0]);
-  v6.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const s4 = Uint32Array.from(v4, (r) => r[0]);
-  const e4 = Uint32Array.from(v4, (r) => r[1]);
-  const c4 = Uint16Array.from(v4, (r) => r[2]);
-  const s6 = v6.map((r) => r[0]);
-  const e6 = v6.map((r) => r[1]);
-  const c6 = Uint16Array.from(v6, (r) => r[2]);
-  function find<T extends number | bigint>(starts: ArrayLike<T>, x: T): number {
-    let lo = 0;
-    let hi = starts.length - 1;
-    let best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (starts[mid]! <= x) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return best;
-  }
-  return {
-    source,
-    lookup(address: string): string | undefined {
-      const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-      const a = { address: mapped?.[1] ?? address, family: net.isIP(mapped?.[1] ?? address) };
-      if (a.family === 0) return undefined;
-      if (a.family === 4) {
-        const x = ipv4ToNumber(a.address);
-        const i = find(s4, x);
-        return i >= 0 && x <= e4[i]! ? unpackCc(c4[i]!) : undefined;
-      }
-      const x = ipv6ToBigInt(a.address);
-      const i = find(s6, x);
-      return i >= 0 && x <= e6[i]! ? unpackCc(c6[i]!) : undefined;
-    },
-  };
-}
-
-function* csvRows(text: string): Generator<[string, string, string]> {
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const [a, b, c] = t.split(',');
-    if (a && b && c) yield [a, b, c];
-  }
+/** A country record as the two known publishers shape it. */
+interface CountryRecord {
+  country_code?: unknown;
+  country?: { iso_code?: unknown };
 }
 
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** One table file and the SHA-256 its bytes must have. */
-export interface PinnedFile {
-  file: string;
-  sha256: string;
-}
+const NOT_A_DB_HINT =
+  'egress.ipCountryDb must name a country MaxMind DB (.mmdb) file, e.g. an ip-location-db *-country.mmdb or a GeoLite2-Country.mmdb';
 
 /**
- * Loads a CSV table (`first,last,country` per line, text addresses, v4 and/or v6) from files
- * whose SHA-256 is pinned. Each file is read once; the bytes hashed are the bytes parsed.
+ * A table over mmdb bytes already checked by the caller (tests build small ones). Throws
+ * E_CONFIG_IPDB when the bytes are no MaxMind DB.
  */
-export async function loadCountryCsv(files: PinnedFile[], source = files.map((f) => f.file).join(' + ')): Promise<IpCountryTable> {
-  const rows: Array<[string, string, string]> = [];
-  for (const { file, sha256 } of files) {
-    let bytes: Buffer;
-    try {
-      bytes = await fsp.readFile(file);
-    } catch (err) {
-      throw new KluisError('E_CONFIG_IPDB', `cannot read IP-to-country table ${file}`, {
-        hint: 'egress.ipCountryDb must name a CSV file of first,last,country lines',
-        cause: err,
-      });
-    }
-    const actual = sha256Hex(bytes);
-    if (actual !== sha256.toLowerCase()) {
-      throw new KluisError('E_EGRESS_IPDB_HASH', `the IP-to-country table ${file} is not the pinned one (SHA-256 ${actual}, pinned ${sha256})`, {
-        hint: 'the table decides which country an address is in, so it is used only as pinned: restore the file (npm ci restores the shipped one), or have the admin pin the new table in egress.ipCountryDbSha256 and sign the config',
-        details: { file, sha256: actual, pinned: sha256, retryable: false },
-      });
-    }
-    for (const r of csvRows(bytes.toString('utf8'))) rows.push(r);
-  }
-  if (rows.length === 0) {
-    throw new KluisError('E_CONFIG_IPDB', `IP-to-country table ${source} holds no rows`, {
-      hint: 'egress.ipCountryDb must name a CSV file of first,last,country lines',
+export function countryTableOf(bytes: Buffer, source: string): IpCountryTable {
+  let reader: Reader<Response>;
+  try {
+    reader = new Reader<Response>(bytes);
+  } catch (err) {
+    throw new KluisError('E_CONFIG_IPDB', `the IP-to-country table ${source} is not a MaxMind DB file: ${(err as Error).message}`, {
+      hint: NOT_A_DB_HINT,
+      cause: err,
     });
   }
-  return buildCountryTable(rows, source);
+  if (reader.metadata.nodeCount === 0) {
+    throw new KluisError('E_CONFIG_IPDB', `the IP-to-country table ${source} holds no networks`, { hint: NOT_A_DB_HINT });
+  }
+  return {
+    source,
+    lookup(address: string): string | undefined {
+      const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+      const a = mapped?.[1] ?? address;
+      if (net.isIP(a) === 0) return undefined;
+      let rec: CountryRecord | null;
+      try {
+        rec = reader.get(a) as CountryRecord | null;
+      } catch {
+        return undefined; // e.g. an IPv6 address asked of an IPv4-only database
+      }
+      const cc = rec?.country_code ?? rec?.country?.iso_code;
+      return typeof cc === 'string' && /^[A-Za-z]{2}$/.test(cc) ? cc.toUpperCase() : undefined;
+    },
+  };
 }
 
-/** The shipped table: npm package @ip-location-db/geo-whois-asn-country (CSV, v4 + v6). */
-export const SHIPPED_DB_PACKAGE = '@ip-location-db/geo-whois-asn-country';
+/** Reads `file` once, checks its SHA-256 against `sha256`, and opens the bytes checked. */
+export async function loadCountryDb(file: string, sha256: string, source = file): Promise<IpCountryTable> {
+  let bytes: Buffer;
+  try {
+    bytes = await fsp.readFile(file);
+  } catch (err) {
+    throw new KluisError('E_CONFIG_IPDB', `cannot read IP-to-country table ${file}`, { hint: NOT_A_DB_HINT, cause: err });
+  }
+  const actual = sha256Hex(bytes);
+  if (actual !== sha256.toLowerCase()) {
+    throw new KluisError('E_EGRESS_IPDB_HASH', `the IP-to-country table ${file} is not the pinned one (SHA-256 ${actual}, pinned ${sha256})`, {
+      hint: 'the table decides which country an address is in, so it is used only as pinned: restore the file (npm ci restores the shipped one), or have the admin pin the new table in egress.ipCountryDbSha256 and sign the config',
+      details: { file, sha256: actual, pinned: sha256, retryable: false },
+    });
+  }
+  return countryTableOf(bytes, source);
+}
+
+/** The shipped database: ip-location-db's geo-whois-asn-country in MaxMind DB form (IPv4 + IPv6). */
+export const SHIPPED_DB_PACKAGE = '@ip-location-db/geo-whois-asn-country-mmdb';
 
 /**
- * The shipped table as this code was reviewed with: the exact package version (package.json pins
- * it without a range) and the SHA-256 of each file used. Updating the table is a code change:
- * bump the version in package.json, then these, in one reviewed commit.
+ * The shipped database as this code was reviewed with: the exact package version and the
+ * SHA-256 of the file used. Updating the data is a code change: bump the version in package.json,
+ * then these, in one reviewed commit (test/unit/egress.test.ts fails until they agree).
  */
 export const SHIPPED_DB_PIN = Object.freeze({
   version: '2.3.2026061719',
-  files: Object.freeze({
-    'geo-whois-asn-country-ipv4.csv': 'f08438247ce315e7f2aafe72b487ad103204c95d91e866e6c5306659e555496f',
-    'geo-whois-asn-country-ipv6.csv': 'f06aa7d51b1d3b38c67d2216bd7bb003744aed7b5173d86d728ca466fb57728b',
-  }) as Readonly<Record<string, string>>,
+  file: 'geo-whois-asn-country.mmdb',
+  sha256: 'c5f7c0e9bd6a6ccb5a2e9634764544a0d08bd0bd8788b8aedfac87bea184c652',
 });
 
-export async function shippedDbInfo(): Promise<{ dir: string; version: string; files: string[] }> {
+export async function shippedDbInfo(): Promise<{ dir: string; version: string; file: string }> {
   const require = createRequire(import.meta.url);
   const pkgFile = require.resolve(`${SHIPPED_DB_PACKAGE}/package.json`);
   const dir = path.dirname(pkgFile);
   const pkg = JSON.parse(await fsp.readFile(pkgFile, 'utf8')) as { version: string };
-  return { dir, version: pkg.version, files: Object.keys(SHIPPED_DB_PIN.files).map((f) => path.join(dir, f)) };
+  return { dir, version: pkg.version, file: path.join(dir, SHIPPED_DB_PIN.file) };
 }
 
-/** Loads the shipped table from `dir` (the installed package by default), checked against SHIPPED_DB_PIN. */
+/** Loads the shipped database from `dir` (the installed package by default), checked against SHIPPED_DB_PIN. */
 export async function loadShippedTable(dir?: string): Promise<IpCountryTable> {
   const where = dir ?? (await shippedDbInfo()).dir;
-  const files = Object.entries(SHIPPED_DB_PIN.files).map(([name, sha256]) => ({ file: path.join(where, name), sha256 }));
-  return loadCountryCsv(files, `${SHIPPED_DB_PACKAGE}@${SHIPPED_DB_PIN.version} (pinned)`);
+  return loadCountryDb(path.join(where, SHIPPED_DB_PIN.file), SHIPPED_DB_PIN.sha256, `${SHIPPED_DB_PACKAGE}@${SHIPPED_DB_PIN.version} (pinned)`);
 }
 
-const tableCache = new Map<string, Promise<IpCountryTable>>();
-
-/** The part of the egress config that chooses the table. */
+/** The part of the egress config that chooses the database. */
 export interface CountryDbChoice {
   ipCountryDb?: string | undefined;
   ipCountryDbSha256?: string | undefined;
 }
 
-/** The table the config asks for (egress.ipCountryDb relative to configDir, pinned) or the shipped one; cached. */
+const tableCache = new Map<string, Promise<IpCountryTable>>();
+
+/** The database the config asks for (egress.ipCountryDb relative to configDir, pinned) or the shipped one; cached. */
 export function countryTableFor(egress: CountryDbChoice, configDir: string): Promise<IpCountryTable> {
   const file = egress.ipCountryDb ? path.resolve(configDir, egress.ipCountryDb) : undefined;
   const key = file ? `${file}#${egress.ipCountryDbSha256 ?? ''}` : '(shipped)';
@@ -212,7 +149,7 @@ export function countryTableFor(egress: CountryDbChoice, configDir: string): Pro
         }),
       );
     } else {
-      p = file ? loadCountryCsv([{ file, sha256: egress.ipCountryDbSha256! }]) : loadShippedTable();
+      p = file ? loadCountryDb(file, egress.ipCountryDbSha256!) : loadShippedTable();
     }
     p.catch(() => tableCache.delete(key));
     tableCache.set(key, p);

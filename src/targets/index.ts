@@ -77,4 +77,4 @@ export { listPages } from './paging.js';
 export { readOnly } from './readonly.js';
 export type { Refusal, Resolver } from './egress.js';
 export type { IpCountryTable } from './country.js';
-export { sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from './country.js';
+export { countryTableOf, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from './country.js';
