@@ -9,10 +9,12 @@
  *   `egress.ipCountryDbSha256` inside the signed config;
  * - the file is read once and the bytes hashed are the bytes the reader parses; a mismatch is
  *   E_EGRESS_IPDB_HASH (every cloud target is then refused; nothing falls back); a file that
- *   cannot be read, is no MaxMind DB or holds no country record is E_CONFIG_IPDB;
- * - `lookup` gives the upper-case ISO 3166 alpha-2 code of the record for an address, shaped as
- *   in ip-location-db's country files (`country_code`) or MaxMind's GeoIP2/GeoLite2 country files
- *   (`country.iso_code`), or undefined when the database has no such record;
+ *   cannot be read or is no MaxMind DB is E_CONFIG_IPDB;
+ * - `lookup` gives the upper-case ISO 3166 alpha-2 code of the record for an address (an
+ *   IPv4-mapped IPv6 address is looked up as its IPv4 address), shaped as in ip-location-db's
+ *   country files (`country_code`) or MaxMind's GeoIP2/GeoLite2 country files
+ *   (`country.iso_code`), or undefined when the database has no such record: the guard then
+ *   refuses the address;
  * - a database loaded and checked stays in memory as checked (one Buffer the size of the file)
  *   for the life of the process; a file changed meanwhile is met at the next start.
  *
@@ -59,9 +61,6 @@ export function countryTableOf(bytes: Buffer, source: string): IpCountryTable {
       hint: NOT_A_DB_HINT,
       cause: err,
     });
-  }
-  if (reader.metadata.nodeCount === 0) {
-    throw new KluisError('E_CONFIG_IPDB', `the IP-to-country table ${source} holds no networks`, { hint: NOT_A_DB_HINT });
   }
   return {
     source,
