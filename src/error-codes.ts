@@ -169,7 +169,7 @@ export const ERROR_CODES = {
   E_CONFIG_STATION_KEY: { exit: config, meaning: 'the station key on disk is not the one the config names' },
   E_CONFIG_CREDENTIALS: { exit: config, meaning: 'the credentials file is malformed or lacks a name' },
   E_CONFIG_EXISTS: { exit: config, meaning: 'a config already exists where init would write one' },
-  E_CONFIG_IPDB: { exit: config, meaning: 'the IP-to-country table cannot be read' },
+  E_CONFIG_IPDB: { exit: config, meaning: 'the IP-to-country table cannot be read, or is no MaxMind DB' },
   E_CONFIG_NO_REVISION: { exit: config, meaning: 'the config carries no revision, so it cannot be told from an older copy' },
   E_CONFIG_REPLAYED: { exit: config, meaning: 'the config is older than a revision this station already accepted' },
   E_CONFIG_REVISION_CONFLICT: { exit: config, meaning: 'the station accepted a different config under the same revision' },

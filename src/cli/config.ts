@@ -17,7 +17,8 @@ import { formatZod, layoutFor, loadConfig, readConfigFile, writeSignedConfig } f
 import { pinFileFor, pinProblem } from '../config/pin.js';
 import { rememberedRevision } from '../config/revision.js';
 import { formatPublicKey, readPublicKey, readSecretKeyFile } from '../seal/keys.js';
-import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from '../targets/egress.js';
+import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl } from '../targets/egress.js';
+import { countryTableOf, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from '../targets/index.js';
 
 export interface StaticVerdict {
   allowed: boolean;
@@ -87,7 +88,8 @@ export function verdictHint(code: string | undefined): string {
 
 /**
  * Validates a config for signing: schema, ranges, no target that policy refuses outright, and
- * an admin IP-to-country table whose file (relative to `configDir`) has the pinned SHA-256.
+ * an admin IP-to-country table whose file (relative to `configDir`) has the pinned SHA-256 and is
+ * a country MaxMind DB.
  */
 export async function validateForSigning(raw: unknown, configDir: string): Promise<UnsignedConfig> {
   const parsed = UnsignedConfigSchema.safeParse(raw);
@@ -119,6 +121,7 @@ export async function validateForSigning(raw: unknown, configDir: string): Promi
         hint: `if this file is the table you reviewed, set egress.ipCountryDbSha256 to ${actual} and sign again`,
       });
     }
+    countryTableOf(bytes, file); // a country MaxMind DB, or E_CONFIG_IPDB before the station meets it
   }
   return cfg;
 }

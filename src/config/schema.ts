@@ -60,7 +60,7 @@ export const EgressSchema = z
     onpremRanges: z.array(z.string()).default([]),
     /** Countries cloud targets may be in (ISO 3166 alpha-2). Only NL unless an issue says otherwise. */
     countries: z.array(z.string().length(2)).default(['NL']),
-    /** An IP-to-country table (CSV: first,last,country) to use instead of the shipped one. */
+    /** An IP-to-country table (a country MaxMind DB, .mmdb) to use instead of the shipped one. */
     ipCountryDb: z.string().optional(),
     /** Hex SHA-256 of that table's bytes: required with ipCountryDb, checked at every load. */
     ipCountryDbSha256: z

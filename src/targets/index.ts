@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError } from '../errors.js';
 import type { Egress, TargetConfig } from '../config/schema.js';
-import { EgressGuard, type IpCountryTable, type Refusal, type Resolver } from './egress.js';
+import { EgressGuard, type Refusal, type Resolver } from './egress.js';
+import type { IpCountryTable } from './country.js';
 import { FsTarget } from './fs.js';
 import { S3Target } from './s3.js';
 import { WebDavTarget } from './webdav.js';
@@ -74,4 +75,6 @@ export function openTarget(cfg: TargetConfig, ctx: TargetContext): Target {
 export type { Target, ObjectInfo, PutOptions, ProbeResult, TargetCapabilities, ListPage } from './types.js';
 export { listPages } from './paging.js';
 export { readOnly } from './readonly.js';
-export type { Refusal, IpCountryTable, Resolver } from './egress.js';
+export type { Refusal, Resolver } from './egress.js';
+export type { IpCountryTable } from './country.js';
+export { countryTableOf, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from './country.js';

@@ -17,6 +17,7 @@ import * as targetsCmd from '../../src/cli/targets.js';
 import { loadConfig, readConfigFile, signatureMessage, writeSignedConfig } from '../../src/config/load.js';
 import { formatPublicKey, generateKey, readSecretKeyFile, sign, writeSecretKeyFile } from '../../src/seal/keys.js';
 import { REVISION_STATE_FILE } from '../../src/config/revision.js';
+import { countryMmdb } from '../helpers/mmdb.js';
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -120,6 +121,26 @@ describe('kluis config check / sign', () => {
     expect(await fsp.readFile(cfg, 'utf8')).toBe(edited);
     await fsp.writeFile(cfg, before);
   });
+
+  it('sign refuses an admin IP-to-country table that does not match its pin, or is no MaxMind DB', async () => {
+    const { raw } = await readConfigFile(cfg);
+    const signWith = async (file: string, bytes: Buffer, pin: string): Promise<{ code: number; err: string }> => {
+      await fsp.writeFile(path.join(dir, file), bytes);
+      await fsp.writeFile(cfg, JSON.stringify({ config: { ...(raw as object), egress: { ipCountryDb: file, ipCountryDbSha256: pin } } }));
+      return run('config', 'sign', '--config', cfg, '--admin-key', admin);
+    };
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    const db = countryMmdb([['127.0.0.2/32', 'NL']]);
+    const csv = Buffer.from('127.0.0.2,127.0.0.2,NL\n');
+    const wrongPin = await signWith('ipdb.mmdb', db, sha(csv));
+    expect(wrongPin.code).toBe(8);
+    expect(wrongPin.err).toMatch(/E_EGRESS_IPDB_HASH/);
+    const notMmdb = await signWith('ipdb.csv', csv, sha(csv));
+    expect(notMmdb.code).toBe(7);
+    expect(notMmdb.err).toMatch(/E_CONFIG_IPDB/);
+    const good = await signWith('ipdb.mmdb', db, sha(db));
+    expect(good.code, good.err).toBe(0);
+  });
 });
 
 describe('kluis targets add / list / remove', () => {
@@ -165,8 +186,8 @@ describe('kluis targets add / list / remove', () => {
 describe('kluis targets test', () => {
   it('reports a verdict per resolved address and connectivity, without storing anything', async () => {
     // An admin IP-to-country table (egress.ipCountryDb) placing 127.0.0.3 in DE.
-    const ipdb = '127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,DE\n';
-    await fsp.writeFile(path.join(dir, 'ipdb.csv'), ipdb);
+    const ipdb = countryMmdb([['127.0.0.2/32', 'NL'], ['127.0.0.3/32', 'DE']]);
+    await fsp.writeFile(path.join(dir, 'ipdb.mmdb'), ipdb);
     // A listener nobody answers on (it counts connections) stands in for a foreign server.
     let connections = 0;
     const srv = net.createServer((s) => {
@@ -184,7 +205,7 @@ describe('kluis targets test', () => {
       const { raw } = await readConfigFile(cfg);
       const next = {
         ...(raw as object),
-        egress: { ipCountryDb: 'ipdb.csv', ipCountryDbSha256: createHash('sha256').update(ipdb).digest('hex') },
+        egress: { ipCountryDb: 'ipdb.mmdb', ipCountryDbSha256: createHash('sha256').update(ipdb).digest('hex') },
         targets: [
           ...(raw as { targets: unknown[] }).targets,
           { name: 'abroad', type: 'webdav', url: `https://127.0.0.3:${port}/dav/`, class: 'cloud', required: false },

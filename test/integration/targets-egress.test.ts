@@ -14,7 +14,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { buildCountryTable, EgressGuard, type Refusal, type Resolver } from '../../src/targets/egress.js';
+import { EgressGuard, type Refusal, type Resolver } from '../../src/targets/egress.js';
+import { countryTableOf } from '../../src/targets/country.js';
+import { countryMmdb } from '../helpers/mmdb.js';
 import { createGuardedAgents, send, readBody } from '../../src/targets/http.js';
 import { openTarget } from '../../src/targets/index.js';
 import { EgressSchema, TargetConfigSchema } from '../../src/config/schema.js';
@@ -36,11 +38,11 @@ let key = '';
 let pin = '';
 const servers: Record<'nl' | 'de', Srv> = {} as Record<'nl' | 'de', Srv>;
 
-const table = buildCountryTable(
-  [
-    ['127.0.0.2', '127.0.0.2', 'NL'],
-    ['127.0.0.3', '127.0.0.3', 'DE'],
-  ],
+const table = countryTableOf(
+  countryMmdb([
+    ['127.0.0.2/32', 'NL'],
+    ['127.0.0.3/32', 'DE'],
+  ]),
   'test table',
 );
 

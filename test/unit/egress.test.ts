@@ -1,39 +1,25 @@
 /**
  * Egress guard decisions without any connection: vendor deny list, onprem ranges, the
- * IP-to-country table (injected, shipped, and an admin CSV), and "every address must pass".
+ * IP-to-country table (injected, shipped, and an admin MaxMind DB), and "every address must pass".
  * No test here opens a socket.
  */
 import { describe, it, expect } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  EgressGuard,
-  buildCountryTable,
-  countryTableFor,
-  ipv6ToBigInt,
-  isMetadataAddress,
-  loadCountryCsv,
-  loadShippedTable,
-  metadataHostOf,
-  redactUrl,
-  sha256Hex,
-  shippedDbInfo,
-  SHIPPED_DB_PIN,
-  vendorDomainOf,
-  type Refusal,
-  type Resolver,
-} from '../../src/targets/egress.js';
+import { EgressGuard, isMetadataAddress, metadataHostOf, redactUrl, vendorDomainOf, type Refusal, type Resolver } from '../../src/targets/egress.js';
+import { countryTableFor, countryTableOf, loadCountryDb, loadShippedTable, sha256Hex, shippedDbInfo, SHIPPED_DB_PIN } from '../../src/targets/country.js';
+import { countryMmdb } from '../helpers/mmdb.js';
 import { EgressSchema } from '../../src/config/schema.js';
 import { KluisError } from '../../src/errors.js';
 
-const table = buildCountryTable(
-  [
-    ['127.0.0.2', '127.0.0.2', 'NL'],
-    ['127.0.0.3', '127.0.0.3', 'DE'],
-    ['2001:db8:1::', '2001:db8:1::ffff', 'NL'],
-    ['2001:db8:2::', '2001:db8:2::ffff', 'US'],
-  ],
+const table = countryTableOf(
+  countryMmdb([
+    ['127.0.0.2/32', 'NL'],
+    ['127.0.0.3/32', 'DE'],
+    ['2001:db8:1::/112', 'NL'],
+    ['2001:db8:2::/112', 'US'],
+  ]),
   'test table',
 );
 
@@ -189,26 +175,31 @@ describe('cloud: country check', () => {
 });
 
 describe('IP-to-country tables', () => {
-  it('parses IPv6 forms consistently', () => {
-    expect(ipv6ToBigInt('::1')).toBe(1n);
-    expect(ipv6ToBigInt('2001:db8::')).toBe(0x20010db8n << 96n);
-    expect(ipv6ToBigInt('::ffff:1.2.3.4')).toBe((0xffffn << 32n) + 0x01020304n);
-    expect(ipv6ToBigInt('2001:db8:0:0:0:0:0:1')).toBe(ipv6ToBigInt('2001:db8::1'));
+  it('places every textual form of an address alike (compressed, expanded, upper case, IPv4-mapped)', () => {
+    expect(table.lookup('2001:db8:1::1')).toBe('NL');
+    expect(table.lookup('2001:0db8:0001:0000:0000:0000:0000:0001')).toBe('NL');
+    expect(table.lookup('2001:DB8:2::1')).toBe('US');
+    expect(table.lookup('::ffff:127.0.0.3')).toBe('DE');
+    expect(table.lookup('2001:db8:1::1:0')).toBeUndefined();
+    expect(table.lookup('not an address')).toBeUndefined();
   });
 
-  it('loads an admin CSV (egress.ipCountryDb, relative to the config folder) and uses it', async () => {
+  it('loads an admin MaxMind DB (egress.ipCountryDb, relative to the config folder) and uses it, in either publisher shape', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-'));
     try {
-      const csv = '# test table\n127.0.0.2,127.0.0.2,NL\n127.0.0.3,127.0.0.3,BE\n';
-      await fsp.writeFile(path.join(dir, 'ipdb.csv'), csv);
-      const t = await countryTableFor(EgressSchema.parse({ ipCountryDb: 'ipdb.csv', ipCountryDbSha256: sha256Hex(Buffer.from(csv)) }), dir);
-      expect(t.lookup('127.0.0.2')).toBe('NL');
-      expect(t.lookup('127.0.0.3')).toBe('BE');
-      expect(t.lookup('127.0.0.4')).toBeUndefined();
-      const empty = '# nothing\n';
-      await fsp.writeFile(path.join(dir, 'empty.csv'), empty);
-      await expect(loadCountryCsv([{ file: path.join(dir, 'empty.csv'), sha256: sha256Hex(Buffer.from(empty)) }])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
-      await expect(loadCountryCsv([{ file: path.join(dir, 'missing.csv'), sha256: '0'.repeat(64) }])).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
+      for (const shape of ['ip-location-db', 'geoip2'] as const) {
+        const db = countryMmdb([['127.0.0.2/32', 'NL'], ['127.0.0.3/32', 'BE']], { shape });
+        await fsp.writeFile(path.join(dir, `${shape}.mmdb`), db);
+        const t = await countryTableFor(EgressSchema.parse({ ipCountryDb: `${shape}.mmdb`, ipCountryDbSha256: sha256Hex(db) }), dir);
+        expect(t.lookup('127.0.0.2'), shape).toBe('NL');
+        expect(t.lookup('127.0.0.3'), shape).toBe('BE');
+        expect(t.lookup('127.0.0.4'), shape).toBeUndefined();
+      }
+      // A pinned file that is no MaxMind DB (here a table in the CSV form kluis once read).
+      const csv = '127.0.0.2,127.0.0.2,NL\n';
+      await fsp.writeFile(path.join(dir, 'table.csv'), csv);
+      await expect(loadCountryDb(path.join(dir, 'table.csv'), sha256Hex(Buffer.from(csv)))).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
+      await expect(loadCountryDb(path.join(dir, 'missing.mmdb'), '0'.repeat(64))).rejects.toMatchObject({ code: 'E_CONFIG_IPDB' });
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
@@ -247,7 +238,7 @@ describe('cloud metadata services', () => {
   });
 
   it('are refused for cloud targets even where the country table places them in an allowed country', async () => {
-    const nlEverywhere = buildCountryTable([['0.0.0.0', '255.255.255.255', 'NL'], ['::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'NL']], 'NL everywhere');
+    const nlEverywhere = countryTableOf(countryMmdb([['::/0', 'NL'], ['0.0.0.0/0', 'NL']]), 'NL everywhere');
     const g = new EgressGuard({ target: 't1', targetClass: 'cloud', egress: EgressSchema.parse({}), configDir: '/nonexistent', countryTable: nlEverywhere, resolver: fixed({}) });
     expect(await g.verdict('169.254.169.254')).toMatchObject({ allowed: false, code: 'E_EGRESS_METADATA' });
     expect(await g.verdict('fd00:ec2::254')).toMatchObject({ allowed: false, code: 'E_EGRESS_METADATA' });
@@ -288,19 +279,28 @@ describe('URLs printed', () => {
  * pinned in code and an admin table in the signed config; a changed table is refused (fail closed).
  */
 describe('IP-to-country tables are pinned', () => {
-  it('the pin in the code is the installed package (version and the SHA-256 of each file)', async () => {
+  it('the pin in the code is the installed package (version and the SHA-256 of its file)', async () => {
     const info = await shippedDbInfo();
     expect(info.version).toBe(SHIPPED_DB_PIN.version);
-    for (const f of info.files) expect(sha256Hex(await fsp.readFile(f)), f).toBe(SHIPPED_DB_PIN.files[path.basename(f)]);
+    expect(sha256Hex(await fsp.readFile(info.file)), info.file).toBe(SHIPPED_DB_PIN.sha256);
   });
 
   it('a shipped table rewritten to place everything in NL is refused (E_EGRESS_IPDB_HASH), never used', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-shipped-'));
     try {
       const info = await shippedDbInfo();
-      for (const f of info.files) await fsp.copyFile(f, path.join(dir, path.basename(f)));
+      const copy = path.join(dir, path.basename(info.file));
+      await fsp.copyFile(info.file, copy);
       expect((await loadShippedTable(dir)).lookup('8.8.8.8')).not.toBe('NL');
-      await fsp.writeFile(path.join(dir, 'geo-whois-asn-country-ipv4.csv'), '0.0.0.0,255.255.255.255,NL\n');
+      const nlEverywhere = countryMmdb([['0.0.0.0/0', 'NL'], ['::/0', 'NL']]);
+      expect(countryTableOf(nlEverywhere, 'rewritten').lookup('8.8.8.8')).toBe('NL'); // what it would do if used
+      await fsp.writeFile(copy, nlEverywhere);
+      await expect(loadShippedTable(dir)).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
+      // One byte changed in place is refused as well.
+      const bytes = await fsp.readFile(info.file);
+      const mid = bytes.length >> 1;
+      bytes.writeUInt8(bytes[mid]! ^ 1, mid);
+      await fsp.writeFile(copy, bytes);
       await expect(loadShippedTable(dir)).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
@@ -310,17 +310,17 @@ describe('IP-to-country tables are pinned', () => {
   it('an admin table must be pinned in the config, and is refused once changed: a cloud target then gets no verdict but the refusal', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-ipdb-admin-'));
     try {
-      const csv = '8.8.8.0,8.8.8.255,US\n';
-      await fsp.writeFile(path.join(dir, 'ipdb.csv'), csv);
-      expect(EgressSchema.safeParse({ ipCountryDb: 'ipdb.csv' }).success).toBe(false);
-      const egress = EgressSchema.parse({ ipCountryDb: 'ipdb.csv', ipCountryDbSha256: sha256Hex(Buffer.from(csv)) });
+      const db = countryMmdb([['8.8.8.0/24', 'US']]);
+      await fsp.writeFile(path.join(dir, 'ipdb.mmdb'), db);
+      expect(EgressSchema.safeParse({ ipCountryDb: 'ipdb.mmdb' }).success).toBe(false);
+      const egress = EgressSchema.parse({ ipCountryDb: 'ipdb.mmdb', ipCountryDbSha256: sha256Hex(db) });
       const g = new EgressGuard({ target: 't1', targetClass: 'cloud', egress, configDir: dir, resolver: fixed({}) });
       expect(await g.verdict('8.8.8.8')).toMatchObject({ allowed: false, country: 'US' });
       // The same config on a station whose table was rewritten (a table loaded and checked
       // once stays in memory as it was checked; a changed file is met at the next start).
       const other = path.join(dir, 'other');
       await fsp.mkdir(other);
-      await fsp.writeFile(path.join(other, 'ipdb.csv'), '0.0.0.0,255.255.255.255,NL\n');
+      await fsp.writeFile(path.join(other, 'ipdb.mmdb'), countryMmdb([['0.0.0.0/0', 'NL'], ['::/0', 'NL']]));
       const g2 = new EgressGuard({ target: 't1', targetClass: 'cloud', egress, configDir: other, resolver: fixed({}) });
       await expect(g2.verdict('8.8.8.8')).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
       await expect(g2.resolveAndCheck('8.8.8.8')).rejects.toMatchObject({ code: 'E_EGRESS_IPDB_HASH' });
