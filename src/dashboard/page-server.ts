@@ -4,7 +4,7 @@
  *  - the gate of security.ts before anything else (a failed check gets a bare status code); a
  *    stale token cookie of older versions is deleted wherever it shows up;
  *  - the page shell, served without the token (security.ts PUBLIC_PATHS): the HTML, the page's
- *    script, the style and the texts;
+ *    script (bundled at build time from client/, read once at start), the style and the texts;
  *  - GET /api/session (the CSRF value, for an authenticated request only);
  *  - on every action (POST) the extra checks of `actionAllowed` (token, CSRF, origin, JSON);
  *  - replies with the security headers, JSON errors, and listening on the (loopback) address.
@@ -12,7 +12,10 @@
  * status. No CORS headers, so no other origin may read a response.
  */
 import * as http from 'node:http';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { KluisError, asKluisError, type ErrorCode } from '../errors.js';
 import { CSP_PAGE, Tickets, actionAllowed, allowedHosts, checkBindAddress, clearStaleCookie, gate, newCsrf, newToken, securityHeaders } from './security.js';
 import type { ErrorReply, SessionReply } from './wire.js';
@@ -58,10 +61,25 @@ export async function readJsonBody(req: http.IncomingMessage, code: 'E_DASHBOARD
   throw new KluisError(code, 'the request body is not a JSON object');
 }
 
+/**
+ * A page's script, as `npm run build` bundled it from client/<name>.ts into
+ * dist/dashboard/client/<name>.js. Found from the repository root, which is two folders up from
+ * this module both in src/ (tests) and in dist/ (the command).
+ */
+async function pageScript(name: 'station' | 'desk'): Promise<string> {
+  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'dashboard', 'client', `${name}.js`);
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw new KluisError('E_DASHBOARD_SCRIPT', `the page script ${file} is missing`, { cause: err, hint: 'build kluis with `npm run build`: it bundles the page scripts' });
+  }
+}
+
 /** The page shell: served without the token, it holds no data and no secret. */
 export interface PageShell {
   html: string;
-  script: string;
+  /** Which page's script (client/<name>.ts): read once at start. */
+  script: 'station' | 'desk';
   css: string;
   texts: unknown;
 }
@@ -106,6 +124,7 @@ export async function startPageServer(o: PageServerOptions): Promise<PageServer>
   const allowRemote = o.allowRemoteBind === true;
   const { warning } = checkBindAddress(bind, allowRemote);
   if (warning) o.log(`WARNING: ${warning}`);
+  const script = await pageScript(o.shell.script);
   const token = newToken();
   const csrf = newCsrf();
   let port = 0;
@@ -120,7 +139,7 @@ export async function startPageServer(o: PageServerOptions): Promise<PageServer>
     }
     if (method !== 'GET' && method !== 'HEAD') return deny(res, 405);
     if (p === '/') return send(res, 200, o.shell.html, 'text/html; charset=utf-8');
-    if (p === '/app.js') return send(res, 200, o.shell.script, 'text/javascript; charset=utf-8');
+    if (p === '/app.js') return send(res, 200, script, 'text/javascript; charset=utf-8');
     if (p === '/app.css') return send(res, 200, o.shell.css, 'text/css; charset=utf-8');
     if (p === '/api/texts') return sendJson(res, 200, o.shell.texts);
     if (p === '/favicon.ico') return deny(res, 204);

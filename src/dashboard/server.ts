@@ -2,8 +2,9 @@
  * The local dashboard server (plain node:http, through page-server.ts, which it shares with the
  * evidence desk). Every request first passes the gate in security.ts (loopback client, our Host,
  * the per-start token as a Bearer header, or a one-use ticket for a navigation); a request for
- * data that fails gets a bare 401/403 and nothing else. The page shell (no data) is served
- * without the token and asks for it when it has none or an old one. No cookie is ever set (one left by an older version is deleted). Pages carry a strict
+ * data that fails gets a bare 401/403 and nothing else. The page shell (no data; its script is
+ * client/station.ts, bundled) is served without the token and asks for it when it has none or an
+ * old one. No cookie is ever set (one left by an older version is deleted). Pages carry a strict
  * CSP, X-Frame-Options DENY and no-store; there are no CORS headers, so no other origin may read
  * a response.
  *
@@ -25,7 +26,7 @@ import { reportData } from '../pipeline/finalize.js';
 import { buildReport } from '../evidence/report.js';
 import { stationStatus } from '../cli/status.js';
 import { TEXTS } from './i18n.js';
-import { pageHtml, PAGE_CSS, PAGE_JS } from './page.js';
+import { pageHtml, PAGE_CSS } from './page.js';
 import { deny, readJsonBody, send, sendError, sendJson, startPageServer, type PageServer } from './page-server.js';
 import { CSP_REPORT, Tickets, securityHeaders } from './security.js';
 import { EventTracker, seedTracker, snapshot, type VerifyView } from './state.js';
@@ -237,7 +238,7 @@ export async function startDashboard(station: Station, opts: DashboardOptions = 
     allowRemoteBind: opts.allowRemoteBind,
     log,
     name: 'dashboard',
-    shell: { html: pageHtml(), script: PAGE_JS, css: PAGE_CSS, texts: TEXTS },
+    shell: { html: pageHtml(), script: 'station', css: PAGE_CSS, texts: TEXTS },
     session: { station: station.config.station },
     tickets,
     get,

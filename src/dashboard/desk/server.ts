@@ -28,7 +28,7 @@ import { verifyBatch, type VerifyReport } from '../../evidence/verify.js';
 import type { EvidenceSource } from '../../evidence/source.js';
 import { deny, readJsonBody, sendJson, startPageServer, type PageServer } from '../page-server.js';
 import type { DeskBatch, DeskCatalog, DeskExport, DeskInfo, DeskVerifyRun } from '../wire.js';
-import { DESK_CSS, DESK_JS, deskHtml } from './page.js';
+import { DESK_CSS, deskHtml } from './page.js';
 import { DESK_TEXTS } from './texts.js';
 
 export interface DeskServerOptions {
@@ -183,7 +183,7 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
     allowRemoteBind: opts.allowRemoteBind,
     log,
     name: 'page',
-    shell: { html: deskHtml(), script: DESK_JS, css: DESK_CSS, texts: DESK_TEXTS },
+    shell: { html: deskHtml(), script: 'desk', css: DESK_CSS, texts: DESK_TEXTS },
     get,
     post,
     internalCode: 'E_DESK_INTERNAL',
