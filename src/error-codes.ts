@@ -217,6 +217,7 @@ export const ERROR_CODES = {
   E_DASHBOARD_NOTHING_TO_DO: { exit: failure, meaning: 'a dashboard action has nothing to do (already verified)' },
   E_DASHBOARD_REFUSED: { exit: failure, meaning: 'a dashboard retry of a delivery refused by policy' },
   E_DASHBOARD_INTERNAL: { exit: failure, meaning: 'the dashboard failed unexpectedly on a request' },
+  E_DASHBOARD_SCRIPT: { exit: failure, meaning: 'the page script is missing from the build (npm run build bundles it)' },
   E_DESK_REQUEST: { exit: failure, meaning: 'a desk page request is malformed or too large' },
   E_DESK_NOT_FOUND: { exit: failure, meaning: 'a desk page request names a verification that was not started' },
   E_DESK_EXPORT_FOLDER: { exit: usage, meaning: 'the desk page exports only into a new or empty folder given by its whole path' },

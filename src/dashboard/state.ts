@@ -11,92 +11,24 @@ import { ProgressReducer, eventFromRow } from '../pipeline/progress.js';
 import { fileCounts, type FileCounts } from '../pipeline/status.js';
 import type { Station } from '../pipeline/station.js';
 import { batchOutcome, requiredTargets, type FileOutcome, type TargetOutcome } from '../pipeline/finalize.js';
+import type { CardState, DeliveryView, ProgressView, StationCard, StationState, TargetView, VerifyView } from './wire.js';
 
-export type CardState = 'inserted' | 'reading' | 'missing' | 'waiting' | 'safe' | 'secured' | 'partial' | 'failed';
+// The types the page reads are declared in wire.ts (the browser script compiles them too); the
+// snapshot's types extend them, so the compiler checks that it gives the page what it reads.
+export type { CardState, ProgressView, ProblemView, DeliveryView, VerifyItem, VerifyView, TargetView } from './wire.js';
 
-export interface ProgressView {
-  path: string;
-  bytesDone: number;
-  bytesTotal: number;
-  filesDone: number;
-  filesTotal: number;
-  /** Bytes per second over the last few seconds; null until two samples exist. */
-  rate: number | null;
-  /** Seconds left at that rate; null when unknown. */
-  eta: number | null;
-}
-
-export interface ProblemView {
-  path: string;
-  status: string;
-  code: string;
-  message: string;
-  hint?: string;
-}
-
-export interface DeliveryView {
-  object: string;
-  /** The card path of the file this object holds, or "manifest"/"report". */
-  label: string;
-  target: string;
-  state: string;
-  attempts: number;
-  error?: { code: string; message: string };
-  canRetry: boolean;
-}
-
-export interface VerifyItem {
-  object: string;
-  label: string;
-  target: string;
-  result: 'ok' | 'mismatch' | 'missing' | 'unchecked';
-  detail?: string;
-}
-
-export interface VerifyView {
-  running: boolean;
-  startedAt: string;
-  finishedAt?: string;
-  items: VerifyItem[];
-}
-
-export interface CardView {
-  batchId: string;
-  card: { root: string; label?: string };
-  createdAt: string;
-  state: CardState;
+export interface CardView extends StationCard {
   outcome: 'secured' | 'partial' | 'failed';
-  phase: string;
-  safeToRemoveAt: string | null;
   securedAt: string | null;
-  remaining?: number;
-  progress?: ProgressView;
   counts: FileCounts;
-  problems: ProblemView[];
   files: Array<FileOutcome & { thumb: boolean }>;
-  deliveries: DeliveryView[];
   targets: TargetOutcome[];
-  verify?: VerifyView;
 }
 
-export interface TargetView {
-  name: string;
-  type: string;
-  class: 'onprem' | 'cloud';
-  required: boolean;
-  reachable: 'yes' | 'no' | 'unknown';
-  lastSuccess?: string;
-  lastError?: { code: string; message: string; at: string };
-  outbox: number;
-  refused: number;
-}
-
-export interface DashboardState {
-  station: string;
+export interface DashboardState extends StationState {
   generatedAt: string;
   lastEventId: number;
   cards: CardView[];
-  targets: TargetView[];
   outbox: number;
 }
 

@@ -8,8 +8,9 @@
 // without the token gets the page shell with a login prompt and no data.
 // A screenshot of each state is saved under test-results/dashboard/.
 //
-// Needs the build (`npx tsc -p .`). KLUIS_TEST_ACQUIRE_DELAY_MS (src/card/acquire.ts) pauses
-// before each card file so the reading phase is long enough to be seen.
+// Needs the build (`npm run build`: it bundles the page script the server serves).
+// KLUIS_TEST_ACQUIRE_DELAY_MS (src/card/acquire.ts) pauses before each card file so the reading
+// phase is long enough to be seen.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';

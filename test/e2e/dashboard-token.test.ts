@@ -10,7 +10,7 @@
 // and shown as blobs (a dashboard started in-process over a journal row with a real thumbnail).
 // A screenshot of the prompt is saved under test-results/dashboard/.
 //
-// Needs the build (`npx tsc -p .`).
+// Needs the build (`npm run build`: it bundles the page script the server serves).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import * as http from 'node:http';

@@ -8,7 +8,7 @@
 // gate: no token 401, foreign Host 403, action without CSRF 403, strict CSP. The desk never
 // writes to the NAS. Screenshots go to test-results/desk/.
 //
-// Needs the build (`npx tsc -p .`).
+// Needs the build (`npm run build`: it bundles the page script the server serves).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';

@@ -1,6 +1,6 @@
 /**
  * Shared e2e helpers: run the real `kluis` command (bin/kluis.js → dist/, so build first with
- * `npx tsc -p .`), make a throw-away station with `kluis init`, re-sign its config with changes,
+ * `npm run build`), make a throw-away station with `kluis init`, re-sign its config with changes,
  * and look at what a station holds (store objects, spool plaintext, journal rows, audit lines).
  *
  * They never mock kluis: every helper goes through the command or reads files it wrote. Other

@@ -15,10 +15,9 @@
  * a folder other than the one the user names for an export, or export into a folder that is not
  * empty. Verifications and exports are recorded in the desk's own log.
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { KluisError, asKluisError } from '../../errors.js';
 import type { SecretKey } from '../../seal/index.js';
 import { AuditLog } from '../../pipeline/audit.js';
@@ -27,8 +26,9 @@ import { batchDetails } from '../../evidence/details.js';
 import { exportBatch } from '../../evidence/export.js';
 import { verifyBatch, type VerifyReport } from '../../evidence/verify.js';
 import type { EvidenceSource } from '../../evidence/source.js';
-import { actionAllowed, allowedHosts, checkBindAddress, clearStaleCookie, gate, newCsrf, newToken, securityHeaders } from '../security.js';
-import { DESK_CSS, DESK_JS, deskHtml } from './page.js';
+import { deny, readJsonBody, sendJson, startPageServer, type PageServer } from '../page-server.js';
+import type { DeskBatch, DeskCatalog, DeskExport, DeskInfo, DeskVerifyRun } from '../wire.js';
+import { DESK_CSS, deskHtml } from './page.js';
 import { DESK_TEXTS } from './texts.js';
 
 export interface DeskServerOptions {
@@ -40,14 +40,8 @@ export interface DeskServerOptions {
   operator: string;
 }
 
-export interface DeskServer {
-  /** The address with the token in its fragment (never sent to a server), to print for the user. */
-  loginUrl: string;
-  url: string;
-  port: number;
-  token: string;
-  close(): Promise<void>;
-}
+/** The address with the token in its fragment (never sent to a server) is `loginUrl`, to print for the user. */
+export type DeskServer = PageServer;
 
 interface VerifyRun {
   running: boolean;
@@ -57,40 +51,7 @@ interface VerifyRun {
   error?: { code: string; message: string; hint?: string };
 }
 
-const MAX_BODY = 8 * 1024;
 const BATCH_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
-
-function send(res: http.ServerResponse, status: number, body: string, type: string): void {
-  const buf = Buffer.from(body);
-  res.writeHead(status, { ...securityHeaders(), 'Content-Type': type, 'Content-Length': buf.length });
-  res.end(buf);
-}
-
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  send(res, status, JSON.stringify(value), 'application/json; charset=utf-8');
-}
-
-function deny(res: http.ServerResponse, status: number): void {
-  res.writeHead(status, { 'Content-Length': 0, 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY', 'Content-Security-Policy': "default-src 'none'" });
-  res.end();
-}
-
-async function readJsonBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) throw new KluisError('E_DESK_REQUEST', 'request body too large');
-    chunks.push(c);
-  }
-  try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    /* fall through */
-  }
-  throw new KluisError('E_DESK_REQUEST', 'the request body is not a JSON object');
-}
 
 function batchIdOf(v: unknown): string {
   if (typeof v !== 'string' || !BATCH_RE.test(v)) throw new KluisError('E_DESK_REQUEST', 'batchId is missing or not a batch id');
@@ -125,15 +86,7 @@ function matches(b: CatalogBatch, q: URLSearchParams): boolean {
 }
 
 export async function startDeskServer(source: EvidenceSource, identities: SecretKey[], opts: DeskServerOptions): Promise<DeskServer> {
-  const bind = opts.bind ?? '127.0.0.1';
-  const allowRemote = opts.allowRemoteBind === true;
-  const { warning } = checkBindAddress(bind, allowRemote);
   const log = opts.log ?? ((l: string) => process.stderr.write(`kluis: ${l}\n`));
-  if (warning) log(`WARNING: ${warning}`);
-  const token = newToken();
-  const csrf = newCsrf();
-  let port = 0;
-  let hosts = new Set<string>();
 
   // The full catalog is read once and kept; searching filters it. "Read again" scans anew.
   let scan: { at: string; result: CatalogResult } | undefined;
@@ -178,99 +131,69 @@ export async function startDeskServer(source: EvidenceSource, identities: Secret
     return run;
   };
 
-  const route = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
+  const post = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
     const p = url.pathname;
-    const method = req.method ?? 'GET';
-    if (method === 'POST') {
-      if (!actionAllowed(req, { token, csrf, hosts })) return deny(res, 403);
-      const body = await readJsonBody(req);
-      if (p === '/api/verify') {
-        const run = runVerify(batchIdOf(body.batchId));
-        return sendJson(res, 202, { running: run.running, startedAt: run.startedAt });
+    const body = await readJsonBody(req, 'E_DESK_REQUEST');
+    if (p === '/api/verify') {
+      const run = runVerify(batchIdOf(body.batchId));
+      return sendJson(res, 202, { running: run.running, startedAt: run.startedAt });
+    }
+    if (p === '/api/export') {
+      const batchId = batchIdOf(body.batchId);
+      const out = await exportFolder(body.out);
+      // Recorded before any plaintext is written, like `kluis export`: no record, no export.
+      const audit = await AuditLog.open(source.record.file, { station: source.record.name });
+      try {
+        const r = await exportBatch(source, batchId, identities, out, { operator: opts.operator });
+        await audit.append('export', { batchId, operator: opts.operator, target: r.target, out: r.out, files: r.files.length, by: 'desk page', ...(r.station ? { batchStation: r.station.name } : {}) });
+        const reply = { ok: true, out: r.out, files: r.files.length, skipped: r.skipped.length, report: r.report ?? null, custody: r.custody ?? null, mhl: r.mhl ?? null, target: r.target };
+        return sendJson(res, 200, reply satisfies DeskExport);
+      } finally {
+        await audit.close();
       }
-      if (p === '/api/export') {
-        const batchId = batchIdOf(body.batchId);
-        const out = await exportFolder(body.out);
-        // Recorded before any plaintext is written, like `kluis export`: no record, no export.
-        const audit = await AuditLog.open(source.record.file, { station: source.record.name });
-        try {
-          const r = await exportBatch(source, batchId, identities, out, { operator: opts.operator });
-          await audit.append('export', { batchId, operator: opts.operator, target: r.target, out: r.out, files: r.files.length, by: 'desk page', ...(r.station ? { batchStation: r.station.name } : {}) });
-          return sendJson(res, 200, { ok: true, out: r.out, files: r.files.length, skipped: r.skipped.length, report: r.report ?? null, custody: r.custody ?? null, mhl: r.mhl ?? null, target: r.target });
-        } finally {
-          await audit.close();
-        }
-      }
-      return deny(res, 404);
-    }
-    if (method !== 'GET' && method !== 'HEAD') return deny(res, 405);
-    // The page shell (security.ts PUBLIC_PATHS): served without the token, holds no data.
-    if (p === '/') return send(res, 200, deskHtml(), 'text/html; charset=utf-8');
-    if (p === '/app.js') return send(res, 200, DESK_JS, 'text/javascript; charset=utf-8');
-    if (p === '/app.css') return send(res, 200, DESK_CSS, 'text/css; charset=utf-8');
-    if (p === '/favicon.ico') return deny(res, 204);
-    if (p === '/api/texts') return sendJson(res, 200, DESK_TEXTS);
-    if (p === '/api/session') return sendJson(res, 200, { csrf });
-    if (p === '/api/info') {
-      return sendJson(res, 200, { kind: source.kind, stations: source.stations.map((s) => ({ name: s.name, key: s.key })), targets: source.targets.map((t) => ({ name: t.name, type: t.type })) });
-    }
-    if (p === '/api/catalog') {
-      const { at, result } = await catalogNow(url.searchParams.get('fresh') === '1');
-      return sendJson(res, 200, { scannedAt: at, batches: result.batches.filter((b) => matches(b, url.searchParams)), total: result.batches.length, problems: result.problems });
-    }
-    let m = /^\/api\/batch\/([^/]+)$/.exec(p);
-    if (m) return sendJson(res, 200, await batchDetails(source, batchIdOf(decodeURIComponent(m[1]!)), identities));
-    m = /^\/api\/verify\/([^/]+)$/.exec(p);
-    if (m) {
-      const run = verifies.get(batchIdOf(decodeURIComponent(m[1]!)));
-      if (!run) throw new KluisError('E_DESK_NOT_FOUND', 'no verification of this batch was started here');
-      return sendJson(res, 200, run);
     }
     return deny(res, 404);
   };
 
-  const server = http.createServer((req, res) => {
-    const clear = clearStaleCookie(req, port);
-    if (clear) res.setHeader('Set-Cookie', clear);
-    const verdict = gate(req, { token, hosts, allowRemoteClients: allowRemote });
-    if (!verdict.ok) return deny(res, verdict.status);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    route(req, res, url).catch((err) => {
-      const e = asKluisError(err, 'E_DESK_INTERNAL');
-      const status = e.code === 'E_DESK_NOT_FOUND' || e.code === 'E_VERIFY_MISSING' ? 404 : e.code === 'E_DESK_REQUEST' || e.code === 'E_USAGE' || e.code === 'E_DESK_EXPORT_FOLDER' ? 400 : e.code === 'E_INTERNAL' || e.code === 'E_DESK_INTERNAL' ? 500 : 422;
-      if (res.headersSent) res.end();
-      else sendJson(res, status, { error: e.toJSON() });
-    });
-  });
-  server.on('clientError', (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new KluisError('E_DASHBOARD_PORT', `port ${opts.port ?? 0} on ${bind} is in use`, { hint: 'choose another --port, or stop the other page' })
-          : new KluisError('E_DASHBOARD_LISTEN', `cannot listen on ${bind}: ${err.message}`, { cause: err }),
-      );
-    };
-    server.once('error', onError);
-    server.listen(opts.port ?? 0, bind, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  port = (server.address() as AddressInfo).port;
-  hosts = allowedHosts(port, bind);
-  const shownHost = bind === '::1' ? '[::1]' : bind.includes(':') ? `[${bind}]` : bind;
-  const url = `http://${shownHost}:${port}/`;
-  return {
-    url,
-    loginUrl: `${url}#token=${token}`,
-    port,
-    token,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
+  const get = async (_req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
+    const p = url.pathname;
+    if (p === '/api/info') {
+      const info = { kind: source.kind, stations: source.stations.map((s) => ({ name: s.name, key: s.key })), targets: source.targets.map((t) => ({ name: t.name, type: t.type })) };
+      return sendJson(res, 200, info satisfies DeskInfo);
+    }
+    if (p === '/api/catalog') {
+      const { at, result } = await catalogNow(url.searchParams.get('fresh') === '1');
+      const found = { scannedAt: at, batches: result.batches.filter((b) => matches(b, url.searchParams)), total: result.batches.length, problems: result.problems };
+      return sendJson(res, 200, found satisfies DeskCatalog);
+    }
+    let m = /^\/api\/batch\/([^/]+)$/.exec(p);
+    if (m) return sendJson(res, 200, (await batchDetails(source, batchIdOf(decodeURIComponent(m[1]!)), identities)) satisfies DeskBatch);
+    m = /^\/api\/verify\/([^/]+)$/.exec(p);
+    if (m) {
+      const run = verifies.get(batchIdOf(decodeURIComponent(m[1]!)));
+      if (!run) throw new KluisError('E_DESK_NOT_FOUND', 'no verification of this batch was started here');
+      return sendJson(res, 200, run satisfies DeskVerifyRun);
+    }
+    return deny(res, 404);
   };
+
+  return startPageServer({
+    port: opts.port,
+    bind: opts.bind,
+    allowRemoteBind: opts.allowRemoteBind,
+    log,
+    name: 'page',
+    shell: { html: deskHtml(), script: 'desk', css: DESK_CSS, texts: DESK_TEXTS },
+    get,
+    post,
+    internalCode: 'E_DESK_INTERNAL',
+    statusOf: (e) =>
+      e.code === 'E_DESK_NOT_FOUND' || e.code === 'E_VERIFY_MISSING'
+        ? 404
+        : e.code === 'E_DESK_REQUEST' || e.code === 'E_USAGE' || e.code === 'E_DESK_EXPORT_FOLDER'
+          ? 400
+          : e.code === 'E_INTERNAL' || e.code === 'E_DESK_INTERNAL'
+            ? 500
+            : 422,
+  });
 }
