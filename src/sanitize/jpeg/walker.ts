@@ -89,7 +89,10 @@ function isKnownSegment(m: number): boolean {
   );
 }
 
-export function walkJpeg(buf: Uint8Array): JpegLayout {
+export function walkJpeg(bytes: Uint8Array): JpegLayout {
+  // A Buffer view of the same memory: Buffer#indexOf is memchr, several times faster than
+  // Uint8Array#indexOf over megabytes of scan data.
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = buf.length;
   if (len < 4 || buf[0] !== 0xff || buf[1] !== M.SOI) throw parseError('no SOI marker at the start', 0);
   const segments: JpegSegment[] = [];

@@ -124,7 +124,7 @@ class Sink {
     return b;
   }
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.size);
+    const out = Buffer.allocUnsafe(this.size); // every byte is set below
     let o = 0;
     for (const c of this.chunks) {
       out.set(c, o);
@@ -255,7 +255,7 @@ export function sanitizeTiffBytes(buf: Uint8Array): TiffSanitizeOutput {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  const out = Buffer.allocUnsafe(parts.reduce((a, p) => a + p.length, 0)); // every byte is set below
   let o = 0;
   for (const p of parts) {
     out.set(p, o);
