@@ -33,7 +33,7 @@ import {
 import type { Target } from '../targets/index.js';
 import { crossCheckCustody, summarizeCustody, type CustodySummary } from './custody.js';
 import { locateBatch, openSourceTarget, stationSource, targetsOf, type EvidenceSource, type SourceStation } from './source.js';
-import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
+import { readAuditLog, verifyAuditLog, type AuditVerifyResult } from '../audit/index.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { makePartDir, sweepOrphans } from '../util/plain-temp.js';
 import { cardFsPath } from '../card/names.js';
@@ -407,7 +407,6 @@ export async function verifyBatch(args: VerifyArgs): Promise<VerifyReport> {
     try {
       const a = await verifyAuditLog(auditFile, stationPub);
       let batchEntries = 0;
-      const { readAuditLog } = await import('../pipeline/audit.js');
       for await (const { entry } of readAuditLog(auditFile)) if (entry?.batchId === batchId) batchEntries++;
       audit = { file: auditFile, result: a.ok ? 'verified' : 'mismatch', entries: a.entries, batchEntries, checkpoints: a.checkpoints, problems: a.problems };
       for (const p of a.problems) problems.push({ result: 'mismatch', path: `audit log line ${p.line}`, message: `audit log line ${p.line}: ${p.code}: ${p.message}` });
