@@ -1,6 +1,6 @@
 /**
  * `kluis audit verify|show --config FILE`: checks or lists the station's hash-chained audit log.
- * Thin: parses, calls src/pipeline/audit.ts, prints. `verify` also compares the log with the audit
+ * Thin: parses, calls src/audit/, prints. `verify` also compares the log with the audit
  * heads the station's signed manifests carry on its targets (src/pipeline/anchors.ts; `--offline`
  * skips that), so a log cut back to an earlier checkpoint is found. It exits EXIT.mismatch on any
  * problem, EXIT.couldNotCheck when the log is sound but a target could not be read.
@@ -10,7 +10,7 @@ import { action, info, printJson, printLines } from './output.js';
 import { EXIT } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import { parsePublicKey } from '../seal/keys.js';
-import { readAuditLog, verifyAuditLog, type AuditEntry } from '../pipeline/audit.js';
+import { readAuditLog, verifyAuditLog, type AuditEntry } from '../audit/index.js';
 import { checkAuditAnchors, type AnchorCheck } from '../pipeline/anchors.js';
 
 export function register(program: Command): void {

@@ -10,7 +10,7 @@ import { action, printJson, printLines, info } from './output.js';
 import { readSecretKeyFile } from '../seal/keys.js';
 import { loadSource } from '../evidence/source.js';
 import { exportBatch } from '../evidence/export.js';
-import { AuditLog } from '../pipeline/audit.js';
+import { AuditLog } from '../audit/index.js';
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];

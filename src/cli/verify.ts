@@ -14,7 +14,7 @@ import { EXIT } from '../errors.js';
 import { readSecretKeyFile, type SecretKey } from '../seal/keys.js';
 import { verifyBatch, type Outcome, type VerifyReport } from '../evidence/verify.js';
 import { loadSource, type EvidenceSource } from '../evidence/source.js';
-import { AuditLog } from '../pipeline/audit.js';
+import { AuditLog } from '../audit/index.js';
 
 const EXIT_FOR: Record<Outcome, number> = {
   verified: EXIT.ok,

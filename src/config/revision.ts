@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { KluisError } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { writeFileAtomic } from '../util/fsx.js';
-import { AuditLog } from '../pipeline/audit.js';
+import { AuditLog } from '../audit/index.js';
 import type { StationLayout } from './load.js';
 
 /** What identifies one signed config: its revision, when and by whom it was signed, and its hash. */

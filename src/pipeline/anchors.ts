@@ -10,7 +10,7 @@
  * and compares. Needs no evidence key: the head sits in the manifest's signed outer part.
  * Never writes to a target or to the log.
  */
-import { readAuditLog } from './audit.js';
+import { readAuditLog } from '../audit/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { verifyManifest } from '../seal/index.js';
 import { listPages, openTarget } from '../targets/index.js';

@@ -9,7 +9,7 @@ import { layoutFor, loadConfig, readConfigFile, type LoadedConfig } from '../con
 import { rememberRevision } from '../config/revision.js';
 import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, type SecretKey } from '../seal/keys.js';
 import { Journal } from './journal.js';
-import { AuditLog } from './audit.js';
+import { AuditLog } from '../audit/index.js';
 import { openTarget } from '../targets/index.js';
 import type { Refusal } from '../targets/egress.js';
 import type { Target } from '../targets/types.js';

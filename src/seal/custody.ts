@@ -27,7 +27,7 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex cha
 export const AuditHeadSchema = z.object({ seq: z.number().int().nonnegative(), head: hex64 }).strict();
 export type AuditHead = z.infer<typeof AuditHeadSchema>;
 
-/** One audit log line as the station wrote it (src/pipeline/audit.ts), kept whole. */
+/** One audit log line as the station wrote it (src/audit/writer.ts), kept whole. */
 export const CustodyLineSchema = z
   .object({
     seq: z.number().int().nonnegative(),

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createAdler32 } from 'hash-wasm';
-import { PacketCutter, ffprobeJson, packetHashes, packetHashesInNode } from '../../src/wrappers/ffmpeg.js';
+import { ffprobeJson } from '../../src/wrappers/ffmpeg.js';
+import { PacketCutter, packetHashes, packetHashesInNode } from '../../src/sanitize/video/packets.js';
 import { essence, essenceFramehash } from '../../src/sanitize/video/index.js';
 
 const root = path.resolve(__dirname, '../fixtures');

@@ -18,7 +18,7 @@ import { sealFile, sealBytes } from '../../src/seal/index.js';
 import { createManifest, type ManifestInner } from '../../src/seal/manifest.js';
 import { loadConfig, writeSignedConfig, type LoadedConfig } from '../../src/config/load.js';
 import { openTarget } from '../../src/targets/index.js';
-import { AuditLog } from '../../src/pipeline/audit.js';
+import { AuditLog } from '../../src/audit/index.js';
 import { verifyBatch } from '../../src/evidence/verify.js';
 import { register } from '../../src/cli/verify.js';
 import { EXIT } from '../../src/errors.js';

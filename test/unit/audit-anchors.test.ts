@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { register } from '../../src/cli/audit.js';
 import { EXIT } from '../../src/errors.js';
-import { AuditLog } from '../../src/pipeline/audit.js';
+import { AuditLog } from '../../src/audit/index.js';
 import { createManifest, type ManifestInner } from '../../src/seal/manifest.js';
 import { formatPublicKey, generateKey, type SecretKey } from '../../src/seal/keys.js';
 import { layoutFor, writeSignedConfig } from '../../src/config/load.js';

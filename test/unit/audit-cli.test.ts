@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { register } from '../../src/cli/audit.js';
 import { EXIT } from '../../src/errors.js';
-import { AuditLog } from '../../src/pipeline/audit.js';
+import { AuditLog } from '../../src/audit/index.js';
 import { formatPublicKey, generateKey } from '../../src/seal/keys.js';
 import { layoutFor, writeSignedConfig } from '../../src/config/load.js';
 

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AuditLog, verifyAuditLog, ZERO_HASH, entryHash, readAuditLog } from '../../src/pipeline/audit.js';
+import { AuditLog, verifyAuditLog, ZERO_HASH, entryHash, readAuditLog } from '../../src/audit/index.js';
 import { generateKey } from '../../src/seal/keys.js';
 
 const run = promisify(execFile);
@@ -172,7 +172,7 @@ describe('audit log', () => {
     const repo = path.resolve(__dirname, '..', '..');
     await run(
       path.join(repo, 'node_modules', '.bin', 'tsc'),
-      ['--outDir', out, '--rootDir', path.join(repo, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--esModuleInterop', '--skipLibCheck', path.join(repo, 'src', 'pipeline', 'audit.ts')],
+      ['--outDir', out, '--rootDir', path.join(repo, 'src'), '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--esModuleInterop', '--skipLibCheck', path.join(repo, 'src', 'audit', 'index.ts')],
       { cwd: repo },
     );
     await fsp.symlink(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
@@ -180,7 +180,7 @@ describe('audit log', () => {
     const script = path.join(dir, 'writer.mjs');
     await fsp.writeFile(
       script,
-      `import { AuditLog } from ${JSON.stringify(path.join(out, 'pipeline', 'audit.js'))};
+      `import { AuditLog } from ${JSON.stringify(path.join(out, 'audit', 'index.js'))};
        const log = await AuditLog.open(process.argv[2], { station: 'st-1' });
        for (let i = 0; i < 25; i++) await log.append('file-acquired', { file: process.argv[3] + '-' + i });
        await log.close();`,

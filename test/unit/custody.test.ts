@@ -8,7 +8,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AuditLog } from '../../src/pipeline/audit.js';
+import { AuditLog } from '../../src/audit/index.js';
 import { batchLines } from '../../src/pipeline/custody.js';
 import { linesBackward } from '../../src/util/lines-backward.js';
 import { CUSTODY_FORMAT, lineHash, openCustodyRecord, sealCustodyRecord, verifyCustodyDocument, type CustodyRecord } from '../../src/seal/custody.js';

@@ -1,5 +1,5 @@
 /**
- * The audit log's writer lock (src/pipeline/audit.ts, on lock.ts's KernelLock): the kernel
+ * The audit log's writer lock (src/audit/writer.ts, on util/kernel-lock.ts's KernelLock): the kernel
  * releases it when its holder dies; no pid and no lock-file age is ever judged. Before, a
  * `<audit>.lock` file naming a live pid (a zombie, or a pid reused after a reboot) or left empty
  * by a killed writer made every later append wait 30 s and fail with E_AUDIT_LOCKED.
@@ -9,14 +9,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AuditLog } from '../../src/pipeline/audit.js';
+import { AuditLog } from '../../src/audit/index.js';
 import { until } from '../helpers/kluis.js';
 import { isSettledZombie, plainJs, startUnreaped, type Orphanage } from '../helpers/procs.js';
 
-const js = plainJs(['errors.ts', 'pipeline/lock.ts']);
+const js = plainJs(['errors.ts', 'util/kernel-lock.ts']);
 /** Holds the audit writer lock of argv[1] (the audit file) until killed. */
 const HOLDER = `
-import { KernelLock } from './pipeline/lock.js';
+import { KernelLock } from './util/kernel-lock.js';
 const lock = KernelLock.open(process.argv[1] + '.lock.db');
 if (!lock.tryAcquire()) process.exit(3);
 console.log('held ' + process.pid);

@@ -20,7 +20,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../../errors.js';
 import type { SecretKey } from '../../seal/index.js';
-import { AuditLog } from '../../pipeline/audit.js';
+import { AuditLog } from '../../audit/index.js';
 import { catalog, parseDateBound, type CatalogBatch, type CatalogResult } from '../../evidence/catalog.js';
 import { batchDetails } from '../../evidence/details.js';
 import { exportBatch } from '../../evidence/export.js';

@@ -1,55 +1,22 @@
 /**
- * Thin wrappers around the external readers the image checks rely on: ffmpeg (decoded pixels:
- * the `decoded-pixels-sha256` values manifests hold from before, `kluis verify --deep`, and the
- * decode check of a JPEG sharp cannot read) and ExifTool (independent metadata re-read). Promises: output is streamed (pixels are hashed as
- * they arrive, never held whole); a missing tool is E_SANITIZE_TOOL_MISSING with an install hint;
- * a tool that fails is E_SANITIZE_TOOL. Never retries and never treats a failed run as "clean".
+ * The external readers the image checks rely on: ffmpeg (decoded pixels: the
+ * `decoded-pixels-sha256` values manifests hold from before, `kluis verify --deep`, and the
+ * decode check of a JPEG sharp cannot read) and ExifTool (independent metadata re-read), each
+ * started through its wrapper (src/wrappers/). Promises: output is streamed (pixels are hashed as
+ * they arrive, never held whole); a missing tool is E_SANITIZE_TOOL_MISSING; a tool that fails
+ * is E_SANITIZE_TOOL. Never retries and never treats a failed run as "clean".
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { KluisError } from '../../errors.js';
 import { exiftool } from '../../wrappers/exiftool.js';
-import { asBackgroundWork } from '../../wrappers/priority.js';
-
-const INSTALL_HINT: Record<string, string> = {
-  ffmpeg: 'install ffmpeg (apt-get install ffmpeg); kluis needs it to prove pictures are unchanged',
-  exiftool: 'install ExifTool (apt-get install libimage-exiftool-perl); kluis needs it to re-read sanitized files',
-};
-
-interface RunResult {
-  code: number;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], onData: (chunk: Buffer) => void): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    asBackgroundWork(child);
-    let stderr = '';
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (c: Buffer) => {
-      if (stderr.length < 8192) stderr += c.toString('utf8');
-    });
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') {
-        reject(new KluisError('E_SANITIZE_TOOL_MISSING', `${cmd} is not installed`, { hint: INSTALL_HINT[cmd], cause: err }));
-      } else reject(new KluisError('E_SANITIZE_TOOL', `${cmd} could not be started: ${err.message}`, { cause: err }));
-    });
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr }));
-  });
-}
+import { runFfmpeg } from '../../wrappers/ffmpeg.js';
 
 export interface PixelHash {
   sha256: string;
   bytes: number;
 }
 
-/**
- * SHA-256 of the first picture's decoded samples, in the decoder's native pixel format (no colour
- * conversion, no scaling). -noautorotate keeps ffmpeg from applying any orientation, so dropping or
- * keeping an EXIF Orientation cannot change the hash.
- */
 /**
  * The demuxer and decoder for a still picture, named from its first bytes. ffmpeg otherwise picks
  * them from the file name's extension, and spool files have none: without this, probing the
@@ -71,26 +38,43 @@ export async function pictureInputArgs(file: string): Promise<string[]> {
   }
 }
 
+/**
+ * SHA-256 of the first picture's decoded samples, in the decoder's native pixel format (no colour
+ * conversion, no scaling). -noautorotate keeps ffmpeg from applying any orientation, so dropping or
+ * keeping an EXIF Orientation cannot change the hash.
+ */
 export async function decodedPixelSha256(file: string, opts: { strict?: boolean } = {}): Promise<PixelHash> {
   const h = createHash('sha256');
   let bytes = 0;
   // strict (kluis verify --deep): any error the decoder reports fails, even where ffmpeg would
   // conceal it and go on. The pixels hashed are the same.
   const strict = opts.strict ? ['-xerror'] : [];
-  const r = await run(
-    'ffmpeg',
-    ['-nostdin', '-v', 'error', ...strict, '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
-    (c) => {
-      h.update(c);
-      bytes += c.length;
-    },
-  );
-  if (r.code !== 0 || bytes === 0 || (opts.strict && r.stderr.trim() !== '')) {
-    throw new KluisError('E_SANITIZE_TOOL', `ffmpeg could not decode the picture: ${r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`}`, {
-      hint: 'the picture could not be decoded, so it cannot be proven unchanged; it is withheld',
-    });
+  let stderr: string;
+  try {
+    ({ stderr } = await runFfmpeg(
+      ['-v', 'error', ...strict, '-noautorotate', ...(await pictureInputArgs(file)), '-i', file, '-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-'],
+      {
+        onStdout: (c) => {
+          h.update(c);
+          bytes += c.length;
+        },
+      },
+    ));
+  } catch (err) {
+    // ffmpeg ran and failed: the picture does not decode. Anything else (not installed, hung) is the wrapper's error.
+    if ((err as KluisError).code !== 'E_SANITIZE_TOOL_FAILED') throw err;
+    const tail = String((err as KluisError).details?.stderr ?? '').split(' | ').slice(-2).join(' ');
+    throw notDecoded(tail || (err as Error).message, err);
   }
+  if (bytes === 0 || (opts.strict && stderr.trim() !== '')) throw notDecoded(stderr.trim().split('\n').slice(-2).join(' ') || 'no picture');
   return { sha256: h.digest('hex'), bytes };
+}
+
+function notDecoded(why: string, cause?: unknown): KluisError {
+  return new KluisError('E_SANITIZE_TOOL', `ffmpeg could not decode the picture: ${why}`, {
+    hint: 'the picture could not be decoded, so it cannot be proven unchanged; it is withheld',
+    ...(cause !== undefined ? { cause } : {}),
+  });
 }
 
 /**
@@ -110,40 +94,26 @@ export async function decodedPixelSha256Pair(a: string, b: string): Promise<[Pix
 /** The one-ffmpeg run alone; null when it failed or gave no picture for a file (exported for its test). */
 export async function pairRun(a: string, b: string): Promise<[PixelHash, PixelHash] | null> {
   const [inA, inB] = [await pictureInputArgs(a), await pictureInputArgs(b)];
-  return new Promise((resolve, reject) => {
-    const out = (i: number): string[] => ['-map', `${i}:v:0`, '-frames:v', '1', '-f', 'rawvideo', `pipe:${3 + i}`];
-    const child = spawn(
-      'ffmpeg',
-      ['-nostdin', '-v', 'error', '-noautorotate', ...inA, '-i', a, '-noautorotate', ...inB, '-i', b, ...out(0), ...out(1)],
-      { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
-    );
-    asBackgroundWork(child);
-    const hashes = [createHash('sha256'), createHash('sha256')];
-    const bytes = [0, 0];
-    const ended = [0, 1].map(
-      (i) =>
-        new Promise<void>((done, fail) => {
-          const s = child.stdio[3 + i] as NodeJS.ReadableStream;
-          s.on('data', (c: Buffer) => {
-            hashes[i]!.update(c);
-            bytes[i]! += c.length;
-          });
-          s.on('end', done);
-          s.on('error', fail);
-        }),
-    );
-    child.on('error', reject);
-    child.on('close', (code) => {
-      // 'close' comes after the pipes' ends; awaiting them keeps the order explicit.
-      Promise.all(ended).then(() => {
-        if (code !== 0 || bytes[0] === 0 || bytes[1] === 0) return resolve(null);
-        resolve([
-          { sha256: hashes[0]!.digest('hex'), bytes: bytes[0]! },
-          { sha256: hashes[1]!.digest('hex'), bytes: bytes[1]! },
-        ]);
-      }, reject);
+  const out = (i: number): string[] => ['-map', `${i}:v:0`, '-frames:v', '1', '-f', 'rawvideo', `pipe:${3 + i}`];
+  const hashes = [createHash('sha256'), createHash('sha256')];
+  const bytes = [0, 0];
+  try {
+    await runFfmpeg(['-v', 'error', '-noautorotate', ...inA, '-i', a, '-noautorotate', ...inB, '-i', b, ...out(0), ...out(1)], {
+      extraOutputs: 2,
+      onExtra: (i, c) => {
+        hashes[i]!.update(c);
+        bytes[i]! += c.length;
+      },
     });
-  });
+  } catch (err) {
+    if ((err as KluisError).code === 'E_SANITIZE_TOOL_FAILED') return null;
+    throw err;
+  }
+  if (bytes[0] === 0 || bytes[1] === 0) return null;
+  return [
+    { sha256: hashes[0]!.digest('hex'), bytes: bytes[0]! },
+    { sha256: hashes[1]!.digest('hex'), bytes: bytes[1]! },
+  ];
 }
 
 /**
