@@ -36,7 +36,7 @@ import { locateBatch, openSourceTarget, stationSource, targetsOf, type EvidenceS
 import { verifyAuditLog, type AuditVerifyResult } from '../pipeline/audit.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { makePartDir, sweepOrphans } from '../util/plain-temp.js';
-import { cardFsPath } from '../card/names.js';
+import { cardFsPath } from '../card/index.js';
 // The sanitize stage's public surface: the same functions that wrote each essence `after` value.
 import { decodeFully, recomputeEssence, type FullDecode } from '../sanitize/index.js';
 

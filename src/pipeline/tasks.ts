@@ -16,7 +16,7 @@
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { KluisError } from '../errors.js';
-import { readCardFile, type CardReadResult } from '../card/acquire.js';
+import { readCardFile, type CardReadResult } from '../card/index.js';
 import { createSealWriter, parsePublicKey, type PublicKey } from '../seal/index.js';
 import type { SanitizePolicy, SanitizeResult } from '../sanitize/index.js';
 import { FileSource } from './file-source.js';

@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { useCrashCounters } from './crash.js';
 import { closeTasks, runTask, type TaskName } from './tasks.js';
-import { serializeError, type WorkerRequest, type WorkerReply } from './workers.js';
+import { serializeError, type WorkerRequest, type WorkerReply } from './thread-messages.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
 import { asBackgroundThread } from '../wrappers/priority.js';
 

@@ -11,7 +11,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import * as os from 'node:os';
 import { KluisError } from '../errors.js';
 import { pidAlive } from '../util/pid.js';
-import type { TargetConfig } from '../config/schema.js';
+import type { TargetConfig } from '../config/index.js';
 import type { EgressGuard } from './egress.js';
 
 /** Object keys: '/'-separated segments of [A-Za-z0-9._-], none starting with '.', max 512 chars. */

@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { KluisError, asKluisError } from '../../src/errors.js';
-import { WorkerPool, deserializeError, serializeError } from '../../src/pipeline/workers.js';
+import { WorkerPool } from '../../src/pipeline/workers.js';
+import { deserializeError, serializeError } from '../../src/pipeline/thread-messages.js';
 
 function causeCodes(e: unknown): string[] {
   const out: string[] = [];
