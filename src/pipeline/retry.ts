@@ -3,6 +3,7 @@
  * error code (and the `retryable` detail a target sets), never by matching error text.
  */
 import { KluisError } from '../errors.js';
+import { seams } from './seams.js';
 
 const NEVER_RETRY_PREFIXES = ['E_EGRESS', 'E_TARGET_NOT_ALLOWED', 'E_POLICY', 'E_CONFIG', 'E_KEY', 'E_TARGET_AUTH'];
 
@@ -14,8 +15,8 @@ export function isRetryable(err: unknown): boolean {
   return err.code === 'E_TARGET_UNREACHABLE' || err.code === 'E_TARGET_IO' || err.code === 'E_VERIFY_MISMATCH' || err.code === 'E_DISK_FULL';
 }
 
-/** Exponential backoff with a cap: 2 s, 4 s, 8 s … up to 10 minutes. */
+/** Exponential backoff with a cap: 2 s, 4 s, 8 s … up to 10 minutes (a test may arm a shorter base, seams.ts). */
 export function backoffMs(attempts: number): number {
-  const base = Number(process.env.KLUIS_RETRY_BASE_MS ?? 2000);
+  const base = seams().retryBaseMs ?? 2000;
   return Math.min(base * 2 ** Math.max(0, attempts - 1), 10 * 60 * 1000);
 }

@@ -5,7 +5,8 @@
  *   ingest walks them); tasks start in the order they were asked for, at most `size` at once;
  * - a worker that dies (a crash in native code, an uncaught error) fails its task with
  *   E_INTERNAL and is replaced; the pool never hangs on it;
- * - crash points inside a worker count in the process-wide counters (crash.ts);
+ * - a worker has the seams armed in this thread (seams.ts), and crash points inside it count in
+ *   the process-wide counters (crash.ts);
  * - `close()` lets every worker stop its ExifTool and end, and waits for that.
  *
  * When the compiled worker script is not there (kluis run from its TypeScript sources, as the
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KluisError } from '../errors.js';
 import { crashCounters } from './crash.js';
+import { seams } from './seams.js';
 import { runTask, type TaskName, type Tasks } from './tasks.js';
 import { deserializeError, WORKER_LIMITS, type WorkerReply, type WorkerRequest } from './thread-messages.js';
 
@@ -93,7 +95,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(script, { workerData: { crash: crashCounters(), background: this.opts.background === true }, resourceLimits: WORKER_LIMITS });
+    const worker = new Worker(script, { workerData: { crash: crashCounters(), seams: seams(), background: this.opts.background === true }, resourceLimits: WORKER_LIMITS });
     const slot: Slot = { worker, job: null };
     this.slots.push(slot);
     worker.on('message', (m: WorkerReply) => {
