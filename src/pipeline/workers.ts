@@ -16,6 +16,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import PQueue from 'p-queue';
 import { KluisError } from '../errors.js';
 import { crashCounters } from './crash.js';
 import { seams } from './seams.js';
@@ -32,7 +33,6 @@ function threadsAvailable(): boolean {
 interface Job {
   id: number;
   task: TaskName;
-  args: unknown;
   progress: (bytes: number) => void;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -45,7 +45,8 @@ interface Slot {
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
+  /** Tasks in the order asked for, at most `size` at once (with threads: one per worker). */
+  private readonly queue: PQueue;
   private nextId = 1;
   private closed = false;
   readonly threads: boolean;
@@ -56,42 +57,36 @@ export class WorkerPool {
     private readonly opts: { background?: boolean } = {},
   ) {
     this.threads = threadsAvailable();
+    this.queue = new PQueue({ concurrency: size });
   }
 
   run<K extends TaskName>(task: K, args: Tasks[K]['args'], onProgress?: (bytes: number) => void): Promise<Tasks[K]['result']> {
     if (this.closed) return Promise.reject(new KluisError('E_INTERNAL', 'worker pool used after close'));
     const progress = onProgress ?? ((): void => undefined);
-    if (!this.threads) return this.inline(task, args, progress);
+    // Inline mode: the same tasks on this thread.
+    const work = (): Promise<unknown> => (this.threads ? this.onThread(task, args, progress) : runTask(task, args, progress));
+    return this.queue.add(work).catch((err: unknown) => {
+      // Still queued when the pool closed: close() cleared the queue.
+      if (this.closed && (err as Error | undefined)?.name === 'AbortError') throw new KluisError('E_INTERNAL', 'worker pool closed');
+      throw err;
+    }) as Promise<Tasks[K]['result']>;
+  }
+
+  /** Runs one task on an idle worker; the queue runs at most `size` tasks, so one is idle or may be started. */
+  private onThread(task: TaskName, args: unknown, progress: (bytes: number) => void): Promise<unknown> {
+    const slot = this.slots.find((s) => s.job === null) ?? this.spawn();
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, task, args, progress, resolve: resolve as (v: unknown) => void, reject });
-      this.pump();
-    });
-  }
-
-  /** Inline mode: the same tasks on this thread, at most `size` at once. */
-  private running = 0;
-  private waiting: Array<() => void> = [];
-  private async inline<K extends TaskName>(task: K, args: Tasks[K]['args'], progress: (bytes: number) => void): Promise<Tasks[K]['result']> {
-    while (this.running >= this.size) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await runTask(task, args, progress);
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-
-  private pump(): void {
-    while (this.queue.length > 0) {
-      let slot = this.slots.find((s) => s.job === null);
-      if (!slot && this.slots.length < this.size) slot = this.spawn();
-      if (!slot) return;
-      const job = this.queue.shift()!;
+      const job: Job = { id: this.nextId++, task, progress, resolve, reject };
       slot.job = job;
       slot.worker.ref(); // a busy worker keeps the process alive: its caller awaits it
-      slot.worker.postMessage({ type: 'task', id: job.id, task: job.task, args: job.args } satisfies WorkerRequest);
-    }
+      try {
+        slot.worker.postMessage({ type: 'task', id: job.id, task, args } satisfies WorkerRequest);
+      } catch (err) {
+        slot.job = null;
+        slot.worker.unref();
+        reject(err);
+      }
+    });
   }
 
   private spawn(): Slot {
@@ -109,7 +104,6 @@ export class WorkerPool {
       slot.worker.unref();
       if (m.type === 'done') job.resolve(m.result);
       else job.reject(deserializeError(m.error));
-      this.pump();
     });
     const died = (why: string, cause?: unknown): void => {
       const i = this.slots.indexOf(slot);
@@ -118,11 +112,10 @@ export class WorkerPool {
       const job = slot.job;
       slot.job = null;
       job?.reject(new KluisError('E_INTERNAL', `a worker thread ${why} while it ran ${job.task}`, { hint: 'this is a bug in kluis, please report it; run the same command again', ...(cause ? { cause } : {}) }));
-      if (!this.closed) this.pump();
     };
     worker.on('error', (err) => died(`failed (${err.message})`, err));
     worker.on('exit', (code) => died(`ended (exit ${code})`));
-    // An idle worker does not keep the process alive (pump refs it while it has a task).
+    // An idle worker does not keep the process alive (onThread refs it while it has a task).
     worker.unref();
     return slot;
   }
@@ -130,11 +123,10 @@ export class WorkerPool {
   /** Stops every worker (after its ExifTool) once the tasks under way have ended; queued tasks are refused. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const j of this.queue.splice(0)) j.reject(new KluisError('E_INTERNAL', 'worker pool closed'));
-    const slots = [...this.slots];
+    this.queue.clear();
+    await this.queue.onIdle();
     await Promise.all(
-      slots.map(async (s) => {
-        while (s.job) await new Promise((r) => setTimeout(r, 20));
+      [...this.slots].map(async (s) => {
         const ended = new Promise<void>((r) => s.worker.once('exit', () => r()));
         s.worker.ref();
         s.worker.postMessage({ type: 'close' } satisfies WorkerRequest);
