@@ -38,7 +38,7 @@ import { canonicalJson } from '../util/canonical-json.js';
 import { makePartDir, sweepOrphans } from '../util/plain-temp.js';
 import { cardFsPath } from '../card/index.js';
 // The sanitize stage's public surface: the same functions that wrote each essence `after` value.
-import { decodeFully, recomputeEssence, type FullDecode } from '../sanitize/index.js';
+import { decodeFully, essenceLabel, recomputeEssence, type FullDecode, type RecordedEssence } from '../sanitize/index.js';
 
 export type Outcome = 'verified' | 'mismatch' | 'missing' | 'unchecked';
 
@@ -111,8 +111,8 @@ export interface CustodyCheck {
   message?: string;
 }
 
-/** Recomputes one essence hash of a plaintext file; null when this method is not supported. */
-export type EssenceFn = (file: string, format: string | undefined, method: string) => Promise<string | null>;
+/** Recomputes one essence hash of a plaintext file (the manifest's entry says how); null when its method is not supported. */
+export type EssenceFn = (file: string, format: string | undefined, essence: RecordedEssence) => Promise<string | null>;
 
 /** Decodes a file in full (see decodeFully); throws E_DECODE_FAILED / E_DECODE_UNSUPPORTED. */
 export type DecodeFn = (file: string) => Promise<FullDecode>;
@@ -669,14 +669,14 @@ async function checkObject(
   }
   // Essence: recomputed only with a real essence function; otherwise said so.
   for (const e of file?.essence ?? []) {
-    const name = `essence:${e.method}`;
+    const name = `essence:${essenceLabel(e)}`;
     if (!essenceFn || !tmpFile || openErr !== undefined || plainSha !== file?.sanitizedSha256) {
       checks.push({ check: name, result: 'unchecked', message: essenceFn ? 'not rechecked (the file did not decrypt to the manifest hash)' : 'not rechecked: no essence function is available to this build' });
       continue;
     }
     try {
-      const got = await essenceFn(tmpFile, file?.format, e.method);
-      if (got === null) checks.push({ check: name, result: 'unchecked', message: `method ${e.method} is not supported for a recheck` });
+      const got = await essenceFn(tmpFile, file?.format, e);
+      if (got === null) checks.push({ check: name, result: 'unchecked', message: `method ${essenceLabel(e)} is not supported for a recheck` });
       else checks.push(got === e.after ? { check: name, result: 'verified' } : { check: name, result: 'mismatch', message: `recomputed ${got}, manifest says ${e.after}` });
     } catch (err) {
       checks.push({ check: name, result: 'unchecked', message: errText(err) });
