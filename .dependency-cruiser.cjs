@@ -36,6 +36,7 @@ const PEERS = [
   ['config', 'seal'], // the config is signed with an admin key
   ['config', 'audit'], // an accepted config revision is recorded in the audit log
   ['audit', 'seal'], // audit checkpoints are signed with the station key
+  ['card', 'sanitize'], // the inventory classes footage by the sanitizer's own sniff, so the two agree
 ];
 
 /**
@@ -44,76 +45,11 @@ const PEERS = [
  * folder's index.ts). Remove a line when its import is gone.
  */
 const KNOWN = [
-  // Came with the one-pass ingest and faithful card names (issues 14, 15), merged as the check was
-  // introduced: card/ had no index.ts (names.ts, acquire.ts reached directly); the card read
-  // seals the original as it reads (one pass over the bytes), so card/acquire uses seal/; the seal
-  // thread and the worker pool know each other's message types.
-  ['via-index', 'src/pipeline/wipe.ts', 'src/card/names.ts'],
-  ['via-index', 'src/pipeline/tasks.ts', 'src/card/acquire.ts'],
-  ['via-index', 'src/pipeline/ingest.ts', 'src/card/names.ts'],
-  ['via-index', 'src/cli/progress.ts', 'src/card/names.ts'],
+  // The card read seals the original as it reads (one pass over the bytes, issue 14), so
+  // card/acquire uses seal/.
   ['no-peer', 'src/card/acquire.ts', 'src/seal/index.ts'],
-  ['no-cycle', 'src/pipeline/seal-thread.ts', 'src/pipeline/workers.ts'],
-  ['no-cycle', 'src/pipeline/tasks.ts', 'src/pipeline/seal-thread.ts'],
-  ['no-cycle', 'src/pipeline/workers.ts', 'src/pipeline/tasks.ts'],
-  // no-peer: the flow runner uses the report's sharp thumbnails; the card classifies files with
-  // sanitize's sniffing
+  // no-peer: the flow runner uses the report's sharp thumbnails
   ['no-peer', 'src/pipeline/finalize.ts', 'src/evidence/report.ts'],
-  ['no-peer', 'src/card/inventory.ts', 'src/sanitize/index.ts'],
-  ['no-peer', 'src/card/inventory.ts', 'src/sanitize/types.ts'],
-  // Came with the signed-config revisions (config/revision.ts, config/pin.ts), merged while the
-  // check was being introduced: revision.ts takes a type from load.ts, which imports it.
-  ['no-cycle', 'src/config/load.ts', 'src/config/revision.ts'],
-  ['no-cycle', 'src/config/revision.ts', 'src/config/load.ts'],
-  ['via-index', 'src/pipeline/station.ts', 'src/config/revision.ts'],
-  ['via-index', 'src/cli/init.ts', 'src/config/pin.ts'],
-  ['via-index', 'src/cli/config.ts', 'src/config/revision.ts'],
-  ['via-index', 'src/cli/config.ts', 'src/config/pin.ts'],
-  // via-index: card/ and config/ had no index.ts; seal/keys (now exported by seal/index.ts),
-  // seal/manifest, sanitize/types, targets/egress|types and config/* are reached directly
-  ['via-index', 'src/targets/webdav.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/targets/webdav.ts', 'src/config/credentials.ts'],
-  ['via-index', 'src/targets/s3.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/targets/s3.ts', 'src/config/credentials.ts'],
-  ['via-index', 'src/targets/index.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/targets/egress.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/targets/common.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/pipeline/wipe.ts', 'src/card/identity.ts'],
-  ['via-index', 'src/pipeline/wipe.ts', 'src/card/acquire.ts'],
-  ['via-index', 'src/pipeline/station.ts', 'src/targets/types.ts'],
-  ['via-index', 'src/pipeline/station.ts', 'src/targets/egress.ts'],
-  ['via-index', 'src/pipeline/station.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/pipeline/station.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/pipeline/station.ts', 'src/config/load.ts'],
-  ['via-index', 'src/pipeline/ingest.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/pipeline/ingest.ts', 'src/card/inventory.ts'],
-  ['via-index', 'src/pipeline/ingest.ts', 'src/card/identity.ts'],
-  ['via-index', 'src/pipeline/finalize.ts', 'src/seal/manifest.ts'],
-  ['via-index', 'src/pipeline/finalize.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/config/load.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/watch.ts', 'src/card/watch.ts'],
-  ['via-index', 'src/cli/verify.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/targets.ts', 'src/targets/egress.ts'],
-  ['via-index', 'src/cli/targets.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/cli/targets.ts', 'src/config/load.ts'],
-  ['via-index', 'src/cli/keys.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/init.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/init.ts', 'src/config/load.ts'],
-  ['via-index', 'src/cli/export.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/decrypt.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/config.ts', 'src/targets/egress.ts'],
-  ['via-index', 'src/cli/config.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/config.ts', 'src/config/schema.ts'],
-  ['via-index', 'src/cli/config.ts', 'src/config/load.ts'],
-  ['via-index', 'src/cli/audit.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/cli/audit.ts', 'src/config/load.ts'],
-  ['via-index', 'src/card/inventory.ts', 'src/sanitize/types.ts'],
-  ['via-index', 'src/bench/stages.ts', 'src/targets/fs.ts'],
-  ['via-index', 'src/bench/stages.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/bench/stages.ts', 'src/seal/bench.ts'],
-  ['via-index', 'src/bench/stages.ts', 'src/card/acquire.ts'],
-  ['via-index', 'src/bench/runs.ts', 'src/seal/keys.ts'],
-  ['via-index', 'src/bench/runs.ts', 'src/config/load.ts'],
 ];
 
 // ---------------------------------------------------------------------------------------------

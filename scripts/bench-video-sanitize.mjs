@@ -60,5 +60,5 @@ const self = process.cpuUsage(self0);
 const selfS = (self.user + self.system) / 1e6;
 console.log(JSON.stringify({
   mode, file: path.basename(file), bytes: size, outBytes: result.size, wallS: +wall.toFixed(2), nodeCpuS: +selfS.toFixed(2),
-  nodeCpuSPerGB: +(selfS / (size / 1e9)).toFixed(2), essence: result.essence.map((e) => e.method.split(' ')[0]),
+  nodeCpuSPerGB: +(selfS / (size / 1e9)).toFixed(2), essence: result.essence.map((e) => (e.track !== undefined ? `${e.method} track ${e.track}` : e.method)),
 }));

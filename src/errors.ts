@@ -36,6 +36,26 @@ export function exitCodeFor(err: unknown): number {
   return isErrorCode(err.code) ? ERROR_CODES[err.code].exit : EXIT.failure;
 }
 
+/** Codes never retried, whatever a `retryable` detail says: a refusal, a bad config or key stays one. */
+const NEVER_RETRY_PREFIXES = ['E_EGRESS', 'E_TARGET_NOT_ALLOWED', 'E_POLICY', 'E_CONFIG', 'E_KEY', 'E_TARGET_AUTH'];
+/** Codes retried when the thrower did not say (`retryable` detail): the target or the disk may come back. */
+const RETRIED_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_TARGET_UNREACHABLE', 'E_TARGET_IO', 'E_VERIFY_MISMATCH', 'E_DISK_FULL']);
+
+/**
+ * The one retry policy of kluis: whether a failure is worth another try (a delivery, a target's
+ * set-up). Decided by the error code and the `retryable` detail a target sets, never by matching
+ * error text. Fail-safe: anything it does not know (not a KluisError, or a code without a
+ * `retryable` detail that is not listed above) is not retried, so nothing is repeated that no one
+ * said could pass.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (!(err instanceof KluisError)) return false;
+  if (NEVER_RETRY_PREFIXES.some((p) => err.code.startsWith(p))) return false;
+  const flag = err.details?.retryable;
+  if (typeof flag === 'boolean') return flag;
+  return RETRIED_BY_DEFAULT.has(err.code);
+}
+
 /** Wraps anything thrown into a KluisError, keeping KluisErrors as they are. */
 export function asKluisError(err: unknown, code: ErrorCode = 'E_INTERNAL', hint?: string): KluisError {
   if (err instanceof KluisError) return err;

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Sqlite } from '../util/sqlite.js';
 import { KluisError } from '../errors.js';
-import { readSecretKeyFile } from '../seal/keys.js';
-import { writeSignedConfig, readConfigFile } from '../config/load.js';
+import { readSecretKeyFile } from '../seal/index.js';
+import { writeSignedConfig, readConfigFile } from '../config/index.js';
 import { runCommand, type CommandResult } from './measure.js';
 import type { CardInfo, RunResult, RunGroup } from './result.js';
 

@@ -13,13 +13,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { acquireFile } from '../card/acquire.js';
+import { acquireFile } from '../card/index.js';
 import { sanitizeFile } from '../sanitize/index.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
-import { sealFile } from '../seal/index.js';
-import { benchSeal, type BenchImpl } from '../seal/bench.js';
-import { generateKey } from '../seal/keys.js';
-import { FsTarget } from '../targets/fs.js';
+import { benchSeal, generateKey, sealFile, type BenchImpl } from '../seal/index.js';
+import { FsTarget } from '../targets/index.js';
 import { measureInProcess, type Measured } from './measure.js';
 import type { RunResult } from './result.js';
 import { failedRun, runAgeFile, warmFile, type RunContext } from './runs.js';

@@ -60,6 +60,11 @@ export interface CardReadOptions {
   maxAttempts?: number;
   /** Pause before the first re-read, doubled for each next one (default 100 ms). */
   retryDelayMs?: number;
+  /**
+   * Pause before the file is opened (ms), so a test can pull the card or fill the disk between two
+   * files; a test seam the pipeline passes on (pipeline/seams.ts), never set in production.
+   */
+  delayMs?: number;
 }
 
 /** Bytes per card read: large sequential reads, as a card reader wants them. */
@@ -71,10 +76,7 @@ export const READ_CHUNK = 1 << 20;
  * E_SEAL_IO / ENOSPC-caused errors (the station's disk).
  */
 export async function readCardFile(src: string | Buffer, opts: CardReadOptions): Promise<CardReadResult> {
-  // TEST ONLY: KLUIS_TEST_ACQUIRE_DELAY_MS pauses before each file is opened, so tests can pull
-  // the card or fill the disk between two files. Unset in production (the unit file never sets it).
-  const delay = Number(process.env.KLUIS_TEST_ACQUIRE_DELAY_MS ?? 0);
-  if (delay > 0) await sleep(delay);
+  if (opts.delayMs !== undefined && opts.delayMs > 0) await sleep(opts.delayMs);
   const max = Math.max(1, opts.maxAttempts ?? 5);
   let pause = opts.retryDelayMs ?? 100;
   let why = '';

@@ -12,12 +12,15 @@
  * as "other"). Names are read as bytes and each gets a distinct, faithful card path
  * (src/card/names.ts), so two names that differ only in bytes that are not UTF-8 stay two
  * entries; `cardFsPath` there turns a card path back into the file's exact path.
+ *
+ * Footage is what the sanitizer's own `sniff` recognises (src/sanitize), so the inventory and the
+ * sanitizer cannot disagree on what a file is. It is loaded on the first inventory, not with this
+ * module: a card reader thread imports src/card without needing the sanitizers (sharp, exifr…).
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError } from '../errors.js';
-import { sniff } from '../sanitize/index.js';
-import type { MediaFormat } from '../sanitize/types.js';
+import type { MediaFormat } from '../sanitize/index.js';
 import { cardName, joinFs } from './names.js';
 
 export type FileClass = 'footage' | 'sidecar' | 'other';
@@ -40,6 +43,12 @@ export interface CardEntry {
 const SIDECAR_EXT = new Set(['.srt', '.lrf', '.thm', '.idx', '.gis', '.txt', '.dat', '.log', '.json', '.csv', '.xml', '.kml']);
 const SIDECAR_DIRS = ['misc', 'flightrecord', 'flight records', 'djilog', 'log'];
 const HEAD_BYTES = 4096;
+
+let sniffer: Promise<(head: Uint8Array) => MediaFormat | null> | undefined;
+function loadSniff(): Promise<(head: Uint8Array) => MediaFormat | null> {
+  sniffer ??= import('../sanitize/index.js').then((m) => m.sniff);
+  return sniffer;
+}
 
 export async function inventory(cardRoot: string): Promise<CardEntry[]> {
   const root = path.resolve(cardRoot);
@@ -127,7 +136,7 @@ async function classify(base: { path: string; abs: string; fsPath: string | Buff
   } catch (err) {
     return { ...base, class: 'other', rejected: new KluisError('E_CARD_READ', `cannot read ${relPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err, hint: 'check the file permissions or the card; the other files are still taken' }) };
   }
-  const format = sniff(head) ?? undefined;
+  const format = (await loadSniff())(head) ?? undefined;
   const lower = relPath.toLowerCase();
   const ext = path.extname(lower);
   const inSidecarDir = lower.split('/').slice(0, -1).some((d) => SIDECAR_DIRS.includes(d));

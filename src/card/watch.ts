@@ -36,10 +36,9 @@ export interface CardWatcherOptions {
 
 type CardState = { phase: 'settling'; timer: NodeJS.Timeout } | { phase: 'handed' };
 
-/** Default settle time; tests shorten it with KLUIS_WATCH_SETTLE_MS. */
+/** The settle time when none is given (ms); `kluis watch` takes another from --settle or KLUIS_WATCH_SETTLE_MS. */
 export function defaultSettleMs(): number {
-  const v = Number(process.env.KLUIS_WATCH_SETTLE_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.KLUIS_WATCH_SETTLE_MS ? v : 2000;
+  return 2000;
 }
 
 /** A folder that holds DCIM/ (any case, as FAT cards are case-insensitive). */

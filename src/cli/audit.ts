@@ -8,8 +8,8 @@
 import type { Command } from 'commander';
 import { action, info, printJson, printLines } from './output.js';
 import { EXIT } from '../errors.js';
-import { loadConfig } from '../config/load.js';
-import { parsePublicKey } from '../seal/keys.js';
+import { loadConfig } from '../config/index.js';
+import { parsePublicKey } from '../seal/index.js';
 import { readAuditLog, verifyAuditLog, type AuditEntry } from '../audit/index.js';
 import { checkAuditAnchors, type AnchorCheck } from '../pipeline/anchors.js';
 

@@ -10,15 +10,16 @@
 import type { Command } from 'commander';
 import { action, info, printJson, warn } from './output.js';
 import { EXIT, KluisError, type ErrorCode } from '../errors.js';
-import { UnsignedConfigSchema, type Config, type TargetConfig, type UnsignedConfig } from '../config/schema.js';
+import {
+  UnsignedConfigSchema, formatZod, layoutFor, loadConfig, pinFileFor, pinProblem, readConfigFile, rememberedRevision, writeSignedConfig,
+  type Config, type TargetConfig, type UnsignedConfig,
+} from '../config/index.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { formatZod, layoutFor, loadConfig, readConfigFile, writeSignedConfig } from '../config/load.js';
-import { pinFileFor, pinProblem } from '../config/pin.js';
-import { rememberedRevision } from '../config/revision.js';
-import { formatPublicKey, readPublicKey, readSecretKeyFile } from '../seal/keys.js';
-import { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl } from '../targets/egress.js';
-import { countryTableOf, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from '../targets/index.js';
+import { formatPublicKey, readPublicKey, readSecretKeyFile } from '../seal/index.js';
+import {
+  countryTableOf, metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN,
+} from '../targets/index.js';
 
 export interface StaticVerdict {
   allowed: boolean;

@@ -13,8 +13,7 @@ import { KluisError } from '../errors.js';
 import * as path from 'node:path';
 import { exists } from '../util/fsx.js';
 import { sweepOrphans } from '../util/plain-temp.js';
-import { readSecretKeyFile } from '../seal/keys.js';
-import { openToFile, sealImplementation } from '../seal/index.js';
+import { openToFile, readSecretKeyFile, sealImplementation } from '../seal/index.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import * as os from 'node:os';
 import { action, printJson, printLines, info } from './output.js';
-import { readSecretKeyFile } from '../seal/keys.js';
+import { readSecretKeyFile } from '../seal/index.js';
 import { loadSource } from '../evidence/source.js';
 import { exportBatch } from '../evidence/export.js';
 import { AuditLog } from '../audit/index.js';

@@ -20,10 +20,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { action, info, printJson, warn } from './output.js';
 import { KluisError } from '../errors.js';
-import { formatPublicKey, generateKey, readPublicKey, readSecretKeyFile, writeSecretKeyFile, type SecretKey } from '../seal/keys.js';
-import { layoutFor, writeSignedConfig } from '../config/load.js';
-import { buildDeskConfig, deskLayoutFor, loadDeskConfig, writeDeskConfig } from '../config/index.js';
-import { assertPinProtected } from '../config/pin.js';
+import { formatPublicKey, generateKey, readPublicKey, readSecretKeyFile, writeSecretKeyFile, type SecretKey } from '../seal/index.js';
+import { assertPinProtected, buildDeskConfig, deskLayoutFor, layoutFor, loadDeskConfig, writeDeskConfig, writeSignedConfig } from '../config/index.js';
 import { exists } from '../util/fsx.js';
 import { oneLine } from '../util/terminal.js';
 

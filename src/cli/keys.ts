@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { action, info, printJson } from './output.js';
 import { KluisError } from '../errors.js';
-import { formatPublicKey, generateKey, readSecretKeyFile, writeSecretKeyFile, type KeyKind } from '../seal/keys.js';
+import { formatPublicKey, generateKey, readSecretKeyFile, writeSecretKeyFile, type KeyKind } from '../seal/index.js';
 
 const ROLES: Array<{ cmd: string; kind: KeyKind; what: string; note: string }> = [
   { cmd: 'new-recipient', kind: 'recipient', what: 'an evidence recipient key (files are sealed to its public key)', note: 'keep this secret key off the station: whoever holds it can open the evidence' },

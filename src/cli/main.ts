@@ -7,8 +7,10 @@ import { printError, warn } from './output.js';
 import { onNotice } from '../util/notices.js';
 import { EXIT } from '../errors.js';
 import { commandModules } from './commands.js';
+import { armSeamsFromEnv } from './seams.js';
 
 export async function main(argv: string[]): Promise<void> {
+  armSeamsFromEnv();
   // Warnings from below the flow (fallbacks, steps that could not be recorded) are shown here.
   onNotice((n) => warn(n.message));
   const program = new Command();

@@ -22,7 +22,7 @@
  */
 import { lstatSync } from 'node:fs';
 import { oneLine } from '../util/terminal.js';
-import { cardFsPath } from '../card/names.js';
+import { cardFsPath } from '../card/index.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { ProgressReducer, type CardProgress } from '../pipeline/progress.js';
 

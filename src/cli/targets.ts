@@ -11,10 +11,8 @@
 import type { Command } from 'commander';
 import { action, info, printJson } from './output.js';
 import { EXIT, KluisError } from '../errors.js';
-import { loadConfig, readConfigFile } from '../config/load.js';
-import { TargetConfigSchema } from '../config/schema.js';
-import { openTarget } from '../targets/index.js';
-import { redactUrl, type Refusal } from '../targets/egress.js';
+import { TargetConfigSchema, loadConfig, readConfigFile } from '../config/index.js';
+import { openTarget, redactUrl, type Refusal } from '../targets/index.js';
 import { signConfig, staticVerdict, verdictHint } from './config.js';
 
 interface AddOpts {

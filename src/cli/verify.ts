@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { action, printJson, printLines, warn } from './output.js';
 import { EXIT } from '../errors.js';
-import { readSecretKeyFile, type SecretKey } from '../seal/keys.js';
+import { readSecretKeyFile, type SecretKey } from '../seal/index.js';
 import { verifyBatch, type Outcome, type VerifyReport } from '../evidence/verify.js';
 import { loadSource, type EvidenceSource } from '../evidence/source.js';
 import { AuditLog } from '../audit/index.js';

@@ -27,7 +27,7 @@ import { lockStation } from '../pipeline/lock.js';
 import { wipeSecured } from '../pipeline/wipe.js';
 import { fanOut, type PipelineEvent } from '../pipeline/events.js';
 import type { BatchOutcome } from '../pipeline/finalize.js';
-import { CardWatcher, defaultSettleMs } from '../card/watch.js';
+import { CardWatcher, defaultSettleMs } from '../card/index.js';
 import { lineProgress } from './progress.js';
 import { errorLines } from '../util/terminal.js';
 

@@ -14,7 +14,6 @@
  * again). Signing (`writeSignedConfig`) raises the revision and, on a station, records it.
  */
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { canonicalJson } from '../util/canonical-json.js';
 import { KluisError } from '../errors.js';
 import { ConfigSchema, SignedConfigFileSchema, type Config } from './schema.js';
@@ -26,41 +25,11 @@ import {
   verifySignature,
   type PublicKey,
   type SecretKey,
-} from '../seal/keys.js';
+} from '../seal/index.js';
 import { exists, writeFileAtomic } from '../util/fsx.js';
 import { assertPinProtected, pinFileFor, ADMIN_PIN_ENV } from './pin.js';
 import { checkRevision, configSha256, rememberedRevision, rememberRevision, type ConfigStamp, type Remembered } from './revision.js';
-
-/** Where a station keeps things, all relative to the folder of its config file. */
-export interface StationLayout {
-  configFile: string;
-  root: string;
-  keysDir: string;
-  stationKeyFile: string;
-  adminPinFile: string;
-  spoolDir: string;
-  stateDir: string;
-  auditFile: string;
-  journalFile: string;
-}
-
-export function layoutFor(configFile: string): StationLayout {
-  const abs = path.resolve(configFile);
-  const root = path.dirname(abs);
-  const keysDir = path.join(root, 'keys');
-  const stateDir = path.join(root, 'state');
-  return {
-    configFile: abs,
-    root,
-    keysDir,
-    stationKeyFile: path.join(keysDir, 'station.key'),
-    adminPinFile: path.join(keysDir, 'admin.pub'),
-    spoolDir: path.join(root, 'spool'),
-    stateDir,
-    auditFile: path.join(stateDir, 'audit.jsonl'),
-    journalFile: path.join(stateDir, 'journal.db'),
-  };
-}
+import { layoutFor, type StationLayout } from './layout.js';
 
 export interface LoadedConfig {
   config: Config;

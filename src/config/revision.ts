@@ -30,7 +30,7 @@ import { KluisError } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { writeFileAtomic } from '../util/fsx.js';
 import { AuditLog } from '../audit/index.js';
-import type { StationLayout } from './load.js';
+import type { StationLayout } from './layout.js';
 
 /** What identifies one signed config: its revision, when and by whom it was signed, and its hash. */
 export interface ConfigStamp {

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import sharp from 'sharp';
 import { KluisError } from '../errors.js';
 import { runFfmpeg, inputArgs } from '../wrappers/ffmpeg.js';
+import { essenceLabel, type RecordedEssence } from '../sanitize/index.js';
 
 // Every thumbnail is of a different file: libvips's operation cache would only hold memory.
 sharp.cache(false);
@@ -33,7 +34,8 @@ export interface ReportFile {
   size?: number;
   cardSha256?: string;
   sanitizedSha256?: string;
-  essence?: Array<{ method: string; before: string; after: string }>;
+  /** As the manifest records them (either form of the method, src/sanitize/essence-method.ts). */
+  essence?: Array<RecordedEssence & { before: string; after: string }>;
   removed?: Array<{ where: string; what: string; bytes: number }>;
   kept?: string[];
   stored?: Array<{ target: string; objectId: string; ciphertextSha256?: string }>;
@@ -174,7 +176,7 @@ function fileBlock(f: ReportFile, i: number): string {
     ? f.essence
         .map(
           (e) =>
-            `<div><b>${esc(e.method)}</b> ${e.before === e.after ? '<span class="status s-verified">before = after</span>' : '<span class="status s-mismatch">before ≠ after</span>'}<br>before ${hash(e.before)}<br>after&nbsp;&nbsp; ${hash(e.after)}</div>`,
+            `<div><b>${esc(essenceLabel(e))}</b> ${e.before === e.after ? '<span class="status s-verified">before = after</span>' : '<span class="status s-mismatch">before ≠ after</span>'}<br>before ${hash(e.before)}<br>after&nbsp;&nbsp; ${hash(e.after)}</div>`,
         )
         .join('')
     : '<span class="none">—</span>';

@@ -1,9 +1,9 @@
 /**
- * Named crash points for fault-injection tests. When KLUIS_CRASH_AT names a point (optionally
- * `name:N` for the N-th time it is reached, counting from 1), the process kills itself with
- * SIGKILL right there: no cleanup, no flush, exactly like a power cut. KLUIS_STOP_AT (same form)
- * stops the process there instead (SIGSTOP), so a test can act on it at a known moment, e.g.
- * kill its whole process group. Inert otherwise.
+ * Named crash points for fault-injection tests. When a crash point is armed (pipeline/seams.ts:
+ * the command line arms KLUIS_CRASH_AT=name[:N], the N-th time it is reached, counting from 1),
+ * the process kills itself with SIGKILL right there: no cleanup, no flush, exactly like a power
+ * cut. An armed stop point (KLUIS_STOP_AT, same form) stops the process there instead (SIGSTOP),
+ * so a test can act on it at a known moment, e.g. kill its whole process group. Inert otherwise.
  *
  * Some points are reached inside worker threads (mid-acquire in the card reader, mid-seal in a
  * sanitize/seal worker). The hit counts are then shared by the whole process: the main thread
@@ -11,11 +11,7 @@
  * `mid-seal:3` is the third file sealed, whichever worker sealed it. A signal sent from a worker
  * acts on the whole process.
  */
-function parse(spec: string | undefined): [string | undefined, number] {
-  return spec ? [spec.split(':')[0], Number(spec.split(':')[1] ?? '1')] : [undefined, 0];
-}
-const [crashName, crashNth] = parse(process.env.KLUIS_CRASH_AT);
-const [stopName, stopNth] = parse(process.env.KLUIS_STOP_AT);
+import { seams } from './seams.js';
 
 export const CRASH_POINTS = [
   'after-inventory',
@@ -47,8 +43,9 @@ export function useCrashCounters(shared: SharedArrayBuffer): void {
 }
 
 export function crashPoint(name: CrashPoint): void {
-  if (crashName !== name && stopName !== name) return;
+  const { crashAt, stopAt } = seams();
+  if (crashAt?.point !== name && stopAt?.point !== name) return;
   const n = Atomics.add(counters, CRASH_POINTS.indexOf(name), 1) + 1;
-  if (crashName === name && n === crashNth) process.kill(process.pid, 'SIGKILL');
-  if (stopName === name && n === stopNth) process.kill(process.pid, 'SIGSTOP');
+  if (crashAt?.point === name && n === crashAt.nth) process.kill(process.pid, 'SIGKILL');
+  if (stopAt?.point === name && n === stopAt.nth) process.kill(process.pid, 'SIGSTOP');
 }

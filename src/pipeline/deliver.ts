@@ -8,8 +8,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { asKluisError, KluisError } from '../errors.js';
-import { backoffMs, isRetryable } from './retry.js';
+import PQueue from 'p-queue';
+import { asKluisError, isRetryable, KluisError } from '../errors.js';
+import { backoffMs } from './retry.js';
 import { crashPoint } from './crash.js';
 import type { DeliveryRow } from './journal.js';
 import type { Station } from './station.js';
@@ -151,7 +152,8 @@ export async function drainOutbox(station: Station, emit: EventSink, opts: { bat
     const free = open.filter((d) => !attemptUnderWay(station, d));
     const due = free.filter((d) => d.next_attempt_at <= Date.now());
     if (due.length > 0) {
-      await pool(due, opts.concurrency ?? 2, (d) => deliverOne(station, d, emit));
+      const queue = new PQueue({ concurrency: opts.concurrency ?? 2 });
+      await queue.addAll(due.map((d) => () => deliverOne(station, d, emit)));
       continue;
     }
     // What another attempt of this process holds is looked at again shortly.
@@ -215,15 +217,4 @@ export function deliverAlongside(station: Station, emit: EventSink, batchId: str
       if (escaped !== undefined) throw escaped;
     },
   };
-}
-
-export async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (i < items.length) {
-      const item = items[i++]!;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }

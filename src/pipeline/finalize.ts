@@ -8,9 +8,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { sealBytes } from '../seal/index.js';
-import { createManifest, type ManifestInner } from '../seal/manifest.js';
-import { formatPublicKey } from '../seal/keys.js';
+import { createManifest, formatPublicKey, sealBytes, type ManifestInner } from '../seal/index.js';
 import { buildReport, type ReportData } from '../evidence/report.js';
 import { crashPoint } from './crash.js';
 import { newId, ensureSpool } from './spool.js';

@@ -18,20 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KluisError } from '../errors.js';
 import type { SealWriter } from '../seal/index.js';
-import { deserializeError, WORKER_LIMITS, type SerializedError } from './workers.js';
-
-/** `s` numbers the file (session): answers about an earlier file are ignored. */
-export type ToSealer =
-  | { t: 'open'; s: number; dst: string; recipients: string[] }
-  | { t: 'data'; s: number; buf: ArrayBuffer; len: number }
-  | { t: 'finish'; s: number }
-  | { t: 'abort'; s: number };
-/** Every finish gets exactly one 'done' or 'error', every abort one 'aborted'; a write failure one 'error'. */
-export type FromSealer =
-  | { t: 'buf'; buf: ArrayBuffer }
-  | { t: 'done'; s: number; sha256: string; size: number }
-  | { t: 'aborted'; s: number }
-  | { t: 'error'; s: number; error: SerializedError };
+import { deserializeError, WORKER_LIMITS, type FromSealer, type ToSealer } from './thread-messages.js';
 
 const POOL = 4;
 const POOL_BUFFER = 1 << 20;

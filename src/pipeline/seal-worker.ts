@@ -5,8 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { createSealWriter, parsePublicKey, type SealWriter } from '../seal/index.js';
-import { serializeError } from './workers.js';
-import type { FromSealer, ToSealer } from './seal-thread.js';
+import { serializeError, type FromSealer, type ToSealer } from './thread-messages.js';
 
 const port = parentPort;
 if (!port) throw new Error('pipeline/seal-worker.js runs only as a worker thread');

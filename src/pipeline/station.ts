@@ -5,15 +5,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import { KluisError } from '../errors.js';
-import { layoutFor, loadConfig, readConfigFile, type LoadedConfig } from '../config/load.js';
-import { rememberRevision } from '../config/revision.js';
-import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, type SecretKey } from '../seal/keys.js';
+import { layoutFor, loadConfig, readConfigFile, rememberRevision, type LoadedConfig, type TargetConfig } from '../config/index.js';
+import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, type SecretKey } from '../seal/index.js';
 import { Journal } from './journal.js';
 import { AuditLog } from '../audit/index.js';
-import { openTarget } from '../targets/index.js';
-import type { Refusal } from '../targets/egress.js';
-import type { Target } from '../targets/types.js';
-import type { TargetConfig } from '../config/schema.js';
+import { openTarget, type Refusal, type Target } from '../targets/index.js';
 import { notice } from '../util/notices.js';
 
 export type { Refusal };

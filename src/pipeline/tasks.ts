@@ -16,12 +16,13 @@
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { KluisError } from '../errors.js';
-import { readCardFile, type CardReadResult } from '../card/acquire.js';
+import { readCardFile, type CardReadResult } from '../card/index.js';
 import { createSealWriter, parsePublicKey, type PublicKey } from '../seal/index.js';
 import type { SanitizePolicy, SanitizeResult } from '../sanitize/index.js';
 import { FileSource } from './file-source.js';
 import { SealThread } from './seal-thread.js';
 import { crashPoint } from './crash.js';
+import { seams } from './seams.js';
 
 export interface ReadCardArgs {
   /** The card file's path; bytes (a Uint8Array after the thread hop) for a name that is not UTF-8. */
@@ -107,9 +108,11 @@ async function readCard(a: ReadCardArgs, progress: Progress): Promise<CardReadRe
   if (a.sealTo && sealThread === undefined) sealThread = SealThread.start();
   const thread = sealThread;
   const dst = a.sealTo;
+  const delayMs = seams().acquireDelayMs;
   return readCardFile(typeof a.src === 'string' ? a.src : Buffer.from(a.src.buffer, a.src.byteOffset, a.src.byteLength), {
     expectSize: a.expectSize,
     workingCopy: a.workingCopy,
+    ...(delayMs ? { delayMs } : {}),
     seal: dst ? { dst, recipients: recipientsOf(a.recipients), ...(thread ? { open: () => thread.open(dst, a.recipients) } : {}) } : null,
     onProgress: (n) => {
       if (n < told || n - told >= PROGRESS_STEP) {

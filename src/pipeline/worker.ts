@@ -7,14 +7,16 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { useCrashCounters } from './crash.js';
+import { armSeams, type Seams } from './seams.js';
 import { closeTasks, runTask, type TaskName } from './tasks.js';
-import { serializeError, type WorkerRequest, type WorkerReply } from './workers.js';
+import { serializeError, type WorkerRequest, type WorkerReply } from './thread-messages.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
 import { asBackgroundThread } from '../wrappers/priority.js';
 
 const port = parentPort;
 if (!port) throw new Error('pipeline/worker.js runs only as a worker thread');
-const data = workerData as { crash: SharedArrayBuffer; background: boolean };
+const data = workerData as { crash: SharedArrayBuffer; seams: Seams; background: boolean };
+armSeams(data.seams);
 useCrashCounters(data.crash);
 // Sanitize/seal workers yield to the card reader: the card is free sooner, the work is the same.
 if (data.background) asBackgroundThread();

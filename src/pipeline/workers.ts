@@ -5,7 +5,8 @@
  *   ingest walks them); tasks start in the order they were asked for, at most `size` at once;
  * - a worker that dies (a crash in native code, an uncaught error) fails its task with
  *   E_INTERNAL and is replaced; the pool never hangs on it;
- * - crash points inside a worker count in the process-wide counters (crash.ts);
+ * - a worker has the seams armed in this thread (seams.ts), and crash points inside it count in
+ *   the process-wide counters (crash.ts);
  * - `close()` lets every worker stop its ExifTool and end, and waits for that.
  *
  * When the compiled worker script is not there (kluis run from its TypeScript sources, as the
@@ -15,68 +16,14 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { KluisError, type ErrorCode } from '../errors.js';
+import PQueue from 'p-queue';
+import { KluisError } from '../errors.js';
 import { crashCounters } from './crash.js';
+import { seams } from './seams.js';
 import { runTask, type TaskName, type Tasks } from './tasks.js';
-
-export type WorkerRequest = { type: 'task'; id: number; task: string; args: unknown } | { type: 'close' };
-export type WorkerReply =
-  | { type: 'progress'; id: number; bytes: number }
-  | { type: 'done'; id: number; result: unknown }
-  | { type: 'error'; id: number; error: SerializedError };
-
-export interface SerializedError {
-  code: string;
-  message: string;
-  hint?: string;
-  details?: Record<string, unknown>;
-  /** The errno / error codes along the cause chain, outermost first. */
-  causes: Array<{ code?: string; message: string }>;
-}
-
-export function serializeError(err: unknown): SerializedError {
-  const causes: SerializedError['causes'] = [];
-  for (let c = (err as { cause?: unknown })?.cause, n = 0; c && n < 8; c = (c as { cause?: unknown }).cause, n++) {
-    const code = (c as { code?: unknown }).code;
-    causes.push({ ...(typeof code === 'string' ? { code } : {}), message: String((c as Error).message ?? c) });
-  }
-  if (err instanceof KluisError) {
-    let details: Record<string, unknown> | undefined;
-    try {
-      details = err.details ? (structuredClone(err.details) as Record<string, unknown>) : undefined;
-    } catch {
-      details = undefined;
-    }
-    return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(details ? { details } : {}), causes };
-  }
-  const e = err as NodeJS.ErrnoException;
-  return { code: 'E_INTERNAL', message: String(e?.message ?? err), causes: [{ ...(typeof e?.code === 'string' ? { code: e.code } : {}), message: String(e?.message ?? err) }, ...causes] };
-}
-
-/** Rebuilds a worker's error; its cause chain is plain Errors with the original codes. */
-export function deserializeError(s: SerializedError): KluisError {
-  let cause: Error | undefined;
-  for (const c of [...s.causes].reverse()) {
-    const e: Error & { code?: string } = new Error(c.message, cause ? { cause } : undefined);
-    if (c.code) e.code = c.code;
-    cause = e;
-  }
-  if (s.code === 'E_INTERNAL' && s.causes[0]?.code && !s.hint) {
-    // A plain error from Node (ENOSPC, EIO…): let asKluisError's rules see it as it was.
-    return new KluisError('E_INTERNAL', s.message, { ...(cause ? { cause } : {}) });
-  }
-  return new KluisError(s.code as ErrorCode, s.message, { ...(s.hint ? { hint: s.hint } : {}), ...(s.details ? { details: s.details } : {}), ...(cause ? { cause } : {}) });
-}
+import { deserializeError, WORKER_LIMITS, type WorkerReply, type WorkerRequest } from './thread-messages.js';
 
 const script = new URL('./worker.js', import.meta.url);
-
-/**
- * A small young generation for every ingest thread: each thread is a V8 heap of its own, and the
- * default young generation (up to 16 MiB per semi-space) made each one ~12 MB bigger for nothing
- * measurable in speed (a card of 58 clips on the 2-core VM: peak RSS ~300-330 MB instead of
- * ~320-380, the same CPU seconds). Their big buffers live outside the heap anyway.
- */
-export const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
 function threadsAvailable(): boolean {
   if (process.env.KLUIS_WORKERS === '0') return false;
@@ -86,7 +33,6 @@ function threadsAvailable(): boolean {
 interface Job {
   id: number;
   task: TaskName;
-  args: unknown;
   progress: (bytes: number) => void;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -99,7 +45,8 @@ interface Slot {
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
+  /** Tasks in the order asked for, at most `size` at once (with threads: one per worker). */
+  private readonly queue: PQueue;
   private nextId = 1;
   private closed = false;
   readonly threads: boolean;
@@ -110,46 +57,40 @@ export class WorkerPool {
     private readonly opts: { background?: boolean } = {},
   ) {
     this.threads = threadsAvailable();
+    this.queue = new PQueue({ concurrency: size });
   }
 
   run<K extends TaskName>(task: K, args: Tasks[K]['args'], onProgress?: (bytes: number) => void): Promise<Tasks[K]['result']> {
     if (this.closed) return Promise.reject(new KluisError('E_INTERNAL', 'worker pool used after close'));
     const progress = onProgress ?? ((): void => undefined);
-    if (!this.threads) return this.inline(task, args, progress);
+    // Inline mode: the same tasks on this thread.
+    const work = (): Promise<unknown> => (this.threads ? this.onThread(task, args, progress) : runTask(task, args, progress));
+    return this.queue.add(work).catch((err: unknown) => {
+      // Still queued when the pool closed: close() cleared the queue.
+      if (this.closed && (err as Error | undefined)?.name === 'AbortError') throw new KluisError('E_INTERNAL', 'worker pool closed');
+      throw err;
+    }) as Promise<Tasks[K]['result']>;
+  }
+
+  /** Runs one task on an idle worker; the queue runs at most `size` tasks, so one is idle or may be started. */
+  private onThread(task: TaskName, args: unknown, progress: (bytes: number) => void): Promise<unknown> {
+    const slot = this.slots.find((s) => s.job === null) ?? this.spawn();
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, task, args, progress, resolve: resolve as (v: unknown) => void, reject });
-      this.pump();
+      const job: Job = { id: this.nextId++, task, progress, resolve, reject };
+      slot.job = job;
+      slot.worker.ref(); // a busy worker keeps the process alive: its caller awaits it
+      try {
+        slot.worker.postMessage({ type: 'task', id: job.id, task, args } satisfies WorkerRequest);
+      } catch (err) {
+        slot.job = null;
+        slot.worker.unref();
+        reject(err);
+      }
     });
   }
 
-  /** Inline mode: the same tasks on this thread, at most `size` at once. */
-  private running = 0;
-  private waiting: Array<() => void> = [];
-  private async inline<K extends TaskName>(task: K, args: Tasks[K]['args'], progress: (bytes: number) => void): Promise<Tasks[K]['result']> {
-    while (this.running >= this.size) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await runTask(task, args, progress);
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-
-  private pump(): void {
-    while (this.queue.length > 0) {
-      let slot = this.slots.find((s) => s.job === null);
-      if (!slot && this.slots.length < this.size) slot = this.spawn();
-      if (!slot) return;
-      const job = this.queue.shift()!;
-      slot.job = job;
-      slot.worker.ref(); // a busy worker keeps the process alive: its caller awaits it
-      slot.worker.postMessage({ type: 'task', id: job.id, task: job.task, args: job.args } satisfies WorkerRequest);
-    }
-  }
-
   private spawn(): Slot {
-    const worker = new Worker(script, { workerData: { crash: crashCounters(), background: this.opts.background === true }, resourceLimits: WORKER_LIMITS });
+    const worker = new Worker(script, { workerData: { crash: crashCounters(), seams: seams(), background: this.opts.background === true }, resourceLimits: WORKER_LIMITS });
     const slot: Slot = { worker, job: null };
     this.slots.push(slot);
     worker.on('message', (m: WorkerReply) => {
@@ -163,7 +104,6 @@ export class WorkerPool {
       slot.worker.unref();
       if (m.type === 'done') job.resolve(m.result);
       else job.reject(deserializeError(m.error));
-      this.pump();
     });
     const died = (why: string, cause?: unknown): void => {
       const i = this.slots.indexOf(slot);
@@ -172,11 +112,10 @@ export class WorkerPool {
       const job = slot.job;
       slot.job = null;
       job?.reject(new KluisError('E_INTERNAL', `a worker thread ${why} while it ran ${job.task}`, { hint: 'this is a bug in kluis, please report it; run the same command again', ...(cause ? { cause } : {}) }));
-      if (!this.closed) this.pump();
     };
     worker.on('error', (err) => died(`failed (${err.message})`, err));
     worker.on('exit', (code) => died(`ended (exit ${code})`));
-    // An idle worker does not keep the process alive (pump refs it while it has a task).
+    // An idle worker does not keep the process alive (onThread refs it while it has a task).
     worker.unref();
     return slot;
   }
@@ -184,11 +123,10 @@ export class WorkerPool {
   /** Stops every worker (after its ExifTool) once the tasks under way have ended; queued tasks are refused. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const j of this.queue.splice(0)) j.reject(new KluisError('E_INTERNAL', 'worker pool closed'));
-    const slots = [...this.slots];
+    this.queue.clear();
+    await this.queue.onIdle();
     await Promise.all(
-      slots.map(async (s) => {
-        while (s.job) await new Promise((r) => setTimeout(r, 20));
+      [...this.slots].map(async (s) => {
         const ended = new Promise<void>((r) => s.worker.once('exit', () => r()));
         s.worker.ref();
         s.worker.postMessage({ type: 'close' } satisfies WorkerRequest);

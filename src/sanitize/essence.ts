@@ -1,42 +1,20 @@
 /**
  * Recomputes, from a sanitized file alone, the `after` value of each essence proof the sanitizers
  * record (SanitizeResult.essence), so `kluis verify` can re-prove picture and sound after
- * decrypting a stored object. Promises: for every method string the sanitizers write (and the
- * older strings they wrote before), the value is computed by the very function that produced
- * `after`, on the same input; an unknown method id gives null (and nothing else does); a known
- * method that cannot be applied to this file (wrong format, missing stream, unreadable parameter)
- * throws a KluisError E_ESSENCE_* naming why. It never writes, never guesses from free text, and
- * streams video (mp4-samples-sha256 reads the track's chunks in node, ffmpeg-framehash-sha256
- * takes packet hashes from ffmpeg; images are read whole, bounded as in sanitizing).
+ * decrypting a stored object. Promises: for every method the sanitizers write (and the older ones
+ * they wrote before; ./essence-method.ts lists them and reads both forms), the value is computed
+ * by the very function that produced `after`, on the same input; an unknown method id gives null
+ * (and nothing else does); a known method that cannot be applied to this file (wrong format,
+ * missing stream, unreadable parameter) throws a KluisError E_ESSENCE_* naming why. It never
+ * writes, never guesses from free text, and streams video (mp4-samples-sha256 reads the track's
+ * chunks in node, ffmpeg-framehash-sha256 takes packet hashes from ffmpeg; images are read whole,
+ * bounded as in sanitizing).
  *
- * Method strings: `ID[:PARAM][ human text]`. ID is a stable id (lower-case words joined by '-'),
- * PARAM a short parameter, and everything after the first space is for people and is not read -
- * except in the one legacy form listed below. The ids:
- *
- *   jpeg-decoder-segments-sha256              what a JPEG decoder reads: SOFn, DHT, DQT, DAC, DRI,
- *                                             DNL, each SOS with its entropy-coded data, the JFIF
- *                                             and Adobe fields that act (jpeg/decoder-segments.ts)
- *   decoded-pixels-sha256                     ffmpeg's first decoded picture, native pix_fmt, no
- *                                             autorotate (JPEG, and TIFF where ffmpeg decodes it);
- *                                             written until jpeg-decoder-segments-sha256 replaced
- *                                             the decodes at ingest, recomputed for those manifests
- *   jpeg-scan-sha256                          every SOS segment + entropy-coded data (JPEG); written
- *                                             before jpeg-decoder-segments-sha256 extended it
- *   tiff-image-data-and-decoding-tags-sha256  image data + decoding tags of IFD0 and its SubIFDs
- *   ffmpeg-framehash-sha256:s<N>              per-packet hash of stream N of the sanitized file
- *                                             (MP4/MOV); N is the stream's index in that file.
- *                                             Written by the ffmpeg stream copy (until the own
- *                                             rewriter; now only its fallback)
- *   mp4-samples-sha256:t<N>                   the sample bytes, descriptions, timing and edit
- *                                             tables of the track with track_ID N (MP4/MOV;
- *                                             src/sanitize/video/proof.ts); N is the same in the
- *                                             card file and the sanitized file
- *
- * Legacy: before the `:s<N>` parameter existed, video proofs read
- * "ffmpeg-framehash-sha256 per packet, stream <I> (<kind> <codec>, <P> packets, <B> bytes)", where
- * I is the index in the *card* file. Streams keep their order when sanitized, so the stream sought
- * is the sanitized file's stream of that kind and codec with index <= I; if several qualify, the
- * one with exactly P packets of B bytes in all; if that is still not exactly one, E_ESSENCE_AMBIGUOUS.
+ * The legacy video form ("ffmpeg-framehash-sha256 per packet, stream <I> (<kind> <codec>, <P>
+ * packets, <B> bytes)", I the index in the *card* file): streams keep their order when sanitized,
+ * so the stream sought is the sanitized file's stream of that kind and codec with index <= I; if
+ * several qualify, the one with exactly P packets of B bytes in all; if that is still not exactly
+ * one, E_ESSENCE_AMBIGUOUS.
  */
 import { promises as fsp } from 'node:fs';
 import { KluisError } from '../errors.js';
@@ -48,30 +26,9 @@ import { sniffFile } from './registry.js';
 import { readTiff } from './tiff/ifd.js';
 import { keptIfds, tiffEssence } from './tiff/sanitize.js';
 import type { MediaFormat } from './types.js';
+import { essenceMethodOf, type EssenceMethodId, type ParsedEssenceMethod, type RecordedEssence } from './essence-method.js';
 import { decodedPixelSha256 } from './verify/tools.js';
 import { essence as streamEssence, samplesEssenceOfFile, type StreamEssence } from './video/index.js';
-
-export const ESSENCE_METHOD_IDS = [
-  'jpeg-decoder-segments-sha256',
-  'decoded-pixels-sha256',
-  'jpeg-scan-sha256',
-  'tiff-image-data-and-decoding-tags-sha256',
-  'ffmpeg-framehash-sha256',
-  'mp4-samples-sha256',
-] as const;
-export type EssenceMethodId = (typeof ESSENCE_METHOD_IDS)[number];
-
-export type ParsedEssenceMethod =
-  | { id: Exclude<EssenceMethodId, 'ffmpeg-framehash-sha256' | 'mp4-samples-sha256'> }
-  /** `track`: the track_ID (tkhd) of the track in the file. */
-  | { id: 'mp4-samples-sha256'; track: number }
-  /** `stream`: index of the stream in the sanitized file. */
-  | { id: 'ffmpeg-framehash-sha256'; stream: number }
-  /** The legacy video form: the stream is found by kind, codec and counts (see the module comment). */
-  | { id: 'ffmpeg-framehash-sha256'; legacy: { inputIndex: number; kind: 'video' | 'audio'; codec: string; packets: number; bytes: number } };
-
-const METHOD = /^([a-z0-9]+(?:-[a-z0-9]+)*)(?::([A-Za-z0-9]+))?(?: (.*))?$/s;
-const LEGACY_FRAMEHASH = /^per packet, stream (\d+) \((video|audio) ([A-Za-z0-9_]+), (\d+) packets, (\d+) bytes\)$/;
 
 /** Which file formats (by first bytes) each method applies to. */
 const FAMILY: Record<EssenceMethodId, ReadonlySet<MediaFormat>> = {
@@ -83,62 +40,22 @@ const FAMILY: Record<EssenceMethodId, ReadonlySet<MediaFormat>> = {
   'mp4-samples-sha256': new Set(['mp4', 'mov']),
 };
 
-function isKnownId(id: string): id is EssenceMethodId {
-  return (ESSENCE_METHOD_IDS as readonly string[]).includes(id);
-}
-
-function badMethod(method: string, why: string): KluisError {
-  return new KluisError('E_ESSENCE_METHOD', `essence method "${method.slice(0, 120)}": ${why}`, {
-    hint: 'the manifest was written by a kluis version whose method strings this build does not read; verify with that version',
-  });
-}
-
-/**
- * The method's id and parameters; null when the id is not one this build knows. Throws
- * E_ESSENCE_METHOD for a known id whose parameter (or legacy text) it cannot read.
- */
-export function parseEssenceMethod(method: string): ParsedEssenceMethod | null {
-  const m = METHOD.exec(method);
-  if (!m || !isKnownId(m[1]!)) return null;
-  const id = m[1] as EssenceMethodId;
-  const param = m[2];
-  if (id === 'mp4-samples-sha256') {
-    const t = param === undefined ? null : /^t([1-9][0-9]{0,9})$/.exec(param);
-    if (!t || Number(t[1]) > 0xffffffff) throw badMethod(method, `parameter "${param ?? ''}" is not t<track id>`);
-    return { id, track: Number(t[1]) };
-  }
-  if (id !== 'ffmpeg-framehash-sha256') {
-    if (param !== undefined) throw badMethod(method, `${id} takes no parameter, got "${param}"`);
-    return { id };
-  }
-  if (param !== undefined) {
-    const s = /^s(0|[1-9][0-9]{0,3})$/.exec(param);
-    if (!s) throw badMethod(method, `parameter "${param}" is not s<stream index>`);
-    return { id, stream: Number(s[1]) };
-  }
-  const l = LEGACY_FRAMEHASH.exec(m[3] ?? '');
-  if (!l) throw badMethod(method, 'no :s<stream> parameter and not the older "per packet, stream I (kind codec, P packets, B bytes)" form');
-  return {
-    id,
-    legacy: { inputIndex: Number(l[1]), kind: l[2] as 'video' | 'audio', codec: l[3]!, packets: Number(l[4]), bytes: Number(l[5]) },
-  };
-}
-
 function family(f: string): string {
   return f === 'dng' ? 'tiff' : f === 'mov' ? 'mp4' : f;
 }
 
 /**
- * The essence value `method` gives for `file` (a sanitized file, e.g. just decrypted), to compare
- * with the recorded `after`; null when the method id is unknown. `format` is what the manifest
+ * The essence value the recorded entry's method gives for `file` (a sanitized file, e.g. just
+ * decrypted), to compare with the recorded `after`; null when the method id is unknown. `essence`
+ * is the manifest's entry (either form) or an older method string. `format` is what the manifest
  * says the file is; when given it must agree with the file's first bytes.
  */
-export async function recomputeEssence(file: string, format: string | undefined, method: string): Promise<string | null> {
-  const parsed = parseEssenceMethod(method);
+export async function recomputeEssence(file: string, format: string | undefined, essence: RecordedEssence | string): Promise<string | null> {
+  const parsed = essenceMethodOf(essence);
   if (!parsed) return null;
   const sniffed = await sniffFile(file);
-  if (sniffed === null || !FAMILY[parsed.id].has(sniffed)) {
-    throw new KluisError('E_ESSENCE_FORMAT', `${parsed.id} does not apply to this file: it is ${sniffed ?? 'of no format kluis knows'} by its first bytes`, {
+  if (sniffed === null || !FAMILY[parsed.method].has(sniffed)) {
+    throw new KluisError('E_ESSENCE_FORMAT', `${parsed.method} does not apply to this file: it is ${sniffed ?? 'of no format kluis knows'} by its first bytes`, {
       hint: 'the manifest lists a method for another kind of file; treat the object as suspect',
     });
   }
@@ -147,7 +64,7 @@ export async function recomputeEssence(file: string, format: string | undefined,
       hint: 'the manifest and the stored file disagree; treat the object as suspect',
     });
   }
-  switch (parsed.id) {
+  switch (parsed.method) {
     case 'jpeg-decoder-segments-sha256':
       return jpegDecoderSegmentsSha256(await readImage(file));
     case 'decoded-pixels-sha256':
@@ -197,7 +114,7 @@ async function videoStreams(file: string): Promise<VideoStreams> {
   return value;
 }
 
-async function videoStream(file: string, p: Extract<ParsedEssenceMethod, { id: 'ffmpeg-framehash-sha256' }>): Promise<string> {
+async function videoStream(file: string, p: Extract<ParsedEssenceMethod, { method: 'ffmpeg-framehash-sha256' }>): Promise<string> {
   const { streams } = await videoStreams(file);
   if ('stream' in p) {
     const s = streams[p.stream];

@@ -3,12 +3,16 @@
  * sanitizes a ByteSource into a ByteSink and resolves only when its proof holds (else throws
  * E_SANITIZE_*; the caller discards what reached the sink). `sanitizeFile` does the same file to
  * file, leaving no output on failure. `recomputeEssence` recomputes a recorded essence `after`
- * value from a sanitized file (for verify); `decodeFully` decodes it in full (`kluis verify --deep`).
+ * value from a sanitized file (for verify; `essenceLabel` names an entry in words); `decodeFully` decodes it in full (`kluis verify --deep`).
  */
 export { sniff, sniffFile, sanitizeFile, sanitizeStream } from './registry.js';
 export { decodeFully, type FullDecode } from './deep.js';
-export { recomputeEssence, parseEssenceMethod, ESSENCE_METHOD_IDS, type EssenceMethodId, type ParsedEssenceMethod } from './essence.js';
+export { recomputeEssence } from './essence.js';
+export {
+  essenceMethodOf, essenceLabel, parseEssenceMethod, ESSENCE_METHOD_IDS,
+  type EssenceMethodId, type ParsedEssenceMethod, type RecordedEssence,
+} from './essence-method.js';
 export type {
-  MediaFormat, SanitizePolicy, SanitizeResult, RemovedItem, EssenceProof, IndependentCheck,
+  MediaFormat, SanitizePolicy, SanitizeResult, RemovedItem, EssenceProof, EssenceMethod, EssenceAbout, IndependentCheck,
   ByteSource, ByteSink, StreamSanitizeOptions, StreamSanitizeResult,
 } from './types.js';

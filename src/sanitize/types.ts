@@ -16,12 +16,37 @@ export interface RemovedItem {
   bytes: number;
 }
 
-export interface EssenceProof {
-  /** How the essence was hashed, e.g. "jpeg-decoder-segments-sha256", "tiff-image-data-and-decoding-tags-sha256", "ffmpeg-framehash-sha256:s0 …" (src/sanitize/essence.ts lists every id). */
-  method: string;
+/**
+ * How an essence hash is taken, as data: the method id and its parameters (src/sanitize/essence.ts
+ * lists every id and what it covers). Manifests written before this form carry one string instead,
+ * "ID[:PARAM][ text]"; `essenceMethodOf` reads both.
+ */
+export type EssenceMethod =
+  | { method: 'jpeg-decoder-segments-sha256' }
+  | { method: 'tiff-image-data-and-decoding-tags-sha256' }
+  /** `track`: the track's track_ID (tkhd), the same in the card file and the sanitized file. */
+  | { method: 'mp4-samples-sha256'; track: number }
+  /** `stream`: the stream's index in the sanitized file (the ffmpeg fallback). */
+  | { method: 'ffmpeg-framehash-sha256'; stream: number };
+
+/** The hashed track or stream of a video, for people (the report, verify's check names); never read to recompute. */
+export interface EssenceAbout {
+  kind: string;
+  codec: string;
+  /** Samples (mp4-samples-sha256) or packets (ffmpeg-framehash-sha256) hashed, and their bytes. */
+  samples?: number;
+  packets?: number;
+  bytes: number;
+  /** ffmpeg-framehash-sha256: the stream's index in the card file. */
+  cardStream?: number;
+}
+
+/** One essence proof: how it was taken, and the hash before (card file) and after (sanitized file). */
+export type EssenceProof = EssenceMethod & {
   before: string;
   after: string;
-}
+  about?: EssenceAbout;
+};
 
 export interface IndependentCheck {
   /** exifr, exiftool, box-walker, segment-walker, ffprobe, ifd-walker */

@@ -15,6 +15,8 @@ export {
   writeSecretKeyFile, sign, verifySignature,
 } from './keys.js';
 export type { ImplName } from './primitives.js';
+// The benchmark's seal stage (each implementation on its own, `kluis bench`).
+export { benchSeal, type BenchImpl } from './bench.js';
 // The signed batch manifest and the sealed custody record (docs/format.md).
 export {
   MANIFEST_FORMAT, createManifest, verifyManifest, openManifestInner,

@@ -9,9 +9,9 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import * as os from 'node:os';
-import { KluisError } from '../errors.js';
+import { KluisError, isRetryable } from '../errors.js';
 import { pidAlive } from '../util/pid.js';
-import type { TargetConfig } from '../config/schema.js';
+import type { TargetConfig } from '../config/index.js';
 import type { EgressGuard } from './egress.js';
 
 /** Object keys: '/'-separated segments of [A-Za-z0-9._-], none starting with '.', max 512 chars. */
@@ -98,14 +98,11 @@ export function checkedBody(src: Readable, size: number, sha256: string, target:
   return c;
 }
 
-export function isRetryable(err: unknown): boolean {
-  return err instanceof KluisError && err.details?.retryable === true;
-}
-
 /**
  * A target's lazy set-up (resolve, check policy, build the client), made once and shared. A
- * failure that may pass (network) is forgotten so the next call tries again; a refusal or a bad
- * config is kept, so every later call gets the same refusal without connecting.
+ * failure that may pass (network; `isRetryable`, the one retry policy) is forgotten so the next
+ * call tries again; a refusal, a bad config or anything unknown is kept, so every later call gets
+ * the same refusal without connecting.
  */
 export class LazyReady<T> {
   private p: Promise<T> | undefined;

@@ -28,7 +28,7 @@
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { KluisError, type ErrorCode } from '../errors.js';
-import type { Egress } from '../config/schema.js';
+import type { Egress } from '../config/index.js';
 import { countryTableFor, type IpCountryTable } from './country.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError } from '../errors.js';
-import type { Egress, TargetConfig } from '../config/schema.js';
+import type { Egress, TargetConfig } from '../config/index.js';
 import { EgressGuard, type Refusal, type Resolver } from './egress.js';
 import type { IpCountryTable } from './country.js';
 import { FsTarget } from './fs.js';
@@ -75,6 +75,8 @@ export function openTarget(cfg: TargetConfig, ctx: TargetContext): Target {
 export type { Target, ObjectInfo, PutOptions, ProbeResult, TargetCapabilities, ListPage } from './types.js';
 export { listPages } from './paging.js';
 export { readOnly } from './readonly.js';
-export type { Refusal, Resolver } from './egress.js';
+export { FsTarget } from './fs.js';
 export type { IpCountryTable } from './country.js';
 export { countryTableOf, sha256Hex, SHIPPED_DB_PACKAGE, SHIPPED_DB_PIN } from './country.js';
+// The egress policy's pieces that `kluis config` and `kluis targets` show or check on their own.
+export { metadataHostOf, vendorDomainOf, normaliseHost, parseRanges, redactUrl, type Refusal, type Resolver } from './egress.js';

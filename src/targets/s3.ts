@@ -31,8 +31,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KluisError } from '../errors.js';
-import type { TargetConfig } from '../config/schema.js';
-import { resolveCredentials } from '../config/credentials.js';
+import { resolveCredentials, type TargetConfig } from '../config/index.js';
 import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import { createGuardedAgents, findKluisError, isNetworkError, isTlsError, tlsFailure, unreachable, type GuardedAgents } from './http.js';

@@ -23,8 +23,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
-import type { TargetConfig } from '../config/schema.js';
-import { resolveCredentials } from '../config/credentials.js';
+import { resolveCredentials, type TargetConfig } from '../config/index.js';
 import { LazyReady, checkedBody, isDeadTemp, tempName, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import {

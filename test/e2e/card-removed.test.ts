@@ -5,7 +5,7 @@
  * finishes the batch without reading again what was read (one `file-acquired` audit line per
  * file). Then a third run on the secured card is recognised and copies nothing.
  *
- * KLUIS_TEST_ACQUIRE_DELAY_MS (test-only, read in src/card/acquire.ts) pauses before each file
+ * KLUIS_TEST_ACQUIRE_DELAY_MS (test-only, read in src/cli/seams.ts) pauses before each file
  * is opened, so the pull happens between two files: the test waits for the journal to say a
  * file was acquired, then renames the card.
  */

@@ -9,7 +9,7 @@
 // A screenshot of each state is saved under test-results/dashboard/.
 //
 // Needs the build (`npm run build`: it bundles the page script the server serves).
-// KLUIS_TEST_ACQUIRE_DELAY_MS (src/card/acquire.ts) pauses before each card file so the reading
+// KLUIS_TEST_ACQUIRE_DELAY_MS (src/cli/seams.ts) pauses before each card file so the reading
 // phase is long enough to be seen.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';

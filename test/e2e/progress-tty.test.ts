@@ -1,7 +1,7 @@
 // Terminal progress of `kluis ingest`: live bars when stderr is a terminal (run in a real tmux
 // pane and read back with capture-pane), plain lines when it is a pipe, nothing with --quiet,
 // and stdout stays one JSON document with --json in every case.
-// Needs the build (`npx tsc -p .`) and tmux. KLUIS_TEST_ACQUIRE_DELAY_MS (src/card/acquire.ts)
+// Needs the build (`npx tsc -p .`) and tmux. KLUIS_TEST_ACQUIRE_DELAY_MS (src/cli/seams.ts)
 // pauses before each card file so the reading phase lasts long enough to be seen.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';

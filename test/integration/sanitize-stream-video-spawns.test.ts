@@ -51,7 +51,7 @@ test('sanitizing an MP4 starts ffprobe and one ffmpeg decode, both on the first 
     { thermal: 'keep' },
     { format: 'mp4', scratchDir: dir, thumbnail: { maxEdge: 96 } },
   );
-  expect(r.essence.map((e) => e.method.split(' ')[0])).toEqual(['mp4-samples-sha256:t1', 'mp4-samples-sha256:t2']);
+  expect(r.essence.map((e) => ('track' in e ? [e.method, e.track] : [e.method]))).toEqual([['mp4-samples-sha256', 1], ['mp4-samples-sha256', 2]]);
   expect(out).toBe(r.size);
   expect(r.thumbnail?.length).toBeGreaterThan(0);
 

@@ -14,7 +14,7 @@ import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { KluisError } from '../../src/errors.js';
-import { recomputeEssence, sanitizeStream, parseEssenceMethod, type ByteSource, type SanitizeResult } from '../../src/sanitize/index.js';
+import { recomputeEssence, sanitizeStream, essenceMethodOf, type ByteSource, type SanitizeResult } from '../../src/sanitize/index.js';
 import { openFileSource } from '../../src/sanitize/stream-io.js';
 import { sanitizeVideo, sanitizeVideoStream } from '../../src/sanitize/video/index.js';
 import { allBoxes, walkFile } from '../../src/sanitize/video/boxes.js';
@@ -75,9 +75,9 @@ describe('real vendor clips round-trip through the rewriter', () => {
     const { out, res } = await sanitized(input, c.format);
     expect(res.essence.length).toBeGreaterThan(0);
     for (const e of res.essence) {
-      expect(parseEssenceMethod(e.method)?.id).toBe('mp4-samples-sha256');
+      expect(essenceMethodOf(e)?.method).toBe('mp4-samples-sha256');
       expect(e.after).toBe(e.before);
-      expect(await recomputeEssence(out, c.format, e.method)).toBe(e.after);
+      expect(await recomputeEssence(out, c.format, e)).toBe(e.after);
     }
     for (const s of c.gone) expect(has(out, s), s).toBe(false);
     const types = [...allBoxes((await walkFile(out)).boxes)].map((b) => b.type);
@@ -259,7 +259,7 @@ describe('layouts', () => {
       edit(b);
       const f = at(name);
       writeFileSync(f, b);
-      return recomputeEssence(f, 'mp4', video.method);
+      return recomputeEssence(f, 'mp4', video);
     };
     expect(await patch('same.mp4', () => undefined)).toBe(video.after);
     // A frame shown later (stts), a changed decoder configuration (avcC): other values.
@@ -283,8 +283,8 @@ describe('layouts', () => {
     ff(['-i', base, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', frag]);
     const { out, res } = await sanitized(frag);
     expect(res.kept.some((k) => /ffmpeg stream copy.*fragmented/.test(k))).toBe(true);
-    expect(res.essence.map((e) => parseEssenceMethod(e.method)?.id)).toEqual(['ffmpeg-framehash-sha256', 'ffmpeg-framehash-sha256']);
-    for (const e of res.essence) expect(await recomputeEssence(out, 'mp4', e.method)).toBe(e.after);
+    expect(res.essence.map((e) => essenceMethodOf(e)?.method)).toEqual(['ffmpeg-framehash-sha256', 'ffmpeg-framehash-sha256']);
+    for (const e of res.essence) expect(await recomputeEssence(out, 'mp4', e)).toBe(e.after);
     const src = await openFileSource(frag);
     const chunks: Buffer[] = [];
     const scratchDir = at('scratch-frag');

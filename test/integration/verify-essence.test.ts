@@ -4,19 +4,22 @@
 // every recorded essence method of every file as rechecked and verified on the target. Then it
 // is shown that the check can fail: recomputed from a re-encoded copy of the exported JPEG and MP4
 // the values differ from the recorded ones, and verifyBatch, fed such a copy, names a mismatch.
+// The methods are recorded as data; the same batch with its manifest written the older way (one
+// method string per entry) still verifies every essence.
 // `--deep` decodes every stored file in full and, with the card, compares pictures' pixels.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, promises as fsp, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeCard } from '../helpers/card.js';
 import { listFiles, makeStation, parseJson, runKluis, type TestStation } from '../helpers/kluis.js';
 import { loadConfig } from '../../src/config/load.js';
 import { readSecretKeyFile } from '../../src/seal/keys.js';
-import { openManifestInner, verifyManifest, type ManifestFile } from '../../src/seal/manifest.js';
+import { createManifest, openManifestInner, verifyManifest, type ManifestFile } from '../../src/seal/manifest.js';
 import { parsePublicKey } from '../../src/seal/keys.js';
-import { decodeFully, parseEssenceMethod, recomputeEssence } from '../../src/sanitize/index.js';
+import { decodeFully, essenceLabel, essenceMethodOf, recomputeEssence } from '../../src/sanitize/index.js';
+import { FsTarget } from '../../src/targets/fs.js';
 import { verifyBatch } from '../../src/evidence/verify.js';
 
 const JPG = 'DCIM/100MEDIA/DJI_0001.JPG';
@@ -73,14 +76,13 @@ afterAll(async () => {
 
 describe('kluis verify rechecks the essence of every decrypted file', () => {
   it('records the expected methods for each format', () => {
-    const ids = (p: string): string[] => recorded.get(p)!.essence!.map((e) => {
-      const m = parseEssenceMethod(e.method);
-      return m && 'stream' in m ? `${m.id}:s${m.stream}` : m && 'track' in m ? `${m.id}:t${m.track}` : m!.id;
-    }).sort();
-    expect(ids(JPG)).toEqual(['jpeg-decoder-segments-sha256']);
-    expect(ids(TIF)).toEqual(['tiff-image-data-and-decoding-tags-sha256']);
-    expect(ids(MP4)).toEqual(['mp4-samples-sha256:t1', 'mp4-samples-sha256:t2']);
-    expect(recorded.get(MP4)!.essence!.map((e) => /\((video|audio) /.exec(e.method)?.[1]).sort()).toEqual(['audio', 'video']);
+    // As data in the manifest: the method id, and for video the track by its track_ID.
+    const ids = (p: string): unknown[] => recorded.get(p)!.essence!.map((e) => essenceMethodOf(e));
+    expect(ids(JPG)).toEqual([{ method: 'jpeg-decoder-segments-sha256' }]);
+    expect(ids(TIF)).toEqual([{ method: 'tiff-image-data-and-decoding-tags-sha256' }]);
+    expect(ids(MP4)).toEqual([{ method: 'mp4-samples-sha256', track: 1 }, { method: 'mp4-samples-sha256', track: 2 }]);
+    for (const f of recorded.values()) for (const e of f.essence!) expect(e.method, f.path).toMatch(/^[a-z0-9-]+$/);
+    expect(recorded.get(MP4)!.essence!.map((e) => (e.about as { kind?: string } | undefined)?.kind).sort()).toEqual(['audio', 'video']);
   });
 
   it('`kluis verify --json`: every essence method of every file verified on the target', () => {
@@ -95,7 +97,7 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
       expect(f.targets.length, p).toBeGreaterThan(0);
       for (const t of f.targets) {
         const got = t.checks.filter((c) => c.check.startsWith('essence:'));
-        expect(got, `${p} on ${t.target}`).toEqual(recorded.get(p)!.essence!.map((e) => ({ check: `essence:${e.method}`, result: 'verified' })));
+        expect(got, `${p} on ${t.target}`).toEqual(recorded.get(p)!.essence!.map((e) => ({ check: `essence:${essenceLabel(e)}`, result: 'verified' })));
       }
     }
   });
@@ -116,10 +118,10 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
       const f = recorded.get(p)!;
       for (const e of f.essence!) {
         // The exported file itself gives the recorded value, so a difference is the re-encode's.
-        expect(await recomputeEssence(path.join(exported, 'sanitized', ...p.split('/')), f.format, e.method), e.method).toBe(e.after);
-        const got = await recomputeEssence(copy, f.format, e.method);
-        expect(got, e.method).toMatch(/^[0-9a-f]{64}$/);
-        expect(got, e.method).not.toBe(e.after);
+        expect(await recomputeEssence(path.join(exported, 'sanitized', ...p.split('/')), f.format, e), essenceLabel(e)).toBe(e.after);
+        const got = await recomputeEssence(copy, f.format, e);
+        expect(got, essenceLabel(e)).toMatch(/^[0-9a-f]{64}$/);
+        expect(got, essenceLabel(e)).not.toBe(e.after);
       }
     }
   });
@@ -154,6 +156,39 @@ describe('kluis verify rechecks the essence of every decrypted file', () => {
     }
     for (const p of [TIF, MP4]) expect(r.files.find((f) => f.path === p)!.result, p).toBe('verified');
     expect(r.problems.some((p) => p.path === JPG && /essence:jpeg-decoder-segments-sha256: recomputed/.test(p.message))).toBe(true);
+  });
+
+  it('a manifest written before methods were data (one method string per entry) is read, and every essence verifies', async () => {
+    const config = await loadConfig(st.config);
+    const evidence = await readSecretKeyFile(st.evidenceKey, 'recipient');
+    const outer = verifyManifest(JSON.parse(readFileSync(path.join(st.store, batchId, 'manifest.json'), 'utf8')));
+    const inner = openManifestInner(outer, [evidence]);
+    // Each entry as kluis wrote it before: "mp4-samples-sha256:t<track> per track, track <track>
+    // (<kind> <codec>, <n> samples, <b> bytes)", the image ids as they are; nothing else.
+    const oldForm = (e: Record<string, unknown> & { method: string; before: string; after: string }): { method: string; before: string; after: string } => {
+      const about = e.about as { kind: string; codec: string; samples: number; bytes: number } | undefined;
+      const method = e.method === 'mp4-samples-sha256' ? `mp4-samples-sha256:t${String(e.track)} per track, track ${String(e.track)} (${about!.kind} ${about!.codec}, ${about!.samples} samples, ${about!.bytes} bytes)` : e.method;
+      return { method, before: e.before, after: e.after };
+    };
+    const old = { ...inner, files: inner.files.map((f) => (f.essence ? { ...f, essence: f.essence.map(oldForm) } : f)) };
+    const strings = old.files.flatMap((f) => (f.essence ?? []).map((e) => e.method));
+    expect(strings.filter((m) => /^mp4-samples-sha256:t[12] per track, track [12] \((video|audio) /.test(m))).toHaveLength(2);
+    // Signed again by the station as before (same objects, audit head and time), on a copy of the store.
+    const stationKey = await readSecretKeyFile(path.join(st.dir, 'keys', 'station.key'), 'station');
+    const signed = createManifest({ batchId, createdAt: outer.createdAt, objects: outer.objects, inner: old, ...(outer.audit ? { audit: outer.audit } : {}) }, [evidence.publicKey], stationKey);
+    const store = path.join(work, 'store-old-manifest');
+    await fsp.cp(st.store, store, { recursive: true });
+    writeFileSync(path.join(store, batchId, 'manifest.json'), JSON.stringify(signed));
+
+    const r = await verifyBatch({ config, batchId, identities: [evidence], audit: false, targets: [new FsTarget(config.config.targets[0]!.name, store)] });
+    expect(r.problems).toEqual([]);
+    expect(r.result).toBe('verified');
+    expect(r.essence).toBe('rechecked');
+    for (const p of [JPG, TIF, MP4]) {
+      const f = r.files.find((x) => x.path === p)!;
+      const want = old.files.find((x) => x.path === p)!.essence!.map((e) => ({ check: `essence:${e.method}`, result: 'verified' }));
+      for (const t of f.targets) expect(t.checks.filter((c) => c.check.startsWith('essence:')), `${p} on ${t.target}`).toEqual(want);
+    }
   });
 
   it('`kluis verify --deep --card`: every stored file decodes in full, and each picture decodes to the card file\'s pixels', () => {

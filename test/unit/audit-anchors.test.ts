@@ -13,7 +13,7 @@ import { EXIT } from '../../src/errors.js';
 import { AuditLog } from '../../src/audit/index.js';
 import { createManifest, type ManifestInner } from '../../src/seal/manifest.js';
 import { formatPublicKey, generateKey, type SecretKey } from '../../src/seal/keys.js';
-import { layoutFor, writeSignedConfig } from '../../src/config/load.js';
+import { layoutFor, writeSignedConfig } from '../../src/config/index.js';
 
 let dir: string;
 let configFile: string;

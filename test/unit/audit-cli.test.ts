@@ -9,7 +9,7 @@ import { register } from '../../src/cli/audit.js';
 import { EXIT } from '../../src/errors.js';
 import { AuditLog } from '../../src/audit/index.js';
 import { formatPublicKey, generateKey } from '../../src/seal/keys.js';
-import { layoutFor, writeSignedConfig } from '../../src/config/load.js';
+import { layoutFor, writeSignedConfig } from '../../src/config/index.js';
 
 let dir: string;
 let configFile: string;

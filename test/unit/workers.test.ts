@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { KluisError, asKluisError } from '../../src/errors.js';
-import { WorkerPool, deserializeError, serializeError } from '../../src/pipeline/workers.js';
+import { WorkerPool } from '../../src/pipeline/workers.js';
+import { deserializeError, serializeError } from '../../src/pipeline/thread-messages.js';
 
 function causeCodes(e: unknown): string[] {
   const out: string[] = [];
@@ -46,5 +47,19 @@ describe('WorkerPool (inline from the sources)', () => {
     const err = await pool.run('check-copy', { input: file, expect: { sha256: '0'.repeat(64), size: 10 }, sealTo: null, recipients: [] }).catch((e: unknown) => e);
     expect((err as KluisError).code).toBe('E_SPOOL_COPY_LOST');
     await pool.close();
+  });
+
+  test('close lets the task under way finish and refuses the queued ones, and nothing runs after it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-pool-'));
+    const file = path.join(dir, 'copy');
+    writeFileSync(file, 'card bytes');
+    const args = { input: file, expect: { sha256: createHash('sha256').update('card bytes').digest('hex'), size: 10 }, sealTo: null, recipients: [] };
+    const pool = new WorkerPool(1);
+    const runs = Promise.allSettled([1, 2, 3].map(() => pool.run('check-copy', args)));
+    await pool.close();
+    const settled = await runs;
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: {} });
+    for (const s of settled.slice(1)) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'E_INTERNAL', message: 'worker pool closed' } });
+    await expect(pool.run('check-copy', args)).rejects.toMatchObject({ code: 'E_INTERNAL', message: 'worker pool used after close' });
   });
 });

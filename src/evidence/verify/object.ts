@@ -15,6 +15,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openStream, type ManifestFile, type SecretKey } from '../../seal/index.js';
 import type { Target } from '../../targets/index.js';
+import { essenceLabel } from '../../sanitize/index.js';
 import { makePartDir } from '../../util/plain-temp.js';
 import { deepChecks, type DeepArgs } from './deep.js';
 import { errText, isMissing, soft, worst, type Check, type EssenceFn, type FileTargetResult } from './result.js';
@@ -151,14 +152,14 @@ export async function checkObject(
   }
   // Essence: recomputed only with a real essence function; otherwise said so.
   for (const e of file?.essence ?? []) {
-    const name = `essence:${e.method}`;
+    const name = `essence:${essenceLabel(e)}`;
     if (!essenceFn || !tmpFile || openErr !== undefined || plainSha !== file?.sanitizedSha256) {
       checks.push({ check: name, result: 'unchecked', message: essenceFn ? 'not rechecked (the file did not decrypt to the manifest hash)' : 'not rechecked: no essence function is available to this build' });
       continue;
     }
     try {
-      const got = await essenceFn(tmpFile, file?.format, e.method);
-      if (got === null) checks.push({ check: name, result: 'unchecked', message: `method ${e.method} is not supported for a recheck` });
+      const got = await essenceFn(tmpFile, file?.format, e);
+      if (got === null) checks.push({ check: name, result: 'unchecked', message: `method ${essenceLabel(e)} is not supported for a recheck` });
       else checks.push(got === e.after ? { check: name, result: 'verified' } : { check: name, result: 'mismatch', message: `recomputed ${got}, manifest says ${e.after}` });
     } catch (err) {
       checks.push({ check: name, result: 'unchecked', message: errText(err) });

@@ -4,7 +4,7 @@
  * could not be made but proves nothing either way ("soft") does not lower an object's result.
  */
 import type { AuditVerifyResult } from '../../audit/index.js';
-import type { FullDecode } from '../../sanitize/index.js';
+import type { FullDecode, RecordedEssence } from '../../sanitize/index.js';
 import type { CustodySummary } from '../custody.js';
 
 export type Outcome = 'verified' | 'mismatch' | 'missing' | 'unchecked';
@@ -78,8 +78,8 @@ export interface CustodyCheck {
   message?: string;
 }
 
-/** Recomputes one essence hash of a plaintext file; null when this method is not supported. */
-export type EssenceFn = (file: string, format: string | undefined, method: string) => Promise<string | null>;
+/** Recomputes one essence hash of a plaintext file (the manifest's entry says how); null when its method is not supported. */
+export type EssenceFn = (file: string, format: string | undefined, essence: RecordedEssence) => Promise<string | null>;
 
 /** Decodes a file in full (see decodeFully); throws E_DECODE_FAILED / E_DECODE_UNSUPPORTED. */
 export type DecodeFn = (file: string) => Promise<FullDecode>;

@@ -3,6 +3,7 @@
  * reader is E_SANITIZE_RESIDUE naming what and where; unequal essence is E_SANITIZE_ESSENCE.
  */
 import { KluisError } from '../../errors.js';
+import { essenceLabel } from '../essence-method.js';
 import type { EssenceProof, IndependentCheck } from '../types.js';
 
 export function assertClean(checks: IndependentCheck[]): void {
@@ -18,7 +19,7 @@ export function assertClean(checks: IndependentCheck[]): void {
 export function assertEssence(proofs: EssenceProof[]): void {
   for (const p of proofs) {
     if (p.before !== p.after) {
-      throw new KluisError('E_SANITIZE_ESSENCE', `picture changed while sanitizing (${p.method}: ${p.before.slice(0, 12)} ≠ ${p.after.slice(0, 12)})`, {
+      throw new KluisError('E_SANITIZE_ESSENCE', `picture changed while sanitizing (${essenceLabel(p)}: ${p.before.slice(0, 12)} ≠ ${p.after.slice(0, 12)})`, {
         hint: 'the file is withheld; this is a bug in kluis, please report it with the file',
         details: { proof: p },
       });

@@ -296,12 +296,13 @@ function compareEssence(kept: KeptStream[], before: StreamEssence[], after: Stre
         { hint: 'the picture or sound would not be bit-exact; the file is not stored' },
       );
     }
-    // "ffmpeg-framehash-sha256:s<i>": stable id, then the stream's index in the sanitized file
-    // (which the recheck needs); the rest is for people. Parsed by ../essence.ts - change both.
+    // The stream by its index in the sanitized file (which the recheck needs); `about` is for people.
     proofs.push({
-      method: `ffmpeg-framehash-sha256:s${i} per packet, stream ${k.index} (${k.kind} ${k.codec}, ${b.packets} packets, ${b.bytes} bytes)`,
+      method: 'ffmpeg-framehash-sha256',
+      stream: i,
       before: b.digest,
       after: a.digest,
+      about: { kind: k.kind, codec: k.codec, packets: b.packets, bytes: b.bytes, cardStream: k.index },
     });
   }
   return proofs;

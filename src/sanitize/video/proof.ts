@@ -1,5 +1,5 @@
 /**
- * The essence of an MP4/MOV track, method `mp4-samples-sha256:t<track_ID>`: one SHA-256 over
+ * The essence of an MP4/MOV track, method `mp4-samples-sha256` (the track by its track_ID): one SHA-256 over
  *
  *   "kluis mp4-samples-sha256 v1\n", then for each part in this fixed order its 4-letter tag and
  *   either 0x00 (absent) or 0x01 + SHA-256 of the part:

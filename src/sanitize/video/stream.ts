@@ -426,12 +426,13 @@ async function rewrite(src: StreamSource, sink: ByteSink, opts: StreamSanitizeOp
       const b = essenceValue(before[i]!, data[i]!);
       const a = essenceValue(after[i]!, data[i]!);
       if (a !== b) throw new KluisError('E_SANITIZE_ESSENCE', `track ${k.trackId} differs after the rewrite`, { hint: 'the file is not stored' });
-      // "mp4-samples-sha256:t<track_ID>": stable id, the track in the file (the same id in the
-      // input and the output); the rest is for people. Parsed by ../essence.ts - change both.
+      // The track by its track_ID (the same in the input and the output); `about` is for people.
       return {
-        method: `${SAMPLES_METHOD_ID}:t${k.trackId} per track, track ${k.trackId} (${k.kind} ${k.codec}, ${k.tables.sampleCount} samples, ${k.tables.totalBytes} bytes)`,
+        method: SAMPLES_METHOD_ID,
+        track: k.trackId,
         before: b,
         after: a,
+        about: { kind: k.kind, codec: k.codec, samples: k.tables.sampleCount, bytes: k.tables.totalBytes },
       };
     });
     const tools = await readers.result();
@@ -516,7 +517,7 @@ async function viaFfmpeg(
       throw new KluisError('E_SANITIZE_FAILED', 'the sanitized file changed between its check and its hand-over', { hint: 'the scratch folder is not private; check its permissions' });
     }
     let thumbnail: Buffer | undefined;
-    if (opts.thumbnail && r.essence.some((e) => /\(video /.test(e.method))) {
+    if (opts.thumbnail && r.essence.some((e) => e.about?.kind === 'video')) {
       const e = opts.thumbnail.maxEdge;
       const { stdout } = await runFfmpeg(
         ['-v', 'error', '-threads', '1', ...inputArgs(scratchOut), '-map', '0:v:0', '-frames:v', '1', '-vf', `scale=${e}:${e}:force_original_aspect_ratio=decrease`, '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '4', 'pipe:1'],
