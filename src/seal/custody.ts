@@ -17,7 +17,8 @@ import { z } from 'zod';
 import { KluisError, type ErrorCode } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { formatPublicKey, sign, verifySignature, type PublicKey, type SecretKey } from './keys.js';
-import { openBytes, sealBytes, type SealOptions } from './stream.js';
+import { openBytes } from './open.js';
+import { sealBytes, type SealOptions } from './stream.js';
 
 export const CUSTODY_FORMAT = 'kluis-custody/1';
 const SIGN_CONTEXT = 'kluis-custody-v1\n';

@@ -2,8 +2,8 @@
  * kluis-sealed/1 framing (docs/format.md): the header with its recipient stanzas and MAC, the
  * key derivation, the chunk nonces and the rules deciding which chunk is the last one. Pure and
  * synchronous: it turns bytes into bytes and throws KluisError with a specific E_SEAL_* code.
- * It never reads files and never releases plaintext whose tag did not verify. Streaming lives in
- * stream.ts on top of this.
+ * It never reads files and never releases plaintext whose tag did not verify. Streaming lives on
+ * top of this: sealing in stream.ts, opening in open.ts.
  */
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { KluisError } from '../errors.js';

@@ -6,7 +6,8 @@
  */
 import { defaultImplName, type ImplName } from './primitives.js';
 
-export { sealFile, sealBytes, openBytes, openStream, openToFile, createSealWriter, type SealWriter, type SealOptions, type OpenOptions } from './stream.js';
+export { sealFile, sealBytes, createSealWriter, type SealWriter, type SealOptions } from './stream.js';
+export { openBytes, openStream, openToFile, type OpenOptions } from './open.js';
 export { CHUNK_SIZE, sealedSize } from './format.js';
 export type { PublicKey, SecretKey, KeyKind } from './keys.js';
 // Keys and their text forms (kluis1…, KLUIS-SECRET-KEY-1…), and station/admin signatures.

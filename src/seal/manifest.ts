@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { KluisError } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { formatPublicKey, parsePublicKey, sign, verifySignature, type PublicKey, type SecretKey } from './keys.js';
-import { openBytes, sealBytes, type SealOptions } from './stream.js';
+import { openBytes } from './open.js';
+import { sealBytes, type SealOptions } from './stream.js';
 
 export const MANIFEST_FORMAT = 'kluis-manifest/1';
 const SIGN_CONTEXT = 'kluis-manifest-v1\n';
