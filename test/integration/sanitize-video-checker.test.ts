@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { sanitizeVideo } from '../../src/sanitize/video/index.js';
 import { walkFile, FileSource, walkBoxes } from '../../src/sanitize/video/boxes.js';
-import { checkOutputBoxes, type OutputExpectation } from '../../src/sanitize/video/rules.js';
+import { checkOutputBoxes, type OutputExpectation } from '../../src/sanitize/video/rules-output.js';
 import { exiftoolFindings } from '../../src/sanitize/video/exiftool.js';
 import { REPO, generatedVideo, scratch } from './sanitize-video-helpers.js';
 

@@ -11,7 +11,7 @@ import {
   walkFile,
   type ByteSource,
 } from '../../src/sanitize/video/boxes.js';
-import { handlerName, printableRuns } from '../../src/sanitize/video/rules.js';
+import { handlerName, printableRuns } from '../../src/sanitize/video/box-text.js';
 import { findingsIn } from '../../src/sanitize/video/exiftool.js';
 import { sniffVideo } from '../../src/sanitize/video/index.js';
 import { realVideo } from '../integration/sanitize-video-helpers.js';

@@ -23,7 +23,9 @@ import type { EssenceProof, IndependentCheck, RemovedItem, SanitizePolicy, Sanit
 import { ffprobeJson, inputArgs, runFfmpeg, type ProbeResult, type ProbeStream } from '../../wrappers/ffmpeg.js';
 import { packetHashes, packetHashesInNode } from './packets.js';
 import { FileSource, walkBoxes, type BoxTree } from './boxes.js';
-import { checkOutputBoxes, inventoryInput, DEFAULT_NEEDLES, type TrackKind } from './rules.js';
+import { DEFAULT_NEEDLES, type TrackKind } from './rules.js';
+import { inventoryInput } from './rules-input.js';
+import { checkOutputBoxes } from './rules-output.js';
 import { exiftoolFindings } from './exiftool.js';
 import { sniffVideo, type VideoFormat } from './sniff.js';
 import { probeFindings } from './checks.js';

@@ -35,7 +35,9 @@ import { pcmBytesPerFrame, trackCodec } from './codecs.js';
 import { sanitizeVideoByFfmpeg } from './ffmpeg-copy.js';
 import { SAMPLES_METHOD_ID, SampleDataProof, describeTrack, differingParts, essenceValue, type TrackDescription } from './proof.js';
 import { HeadSource, mdatRanges, planCopy, writeHead, type CopyPlan, type KeptTrack, type Ranges } from './rewrite.js';
-import { checkOutputBoxes, inventoryInput, type TrackKind } from './rules.js';
+import type { TrackKind } from './rules.js';
+import { inventoryInput } from './rules-input.js';
+import { checkOutputBoxes } from './rules-output.js';
 import { sniffVideo, type VideoFormat } from './sniff.js';
 import { chunkOfSample, readSampleTables, trackBoxes, trackIdentity, type SampleTables } from './tables.js';
 
