@@ -2,7 +2,8 @@
  * A small pool of worker threads for the byte-heavy tasks of tasks.ts. Promises:
  * - `run(task, args, onProgress)` resolves with the task's result or rejects with a KluisError
  *   carrying the task's code, message, hint and the errno codes of its causes (diskFullOr in
- *   ingest walks them); tasks start in the order they were asked for, at most `size` at once;
+ *   process-file.ts walks them); tasks start in the order they were asked for, at most `size`
+ *   at once;
  * - a worker that dies (a crash in native code, an uncaught error) fails its task with
  *   E_INTERNAL and is replaced; the pool never hangs on it;
  * - a worker has the seams armed in this thread (seams.ts), and crash points inside it count in

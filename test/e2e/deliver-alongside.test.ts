@@ -1,5 +1,5 @@
 /**
- * When deliveries go out (src/pipeline/ingest.ts withDeliveryAlongside, src/pipeline/deliver.ts
+ * When deliveries go out (src/pipeline/batch-run.ts withDeliveryAlongside, src/pipeline/deliver.ts
  * deliverAlongside):
  * - during an ingest, not before the card is read: the card read comes first, so the operator
  *   gets the card back sooner. Seen in the journal of a slow card (KLUIS_TEST_ACQUIRE_DELAY_MS,
