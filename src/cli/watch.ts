@@ -1,13 +1,10 @@
 /**
- * `kluis watch --config FILE [--roots DIR…] [--json] [--once]`: the station service. It holds
- * the station lock for its whole life, cleans the spool once at start, then ingests every card
- * that appears under the watch roots once it has settled (src/card/watch.ts), and works the
- * outbox of unfinished batches every `--outbox-interval` seconds, so a target that comes back
- * gets its batches secured without anyone doing anything.
- *
- * All work (one card's ingest, one outbox pass) runs one job at a time on one queue: a card is
- * never ingested twice at once and the outbox is never worked by two loops. A pulled card is
- * reported as such; its batch stays resumable and the card is ingested again when it returns.
+ * `kluis watch --config FILE [--roots DIR…] [--json] [--once]`: runs the station service
+ * (src/pipeline/service.ts) and renders what it does. It holds the station lock for the service's
+ * whole life and cleans the spool once at start; the service then ingests every card that appears
+ * under the watch roots once it has settled (src/card/watch.ts), and works the outbox of
+ * unfinished batches every `--outbox-interval` seconds, so a target that comes back gets its
+ * batches secured without anyone doing anything.
  *
  * Output: progress and "SAFE TO REMOVE" on stderr; with --json, one JSON object per line on
  * stdout for every event (pipeline events plus watch-started, card-detected, card-removed,
@@ -19,15 +16,13 @@
 import type { Command } from 'commander';
 import * as os from 'node:os';
 import { action, info, warn } from './output.js';
-import { EXIT, asKluisError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { openStation, type Station } from '../pipeline/station.js';
-import { ingestCard, resumeAll } from '../pipeline/ingest.js';
+import { StationService, type ServiceEvent } from '../pipeline/service.js';
 import { cleanSpool } from '../pipeline/spool.js';
 import { lockStation } from '../pipeline/lock.js';
-import { wipeSecured } from '../pipeline/wipe.js';
 import { fanOut, type PipelineEvent } from '../pipeline/events.js';
-import type { BatchOutcome } from '../pipeline/finalize.js';
-import { CardWatcher, defaultSettleMs } from '../card/index.js';
+import { defaultSettleMs } from '../card/index.js';
 import { lineProgress } from './progress.js';
 import { errorLines } from '../util/terminal.js';
 
@@ -95,85 +90,55 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
   const say = (s: string): void => {
     if (!opts.quiet) info(s);
   };
-
-  // One queue for all work: cards and outbox passes never overlap.
-  const queue: Array<{ kind: 'card'; card: string } | { kind: 'outbox' }> = [];
-  const queuedCards = new Set<string>();
-  // A card handed over again while its own ingest runs (pulled and re-inserted mid-way) is
-  // ingested once more right after, so what the first run could not read is read.
-  const again = new Set<string>();
-  let running: string | undefined;
-  const touched = new Map<string, BatchOutcome['status']>();
-  let stopping = false;
-  let outboxAfterLastCard = false;
-  let wake: (() => void) | undefined;
-  const kick = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
+  const onServiceEvent = (n: ServiceEvent): void => {
+    switch (n.type) {
+      case 'watch-started':
+        say(`watching ${n.roots.join(', ')} for cards (settle ${n.settleMs / 1000} s, outbox every ${n.outboxMs / 1000} s)`);
+        jsonLine({ ...n, pid: process.pid });
+        return;
+      case 'card-detected':
+        say(`card detected at ${n.card}; waiting until it has settled`);
+        jsonLine(n);
+        return;
+      case 'card-removed':
+        say(`card ${n.card} was removed (its batch stays resumable; insert it again to finish anything unread)`);
+        jsonLine(n);
+        return;
+      case 'wiped':
+      case 'outbox-pass':
+        jsonLine(n);
+        return;
+      case 'ingest-done':
+        if (n.alreadySecured) say(`card ${n.card} was already secured as batch ${n.batchId}; nothing copied again. It is safe to remove.`);
+        jsonLine(n);
+        say(`card ${n.card}: batch ${n.batchId} ${n.status}${n.status === 'secured' ? '' : ' (queued work continues in the background)'}`);
+        return;
+      case 'ingest-error':
+        process.stderr.write(errorLines(n.error, `card ${n.card}`));
+        jsonLine({ type: n.type, card: n.card, error: n.error.toJSON() });
+        return;
+      case 'outbox-error':
+        process.stderr.write(errorLines(n.error, 'outbox'));
+        jsonLine({ type: n.type, error: n.error.toJSON() });
+        return;
+      case 'warning':
+        warn(n.message);
+        return;
+      case 'watch-stopped':
+        jsonLine({ type: n.type, reason: n.reason === 'stopped' ? 'signal' : 'once', batches: n.batches });
+        return;
+    }
   };
 
-  const watcher = new CardWatcher({
+  const service = new StationService(station, {
     roots,
     settleMs,
-    onDetected: (card) => {
-      say(`card detected at ${card}; waiting until it has settled`);
-      jsonLine({ type: 'card-detected', card });
-    },
-    onCard: (card) => {
-      if (stopping) return;
-      if (queuedCards.has(card)) {
-        if (running === card) again.add(card);
-        return;
-      }
-      queuedCards.add(card);
-      queue.push({ kind: 'card', card });
-      kick();
-    },
-    onRemoved: (card) => {
-      say(`card ${card} was removed (its batch stays resumable; insert it again to finish anything unread)`);
-      jsonLine({ type: 'card-removed', card });
-    },
-    onWarning: (m) => warn(m),
+    outboxMs,
+    once: opts.once === true,
+    wipeAfterSecured: opts.wipeAfterSecured === true,
+    onEvent,
+    onServiceEvent,
   });
-
-  const runCard = async (card: string): Promise<void> => {
-    try {
-      const outcome = await ingestCard(station, { card, onEvent, deliveryWaitMs: 0 });
-      touched.set(outcome.batchId, outcome.status);
-      if (outcome.alreadySecured) say(`card ${card} was already secured as batch ${outcome.batchId}; nothing copied again. It is safe to remove.`);
-      const wipe = opts.wipeAfterSecured || station.config.policy.wipeAfterSecured;
-      if (wipe && outcome.status === 'secured' && !outcome.alreadySecured) {
-        const wiped = await wipeSecured(station, outcome.batchId, card);
-        jsonLine({ type: 'wiped', batchId: outcome.batchId, deleted: wiped.deleted.length, kept: wiped.kept.length });
-      }
-      jsonLine({ type: 'ingest-done', card, batchId: outcome.batchId, status: outcome.status, alreadySecured: outcome.alreadySecured ?? false, safeToRemove: outcome.safeToRemove });
-      say(`card ${card}: batch ${outcome.batchId} ${outcome.status}${outcome.status === 'secured' ? '' : ' (queued work continues in the background)'}`);
-    } catch (e) {
-      const err = asKluisError(e);
-      process.stderr.write(errorLines(err, `card ${card}`));
-      jsonLine({ type: 'ingest-error', card, error: err.toJSON() });
-    }
-  };
-
-  const runOutbox = async (): Promise<void> => {
-    try {
-      const outcomes = await resumeAll(station, { onEvent, deliveryWaitMs: 0 });
-      for (const o of outcomes) touched.set(o.batchId, o.status);
-      jsonLine({ type: 'outbox-pass', batches: outcomes.map((o) => ({ batchId: o.batchId, status: o.status })) });
-    } catch (e) {
-      const err = asKluisError(e);
-      process.stderr.write(errorLines(err, 'outbox'));
-      jsonLine({ type: 'outbox-error', error: err.toJSON() });
-    }
-  };
-
-  const outboxTimer = setInterval(() => {
-    if (!queue.some((j) => j.kind === 'outbox')) {
-      queue.push({ kind: 'outbox' });
-      kick();
-    }
-  }, outboxMs);
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -183,64 +148,16 @@ async function serve(station: Station, opts: WatchOptions): Promise<number> {
       process.exit(130);
     }
     say(`${sig}: stopping after the current step`);
-    stopping = true;
-    kick();
+    service.stop();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-
   try {
-    await watcher.start();
-    say(`watching ${roots.join(', ')} for cards (settle ${settleMs / 1000} s, outbox every ${outboxMs / 1000} s)`);
-    jsonLine({ type: 'watch-started', roots, settleMs, outboxMs, pid: process.pid });
-    // Whatever a previous run left queued is worked first.
-    queue.push({ kind: 'outbox' });
-    for (;;) {
-      if (stopping) break;
-      const job = queue.shift();
-      if (job) {
-        if (job.kind === 'card') {
-          running = job.card;
-          await runCard(job.card);
-          running = undefined;
-          queuedCards.delete(job.card);
-          if (again.delete(job.card) && !stopping) {
-            queuedCards.add(job.card);
-            queue.push({ kind: 'card', card: job.card });
-          }
-          outboxAfterLastCard = false;
-        } else {
-          await runOutbox();
-          outboxAfterLastCard = true;
-        }
-        // Between two jobs nothing is in flight, so the start-up clean-up is safe here too: the
-        // sealed copies of verified objects leave the spool instead of piling up for months.
-        await cleanSpool(station.layout.spoolDir, station.journal).catch((e: unknown) => warn(`spool clean-up: ${asKluisError(e).message}`));
-        continue;
-      }
-      if (opts.once) {
-        // Quiet means: a fresh scan found nothing new, nothing is settling, and the outbox was worked since the last card.
-        await watcher.rescan();
-        if (!watcher.settling && queue.length === 0) {
-          if (!outboxAfterLastCard) {
-            queue.push({ kind: 'outbox' });
-            continue;
-          }
-          break;
-        }
-      }
-      await new Promise<void>((r) => {
-        wake = r;
-        if (opts.once) setTimeout(r, 100).unref();
-      });
-    }
+    const result = await service.run();
+    if (result.stopped) return EXIT.ok;
+    return [...result.batches.values()].every((s) => s === 'secured') ? EXIT.ok : EXIT.partial;
   } finally {
-    clearInterval(outboxTimer);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await watcher.stop();
   }
-  jsonLine({ type: 'watch-stopped', reason: stopping ? 'signal' : 'once', batches: Object.fromEntries(touched) });
-  if (stopping) return EXIT.ok;
-  return [...touched.values()].every((s) => s === 'secured') ? EXIT.ok : EXIT.partial;
 }
