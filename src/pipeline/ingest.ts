@@ -47,14 +47,15 @@ export interface IngestOptions {
 }
 
 /**
- * Sanitize/seal worker threads: one per core, at least 2, beside the card reader's own thread
- * while the card is read. They run at a lower CPU priority than the reader, and a worker spends
- * part of each file waiting (ExifTool, ffmpeg, fsyncs), so the cores stay busy. Each worker holds
- * at most one picture in memory (MAX_IMAGE_BYTES) and its own heap: on the 2-core bench VM a third
- * worker added ~60 MB of peak RSS (ingest of the 200 MB bench card: 363 MB with 2, 428 with 3).
+ * Sanitize/seal worker threads while a card is read: one per core but the one the card reader's
+ * own thread keeps busy (at least 1); with no card to read (resume), one per core, at least 2.
+ * Workers run at a lower CPU priority than the reader, and each holds at most one picture in
+ * memory (MAX_IMAGE_BYTES) besides its own heap (tens of MB): on the 2-core bench VM a second
+ * worker beside the reader added ~40 MB of peak RSS and no speed (see docs/benchmark.md).
  */
-export function defaultWorkers(): number {
-  return Math.max(2, os.availableParallelism());
+export function defaultWorkers(reading = true): number {
+  const cores = os.availableParallelism();
+  return reading ? Math.max(1, cores - 1) : Math.max(2, cores);
 }
 
 export async function ingestCard(station: Station, opts: IngestOptions): Promise<BatchOutcome> {
@@ -125,7 +126,7 @@ export async function resumeAll(station: Station, opts: { onEvent?: EventSink; d
   const emit = sinkFor(station, opts.onEvent);
   const out: BatchOutcome[] = [];
   for (const b of station.journal.unfinishedBatches()) {
-    await withDeliveryAlongside(station, b.id, emit, { afterCard: false }, (e) => processAcquired(station, b.id, e, defaultWorkers()));
+    await withDeliveryAlongside(station, b.id, emit, { afterCard: false }, (e) => processAcquired(station, b.id, e, defaultWorkers(false)));
     out.push(await closeBatch(station, b.id, emit, opts.deliveryWaitMs ?? 0));
   }
   return out;
