@@ -222,8 +222,10 @@ describe('persistent exiftool', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-exw-js-'));
     try {
       mkdirSync(path.join(dir, 'wrappers'));
+      mkdirSync(path.join(dir, 'util'));
       for (const [src, out] of [
         ['src/errors.ts', 'errors.js'],
+        ['src/util/notices.ts', 'util/notices.js'],
         ['src/error-codes.ts', 'error-codes.js'],
         ['src/wrappers/priority.ts', 'wrappers/priority.js'],
         ['src/wrappers/exiftool.ts', 'wrappers/exiftool.js'],
