@@ -31,6 +31,7 @@ import { sniffVideo, type VideoFormat } from './sniff.js';
 import { probeFindings } from './checks.js';
 // The one list of kept codecs, shared with the box rewriter: a stream in another codec fails closed.
 import { KEEP_CODECS } from './codecs.js';
+import { videoInputSize } from './input.js';
 
 interface KeptStream {
   index: number;
@@ -48,7 +49,7 @@ export async function sanitizeVideoByFfmpeg(
   // The thermal switch is about radiometric JPEG segments; video has no policy switch: every
   // non-essence structure goes.
   void policy;
-  const size = await inputSize(input);
+  const size = await videoInputSize(input);
   const src = await FileSource.open(input);
   let tree: BoxTree;
   let inventory: Awaited<ReturnType<typeof inventoryInput>>;
@@ -160,27 +161,6 @@ export async function sanitizeVideoByFfmpeg(
     await fsp.rm(tmp, { force: true });
     throw asKluisError(err, 'E_SANITIZE_FAILED');
   }
-}
-
-async function inputSize(input: string): Promise<number> {
-  let st;
-  try {
-    st = await fsp.stat(input);
-  } catch (err) {
-    throw new KluisError('E_SANITIZE_READ', `cannot read ${path.basename(input)}: ${(err as Error).message}`, {
-      hint: 'check that the file exists and is readable',
-      cause: err,
-    });
-  }
-  if (!st.isFile()) {
-    throw new KluisError('E_SANITIZE_READ', `${path.basename(input)} is not a regular file`, { hint: 'pass a file' });
-  }
-  if (st.size === 0) {
-    throw new KluisError('E_SANITIZE_EMPTY', 'the video file is empty', {
-      hint: 'the recording was never written; there is nothing to sanitize',
-    });
-  }
-  return st.size;
 }
 
 function chooseStreams(probe: ProbeResult, format: VideoFormat): KeptStream[] {

@@ -11,38 +11,22 @@
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { KluisError, asKluisError } from '../../errors.js';
+import { asKluisError } from '../../errors.js';
 import { fsyncDir, fsyncFile } from '../../util/fsx.js';
 import { openFileSink, openFileSource } from '../stream-io.js';
 import type { SanitizePolicy, SanitizeResult } from '../types.js';
 import { sanitizeVideoStream } from './stream.js';
 import type { VideoFormat } from './sniff.js';
+import { videoInputSize } from './input.js';
 
 export { sniffVideo, type VideoFormat } from './sniff.js';
 export { sanitizeVideoStream } from './stream.js';
 export { sanitizeVideoByFfmpeg, essence, essenceFramehash, type StreamEssence } from './ffmpeg-copy.js';
 export { samplesEssenceOfFile } from './recompute.js';
 
-async function inputSize(input: string): Promise<number> {
-  let st;
-  try {
-    st = await fsp.stat(input);
-  } catch (err) {
-    throw new KluisError('E_SANITIZE_READ', `cannot read ${path.basename(input)}: ${(err as Error).message}`, {
-      hint: 'check that the file exists and is readable',
-      cause: err,
-    });
-  }
-  if (!st.isFile()) throw new KluisError('E_SANITIZE_READ', `${path.basename(input)} is not a regular file`, { hint: 'pass a file' });
-  if (st.size === 0) {
-    throw new KluisError('E_SANITIZE_EMPTY', 'the video file is empty', { hint: 'the recording was never written; there is nothing to sanitize' });
-  }
-  return st.size;
-}
-
 /** Sanitizes the video file `input` into the new file `output` (see the module comment). */
 export async function sanitizeVideo(input: string, output: string, policy: SanitizePolicy, format: VideoFormat): Promise<SanitizeResult> {
-  await inputSize(input);
+  await videoInputSize(input);
   const dir = path.dirname(path.resolve(output));
   const tag = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const tmp = path.join(dir, `.${path.basename(output)}.kluis-${tag}.tmp`);
