@@ -106,6 +106,22 @@ export class FsTarget implements Target {
     return new KluisError('E_TARGET_IO', `target ${this.name}: ${e.message} while ${what}`, { cause: err, details: { retryable: true } });
   }
 
+  private exists(key: string): KluisError {
+    return new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
+  }
+
+  /** Gives the fsynced temp file `tmp` its object name (never over an existing one), then drops the temp name. */
+  private async publish(tmp: string, final: string, key: string): Promise<void> {
+    try {
+      await fsp.link(tmp, final);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw this.exists(key);
+      throw err;
+    }
+    await fsp.unlink(tmp);
+    await fsyncDir(path.dirname(final));
+  }
+
   async put(key: string, body: () => Readable, opts: PutOptions): Promise<void> {
     const final = this.pathOf(key);
     const dir = path.dirname(final);
@@ -115,9 +131,7 @@ export class FsTarget implements Target {
     } catch (err) {
       throw this.ioError(err, 'creating folders');
     }
-    if (await this.head(key)) {
-      throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
-    }
+    if (await this.head(key)) throw this.exists(key);
     await sweepDeadTemps(dir);
     if (opts.localPath && (await this.putLocal(key, final, opts.localPath, opts.size))) return;
     const tmp = path.join(dir, tempName());
@@ -130,16 +144,7 @@ export class FsTarget implements Target {
       } finally {
         await fh.close();
       }
-      try {
-        await fsp.link(tmp, final);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
-        }
-        throw err;
-      }
-      await fsp.unlink(tmp);
-      await fsyncDir(dir);
+      await this.publish(tmp, final, key);
     } catch (err) {
       await fsp.unlink(tmp).catch(() => undefined); // the temp name may already be gone (folder vanished)
       throw this.ioError(err, `writing ${key}`);
@@ -151,7 +156,6 @@ export class FsTarget implements Target {
    * False when the local file cannot be used (gone, another size): the caller streams the body.
    */
   private async putLocal(key: string, final: string, local: string, size: number): Promise<boolean> {
-    const exists = (): KluisError => new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
     const st = await fsp.stat(local).catch(() => null);
     if (!st?.isFile() || st.size !== size) return false;
     const dir = path.dirname(final);
@@ -163,7 +167,7 @@ export class FsTarget implements Target {
         return true;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') throw exists();
+        if (code === 'EEXIST') throw this.exists(key);
         if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw this.ioError(err, `linking ${key}`);
       }
     }
@@ -178,14 +182,7 @@ export class FsTarget implements Target {
       } finally {
         await fh.close();
       }
-      try {
-        await fsp.link(tmp, final);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists();
-        throw err;
-      }
-      await fsp.unlink(tmp);
-      await fsyncDir(dir);
+      await this.publish(tmp, final, key);
       return true;
     } catch (err) {
       await fsp.unlink(tmp).catch(() => undefined);
