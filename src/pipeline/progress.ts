@@ -125,14 +125,27 @@ export class ProgressReducer {
   }
 }
 
-const TYPES = new Set<PipelineEvent['type']>(['card-seen', 'card-writable', 'card-warning', 'acquire-progress', 'file-state', 'safe-to-remove', 'card-not-safe', 'card-missing', 'delivery', 'batch-status', 'wiped']);
+/** Every pipeline event type, as a record so that a type added to PipelineEvent must be added here. */
+const EVENT_TYPES: Record<PipelineEvent['type'], true> = {
+  'card-seen': true,
+  'card-writable': true,
+  'card-warning': true,
+  'acquire-progress': true,
+  'file-state': true,
+  'safe-to-remove': true,
+  'card-not-safe': true,
+  'card-missing': true,
+  delivery: true,
+  'batch-status': true,
+  wiped: true,
+};
 
 /**
  * The pipeline event a row of the journal's event table holds (the pipeline stores each event
  * whole), or undefined for a row that is not one (unreadable, another kind, no batch).
  */
 export function eventFromRow(r: EventRow): PipelineEvent | undefined {
-  if (!r.batch_id || !TYPES.has(r.type as PipelineEvent['type'])) return undefined;
+  if (!r.batch_id || !Object.hasOwn(EVENT_TYPES, r.type)) return undefined;
   let data: Record<string, unknown>;
   try {
     data = JSON.parse(r.data) as Record<string, unknown>;
