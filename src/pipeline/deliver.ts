@@ -19,6 +19,7 @@ import type { EventSink } from './events.js';
 export async function readBackSha256(station: Station, target: string, key: string): Promise<{ sha256: string; size: number }> {
   const t = station.targets.get(target);
   if (!t) throw new KluisError('E_TARGET_UNKNOWN', `target ${target} is not in the config`);
+  if (typeof t.readBackSha256 === 'function') return t.readBackSha256(key);
   const stream = await t.get(key);
   const h = createHash('sha256');
   let size = 0;

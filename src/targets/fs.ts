@@ -24,6 +24,7 @@
  * still verifies every byte.
  */
 import { createReadStream, createWriteStream, readFileSync, promises as fsp, constants as C } from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -35,6 +36,8 @@ import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapab
 
 /** The mode a put asks for; the process umask applies (the service runs with UMask=0077). */
 const OBJECT_MODE = 0o644;
+/** The read-back's one buffer: an object is read through it, never into a new buffer per chunk. */
+const READ_BACK_CHUNK = 1 << 20;
 
 let effectiveMode: number | undefined;
 /** The mode a stored object really gets: OBJECT_MODE less the process umask (read from /proc). */
@@ -212,6 +215,33 @@ export class FsTarget implements Target {
       s.once('error', (err) => reject(this.ioError(err, `opening ${key}`)));
     });
     return s;
+  }
+
+  async readBackSha256(key: string): Promise<{ sha256: string; size: number }> {
+    const p = this.pathOf(key);
+    if (!(await this.head(key))) throw new KluisError('E_TARGET_MISSING', `target ${this.name}: object ${key} does not exist`, { details: { retryable: false } });
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+    } catch (err) {
+      throw this.ioError(err, `opening ${key}`);
+    }
+    try {
+      const h = createHash('sha256');
+      const buf = Buffer.allocUnsafe(READ_BACK_CHUNK);
+      let size = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, size);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+      }
+      return { sha256: h.digest('hex'), size };
+    } catch (err) {
+      throw this.ioError(err, `reading ${key}`);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

@@ -73,6 +73,12 @@ export interface Target {
    * deleted between calls may or may not show; no key is returned twice in one pass.
    */
   listPage?(prefix: string, cursor?: string, limit?: number): Promise<ListPage>;
+  /**
+   * Optional capability: the SHA-256 and size of the stored object, read back whole from the
+   * target's storage (the same answer as hashing `get(key)`, by the target's cheapest full read;
+   * fs: one reused buffer instead of a new one per chunk). E_TARGET_MISSING for a missing key.
+   */
+  readBackSha256?(key: string): Promise<{ sha256: string; size: number }>;
   delete(key: string): Promise<void>;
   /** Connectivity, credentials and policy check without storing footage. */
   probe(): Promise<ProbeResult>;

@@ -320,6 +320,11 @@ for (const h of harnesses) {
       const sha = await bodySha('v', size);
       await t.put(key, () => body('v', size), { size, sha256: sha });
       expect(await sha256Of(await t.get(key))).toBe(sha);
+      if (typeof t.readBackSha256 === 'function') {
+        // The target's own read-back gives the same answer as hashing what get streams.
+        expect(await t.readBackSha256(key)).toEqual({ sha256: sha, size });
+        await expectCode(t.readBackSha256(`${run}/verify/missing`), 'E_TARGET_MISSING');
+      }
       expect(await t.head(`${run}/verify/missing`)).toBeNull();
       await expectCode(t.get(`${run}/verify/missing`), 'E_TARGET_MISSING');
       await t.delete(key);
