@@ -8,8 +8,9 @@
  *   records of input and output compared byte for byte, then hashed once: equal records give
  *   equal hashes); TIFF/DNG `tiff-image-data-and-decoding-tags-sha256`, before and after.
  * - Independent re-read of the output: own walker, exifr on the buffer, ExifTool (the persistent
- *   process, reading a scratch copy) and a raw search for every identifier ExifTool reads from the
- *   input plus those the sanitizer blanked or dropped.
+ *   process, reading a scratch copy; of a JPEG every byte but the interiors of its scans, which
+ *   the walker proved marker-free, see jpeg/elide.ts) and a raw search of the whole output for
+ *   every identifier ExifTool reads from the input plus those the sanitizer blanked or dropped.
  * - One reduced-scale decode of the output (sharp, shrink-on-load): it must decode (see
  *   verify/preview.ts); it is also the preview returned when asked for.
  * No child process is started per file on this path (ExifTool is the persistent one; ffmpeg runs
@@ -21,6 +22,7 @@ import { KluisError } from '../errors.js';
 import { MAX_IMAGE_BYTES } from './jpeg/index.js';
 import { JPEG_DECODER_SEGMENTS_SHA256, hashDecoderRecords, jpegDecoderRecords, sameDecoderRecords } from './jpeg/decoder-segments.js';
 import { sanitizeJpegBytes } from './jpeg/sanitize.js';
+import { withoutScanInteriors } from './jpeg/elide.js';
 import { readTiff, tiffByteOrder } from './tiff/ifd.js';
 import { keptIfds, sanitizeTiffBytes, tiffEssence } from './tiff/sanitize.js';
 import { Scratch, readWhole, writeAll } from './stream-io.js';
@@ -108,7 +110,13 @@ export async function sanitizeImageStream(src: ByteSource, sink: ByteSink, polic
   let thumbnail: Buffer | undefined;
   const kept = [...plan.kept];
   try {
-    const [inFile, outFile] = await Promise.all([scratch.write('in', input), scratch.write('out', plan.bytes)]);
+    // ExifTool reads the input where it already is (the pipeline's working copy), and the output
+    // without its scan interiors (jpeg/elide.ts); the full output goes to a file only for the
+    // ffmpeg fallback, on the rare path where sharp cannot decode the picture.
+    const [inFile, checkFile] = await Promise.all([
+      src.path ?? scratch.write('in', input),
+      scratch.write('check', plan.format === 'jpeg' ? withoutScanInteriors(plan.bytes).bytes : plan.bytes),
+    ]);
     const readers = (async (): Promise<IndependentCheck[]> => {
       // The input is read only for its identifiers (to search the output for), so ExifTool may
       // stop at the first scan (-fast); the output gets ExifTool's full read.
@@ -117,11 +125,11 @@ export async function sanitizeImageStream(src: ByteSource, sink: ByteSink, polic
         plan.walk,
         rawSearch(plan.bytes, [...identifiers, ...plan.searchFor]),
         await exifrCheck(Buffer.from(plan.bytes.buffer, plan.bytes.byteOffset, plan.bytes.byteLength)),
-        await exiftoolCheck(outFile, plan.format === 'jpeg' ? 'jpeg' : 'tiff'),
+        await exiftoolCheck(checkFile, plan.format === 'jpeg' ? 'jpeg' : 'tiff'),
       ];
     })();
     const decode = previewDecode(plan.bytes, input, plan.format, opts.thumbnail?.maxEdge ?? CHECK_EDGE, async (which) => {
-      await decodedPixelSha256(which === 'output' ? outFile : inFile);
+      await decodedPixelSha256(which === 'output' ? (plan.format === 'jpeg' ? await scratch.write('out', plan.bytes) : checkFile) : inFile);
     });
     // Both settle before the scratch files go (the ffmpeg fallback reads the output copy).
     const [c, d] = await Promise.allSettled([readers, decode]);

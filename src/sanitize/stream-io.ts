@@ -76,7 +76,7 @@ export class Scratch {
 }
 
 /** A file as a ByteSource (for sanitizeFile and tests), with `readInto`; close it when done. */
-export async function openFileSource(file: string): Promise<ByteSource & { readInto(position: number, target: Buffer): Promise<void>; close(): Promise<void> }> {
+export async function openFileSource(file: string): Promise<ByteSource & { readonly path: string; readInto(position: number, target: Buffer): Promise<void>; close(): Promise<void> }> {
   const fh = await fsp.open(file, 'r');
   let size: number;
   try {
@@ -95,6 +95,7 @@ export async function openFileSource(file: string): Promise<ByteSource & { readI
   };
   return {
     size,
+    path: file,
     async read(position: number, length: number): Promise<Buffer> {
       const b = Buffer.allocUnsafe(length);
       await readInto(position, b);

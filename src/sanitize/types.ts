@@ -82,6 +82,11 @@ export interface ByteSource {
    * (a fresh buffer per MiB costs more in page faults than the copy itself).
    */
   readInto?(position: number, target: Buffer): Promise<void>;
+  /**
+   * Optional: a file holding exactly these bytes, unchanged while the sanitizer runs, for a reader
+   * that needs a file (ExifTool); without it the sanitizer writes a scratch copy for that reader.
+   */
+  readonly path?: string;
 }
 
 /**
