@@ -117,7 +117,9 @@ export async function ingestCard(station: Station, opts: IngestOptions): Promise
 
   await reportRejections(station, batchId, previous.length === 0, emit);
   await checkSpace(station, batchId);
-  await withDeliveryAlongside(station, batchId, emit, { afterCard: true }, (e) => acquireAndProcess(station, batch, cardRoot, e, opts.concurrency ?? defaultWorkers()));
+  await withDeliveryAlongside(station, batchId, emit, { afterCard: true }, (e) =>
+    acquireAndProcess(station, batch, cardRoot, e, opts.concurrency ?? defaultWorkers(), opts.concurrency ?? defaultWorkers(false)),
+  );
   return closeBatch(station, batchId, emit, opts.deliveryWaitMs ?? 15_000);
 }
 
@@ -177,10 +179,11 @@ async function checkWritable(station: Station, batchId: string, card: string, id
 /**
  * Reads every not-yet-acquired file from the card once (the card reader worker: hashes, sealed
  * original, working copy), and as each one is journaled hands it to the sanitize/seal workers, so
- * reading the card and sanitizing overlap. Then decides whether the card may be removed
- * (card-safe.ts).
+ * reading the card and sanitizing overlap. Once the card is read, the reader's threads end and the
+ * sanitize/seal workers grow to `afterCard`, so the files still queued use every core. Then decides
+ * whether the card may be removed (card-safe.ts).
  */
-async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: string, emit: EventSink, concurrency: number): Promise<void> {
+async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: string, emit: EventSink, concurrency: number, afterCard: number): Promise<void> {
   const { journal, audit } = station;
   const batchId = batch.id;
   const sp = await ensureSpool(station.layout.spoolDir, batchId);
@@ -260,6 +263,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
       }
     }
     await reader.close();
+    processing.grow(afterCard);
     if (processing.error) throw processing.error;
     await decideCardSafe(station, batchId, cardRoot, cardGone, emit);
   } finally {

@@ -46,6 +46,11 @@ export class Processing {
     void p.finally(() => this.inflight.delete(p));
   }
 
+  /** Lets up to `workers` files be processed at once from now on (never fewer than before). */
+  grow(workers: number): void {
+    this.pool.grow(workers);
+  }
+
   /** Waits for every file added, closes the pool, and throws the first batch-stopping error. */
   async finish(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);

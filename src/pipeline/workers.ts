@@ -8,6 +8,7 @@
  *   E_INTERNAL and is replaced; the pool never hangs on it;
  * - a worker has the seams armed in this thread (seams.ts), and crash points inside it count in
  *   the process-wide counters (crash.ts);
+ * - `grow(n)` lets more tasks run at once (more workers start as tasks need them);
  * - `close()` lets every worker stop its ExifTool and end, and waits for that.
  *
  * When the compiled worker script is not there (kluis run from its TypeScript sources, as the
@@ -54,11 +55,21 @@ export class WorkerPool {
 
   /** `background`: the workers run at a lower CPU priority (wrappers/priority.ts), as proofs do. */
   constructor(
-    readonly size: number,
+    size: number,
     private readonly opts: { background?: boolean } = {},
   ) {
     this.threads = threadsAvailable();
     this.queue = new PQueue({ concurrency: size });
+  }
+
+  /** At most this many tasks at once (one per worker thread). */
+  get size(): number {
+    return this.queue.concurrency;
+  }
+
+  /** Runs up to `size` tasks at once from now on (a pool never shrinks); workers start as needed. */
+  grow(size: number): void {
+    if (!this.closed && size > this.queue.concurrency) this.queue.concurrency = size;
   }
 
   run<K extends TaskName>(task: K, args: Tasks[K]['args'], onProgress?: (bytes: number) => void): Promise<Tasks[K]['result']> {
