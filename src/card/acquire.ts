@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { createXXHash128 } from 'hash-wasm';
 import { fsyncDir } from '../util/fsx.js';
+import { give, take } from '../util/reuse.js';
 import { KluisError, asKluisError } from '../errors.js';
 import { createSealWriter, type PublicKey, type SealWriter } from '../seal/index.js';
 
@@ -111,7 +112,7 @@ async function readOnce(src: string | Buffer, opts: CardReadOptions, attempt: nu
   let writer: SealWriter | null = null;
   // Three buffers: while chunk k is hashed and sealed, chunk k+1 is being read from the card and
   // chunk k-1's plaintext is being written; a buffer is read into again only after its write ended.
-  const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+  const bufs = [take(READ_CHUNK), take(READ_CHUNK), take(READ_CHUNK)];
   // Neither a read nor a write in flight ever rejects (its error is kept), so one that fails while
   // the other is awaited is never an unhandled rejection.
   let pendingRead: Promise<{ n: number } | { err: unknown }> | null = null;
@@ -211,6 +212,8 @@ async function readOnce(src: string | Buffer, opts: CardReadOptions, attempt: nu
     throw asKluisError(err, 'E_CARD_READ');
   } finally {
     await input.close().catch(() => undefined);
+    // No read or write into them is under way here (the loop and discard() awaited them).
+    for (const b of bufs) give(b);
   }
 }
 

@@ -26,6 +26,7 @@ import { withoutScanInteriors } from './jpeg/elide.js';
 import { readTiff, tiffByteOrder } from './tiff/ifd.js';
 import { keptIfds, sanitizeTiffBytes, tiffEssence } from './tiff/sanitize.js';
 import { Scratch, readWhole, writeAll } from './stream-io.js';
+import { give, take } from '../util/reuse.js';
 import type { ByteSink, ByteSource, EssenceProof, IndependentCheck, RemovedItem, SanitizePolicy, StreamSanitizeOptions, StreamSanitizeResult } from './types.js';
 import { exifrCheck, exiftoolCheck, rawSearch, walkCheckJpeg, walkCheckTiff } from './verify/image.js';
 import { previewDecode } from './verify/preview.js';
@@ -58,7 +59,7 @@ function tooLarge(size: number): () => KluisError {
 }
 
 function jpegPlan(input: Buffer, policy: SanitizePolicy): StillPlan {
-  const r = sanitizeJpegBytes(input, policy);
+  const r = sanitizeJpegBytes(input, policy, take);
   const before = jpegDecoderRecords(input);
   const after = jpegDecoderRecords(r.bytes);
   // Byte-identical records give one hash for both sides; otherwise both are hashed and
@@ -92,17 +93,32 @@ function tiffPlan(input: Buffer, format: 'tiff' | 'dng'): StillPlan {
 }
 
 export async function sanitizeImageStream(src: ByteSource, sink: ByteSink, policy: SanitizePolicy, opts: StreamSanitizeOptions): Promise<StreamSanitizeResult> {
-  const input = await readWhole(src, MAX_IMAGE_BYTES, tooLarge(src.size));
-  // The caller sniffed the first bytes; the bytes in hand must agree (TIFF or DNG is told by
-  // the TIFF sanitizer from IFD0).
-  const isJpeg = input.length >= 3 && input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
-  const isTiff = tiffByteOrder(input) !== undefined;
-  if (opts.format === 'jpeg' ? !isJpeg : !isTiff) {
-    throw new KluisError('E_SANITIZE_FORMAT', `the file was announced as ${opts.format} but its first bytes are not`, {
-      hint: 'the file changed between sniffing and sanitizing, or the caller passed the wrong format; it is withheld',
-    });
+  // The picture in and the picture out live in this thread's reused buffers (util/reuse.ts):
+  // given back when this returns or throws, by which time nothing handed them on holds them (the
+  // readers and the decode have settled, the sink consumed every chunk, and neither the result
+  // nor an error refers to their bytes).
+  const input = await readWhole(src, MAX_IMAGE_BYTES, tooLarge(src.size), take);
+  let output: Uint8Array | undefined;
+  try {
+    // The caller sniffed the first bytes; the bytes in hand must agree (TIFF or DNG is told by
+    // the TIFF sanitizer from IFD0).
+    const isJpeg = input.length >= 3 && input[0] === 0xff && input[1] === 0xd8 && input[2] === 0xff;
+    const isTiff = tiffByteOrder(input) !== undefined;
+    if (opts.format === 'jpeg' ? !isJpeg : !isTiff) {
+      throw new KluisError('E_SANITIZE_FORMAT', `the file was announced as ${opts.format} but its first bytes are not`, {
+        hint: 'the file changed between sniffing and sanitizing, or the caller passed the wrong format; it is withheld',
+      });
+    }
+    const plan = opts.format === 'jpeg' ? jpegPlan(input, policy) : tiffPlan(input, opts.format as 'tiff' | 'dng');
+    output = plan.bytes;
+    return await provenStill(plan, input, src, sink, opts);
+  } finally {
+    give(input);
+    give(output);
   }
-  const plan = opts.format === 'jpeg' ? jpegPlan(input, policy) : tiffPlan(input, opts.format as 'tiff' | 'dng');
+}
+
+async function provenStill(plan: StillPlan, input: Buffer, src: ByteSource, sink: ByteSink, opts: StreamSanitizeOptions): Promise<StreamSanitizeResult> {
   assertEssence(plan.essence);
 
   const scratch = new Scratch(opts.scratchDir);

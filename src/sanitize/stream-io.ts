@@ -22,9 +22,17 @@ function shortRead(position: number, want: number, got: number): KluisError {
   });
 }
 
-/** All of `src` in one buffer; `tooLarge` is thrown when it is over `max` bytes. */
-export async function readWhole(src: ByteSource, max: number, tooLarge: () => KluisError): Promise<Buffer> {
+/**
+ * All of `src` in one buffer; `tooLarge` is thrown when it is over `max` bytes. With `into`, the
+ * bytes are read into the buffer it gives for the size (util/reuse.ts), where the source can.
+ */
+export async function readWhole(src: ByteSource, max: number, tooLarge: () => KluisError, into?: (size: number) => Buffer): Promise<Buffer> {
   if (src.size > max) throw tooLarge();
+  if (into && src.readInto && src.size > 0) {
+    const all = into(src.size);
+    await src.readInto(0, all);
+    return all;
+  }
   if (src.size <= READ_PIECE) {
     const b = src.size === 0 ? Buffer.alloc(0) : await src.read(0, src.size);
     if (b.length !== src.size) throw shortRead(0, src.size, b.length);

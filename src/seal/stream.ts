@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { asKluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
+import { give, take } from '../util/reuse.js';
 import type { PublicKey } from './keys.js';
 import { CHUNK_CT_SIZE, CHUNK_SIZE, Sealer, type RandomFn } from './format.js';
 import { IO_BATCH, readFull, tempBeside, writeAll } from './file-io.js';
@@ -176,12 +177,19 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
   const out = fh;
   const hash = createHash('sha256');
   let size = 0;
-  const stage = Buffer.allocUnsafe(CHUNK_SIZE);
+  const stage = take(CHUNK_SIZE);
   let staged = 0;
   // Ciphertext is sealed straight into one of two batch buffers: one being filled while the
   // other is written. Reusing them (instead of a new buffer per chunk) keeps the memory and the
   // page faults of a multi-gigabyte file at those of one batch.
-  const batches = [Buffer.allocUnsafe(CT_BATCH), Buffer.allocUnsafe(CT_BATCH)];
+  const batches = [take(CT_BATCH), take(CT_BATCH)];
+  let released = false;
+  // Back for the next file once no write can still read them (util/reuse.ts).
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    for (const b of [stage, ...batches]) give(b);
+  };
   let cur = 0;
   let used = 0;
   let head: Uint8Array | null = sealer.header;
@@ -216,6 +224,7 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
   };
   const cleanup = async (): Promise<void> => {
     await inflight;
+    release();
     if (!closed) {
       closed = true;
       await out.close().catch(() => undefined);
@@ -255,6 +264,7 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
         await sealChunk(stage.subarray(0, staged), true);
         await flush();
         await inflight;
+        release();
         if (writeError) throw writeError;
         await out.sync();
         closed = true;

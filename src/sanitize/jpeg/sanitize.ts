@@ -71,7 +71,8 @@ function refuse(message: string): KluisError {
   });
 }
 
-export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): JpegSanitizeOutput {
+/** `alloc` makes the output buffer (it need not be zero-filled: every byte of it is set). */
+export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy, alloc: (size: number) => Buffer = Buffer.allocUnsafe): JpegSanitizeOutput {
   const layout = walkJpeg(buf);
   // Untyped APP3/4/5 are radiometric data only beside a DJI thermal parameter block kluis knows;
   // in any other file they are another maker's structures, which the allow-list does not keep.
@@ -193,7 +194,7 @@ export function sanitizeJpegBytes(buf: Uint8Array, policy: SanitizePolicy): Jpeg
   const total = out.reduce((a, b) => a + b.length, 0);
   // Not zero-filled: every byte is set below. (A fresh zeroed array of a photo's size costs more
   // than the copy itself.)
-  const bytes = Buffer.allocUnsafe(total);
+  const bytes = alloc(total);
   let o = 0;
   for (const b of out) {
     bytes.set(b, o);
