@@ -12,7 +12,9 @@
  * failed or changed read wrote is removed.
  *
  * Durability: the sealed original is fsynced and renamed into place (with its folder fsynced)
- * before the result is returned, so the journal may call the card "safe to remove" on it. The
+ * before the result is returned, so the journal may call the card "safe to remove" on it; with
+ * `seal.defer` it is left closed under its temporary name (`sealed.pending`) and the caller does
+ * that step (publishSealed) before it journals the file, which lets it overlap the next read. The
  * working copy is NOT fsynced (unless asked): it usually lives only in the page cache until it is
  * sanitized and removed, and a process that picks it up later checks it against the card hash
  * first (the pipeline's `checkCopy`), so a copy lost in a power cut is found, not trusted.
@@ -37,8 +39,8 @@ export interface CardReadResult extends AcquireResult {
   mtimeMs: number;
   /** How many reads it took until one saw the file unchanged (1 when it never changed). */
   attempts: number;
-  /** SHA-256 and size of the sealed original, when one was asked for. */
-  sealed?: { sha256: string; size: number };
+  /** SHA-256 and size of the sealed original, when one was asked for (`pending`: see seal.defer). */
+  sealed?: { sha256: string; size: number; pending?: string };
 }
 
 export interface CardReadOptions {
@@ -52,7 +54,7 @@ export interface CardReadOptions {
    * Seal the card's bytes to `recipients` into `dst` as they are read; `open` may supply the writer
    * (a sealing thread of its own, pipeline/seal-thread.ts), else it is seal/'s, on this thread.
    */
-  seal?: { dst: string; recipients: PublicKey[]; open?: () => SealWriter } | null;
+  seal?: { dst: string; recipients: PublicKey[]; open?: () => SealWriter; defer?: boolean } | null;
   /** Bytes of this file read so far in the current attempt (starts again at 0 on a re-read). */
   onProgress?: (bytesOfFile: number) => void;
   /** Called after each chunk was hashed, sealed and handed to the writes (crash points, tests). */
@@ -140,7 +142,7 @@ async function readOnce(src: string | Buffer, opts: CardReadOptions, attempt: nu
     } catch (err) {
       throw asKluisError(err, 'E_SPOOL', 'check that the spool folder exists and is writable by the station user');
     }
-    if (opts.seal) writer = opts.seal.open ? opts.seal.open() : await createSealWriter(opts.seal.dst, opts.seal.recipients);
+    if (opts.seal) writer = opts.seal.open ? opts.seal.open() : await createSealWriter(opts.seal.dst, opts.seal.recipients, { defer: opts.seal.defer === true });
     const before = await input.stat();
     const sha = createHash('sha256');
     const xxh = await createXXHash128();

@@ -20,11 +20,12 @@
  * warning is an event (events.ts) that the command line renders (cli/progress.ts), the journal
  * keeps and the dashboard shows.
  */
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../errors.js';
-import { cardFsPath, cardIdentity, inventory, type CardEntry, type CardIdentity } from '../card/index.js';
-import { formatPublicKey } from '../seal/index.js';
+import { cardFsPath, cardIdentity, inventory, type CardEntry, type CardIdentity, type CardReadResult } from '../card/index.js';
+import { formatPublicKey, publishSealed } from '../seal/index.js';
 import { crashPoint } from './crash.js';
 import type { EventSink } from './events.js';
 import type { BatchRow } from './journal.js';
@@ -199,74 +200,110 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   const reader = new WorkerPool(1);
   const processing = new Processing(station, batchId, sp, emit, new WorkerPool(concurrency, { background: true }));
   for (const f of files) if (f.state === 'acquired' || f.state === 'sanitized') processing.add(f.path, true);
+  /**
+   * What follows a file's read (its sealed original made durable and put in place, then audit,
+   * journal and hand-over) runs while the next file is read, one file deep, in card order. A
+   * file's error is handled as before: a full disk stops the batch, a card gone ends the read.
+   */
+  let tail: Promise<void> = Promise.resolve();
+  let stop: unknown;
+  const fileError = async (f: (typeof todo)[number], e: unknown): Promise<void> => {
+    const err = await diskFullOr(asKluisError(e, 'E_CARD_READ'), sp.dir);
+    if (err.code === 'E_DISK_FULL' || err.code === 'E_INTERNAL' || err.code === 'E_SPOOL') throw err;
+    if (!(await cardPresent(cardRoot))) {
+      cardGone = true;
+      return;
+    }
+    journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
+    await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
+    emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+  };
+  const afterRead = async (f: (typeof todo)[number], r: CardReadResult, workingCopy: string | null, origId: string, origPath: string): Promise<void> => {
+    if (r.sealed?.pending) await publishSealed(r.sealed.pending, origPath);
+    crashPoint('after-acquire');
+    bytesDone += f.size;
+    filesDone += 1;
+    const changed = r.size !== f.size || Math.floor(r.mtimeMs) !== f.mtime_ms ? { size: r.size, mtime_ms: Math.floor(r.mtimeMs) } : {};
+    if (workingCopy) {
+      // Audit before journal throughout: a kill in between repeats a true audit line on
+      // resume; the other order would lose the card hash from the audit log for good.
+      await audit.append('file-acquired', {
+        batchId, file: f.path, size: r.size, sha256: r.sha256, xxh128: r.xxh128,
+        ...(r.size !== f.size ? { listedSize: f.size } : {}), ...(r.attempts > 1 ? { reads: r.attempts } : {}),
+      });
+      const sealed = r.sealed!;
+      await audit.append('file-sealed', {
+        batchId, file: f.path, object: `${batchId}/${origId}`, kind: 'original', sha256: sealed.sha256, size: sealed.size,
+        ...(originalTargets.length > 0 ? { targets: originalTargets } : {}), recipients,
+      });
+      journal.db.transaction(() => {
+        journal.setFile(batchId, f.path, {
+          state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: workingCopy, ...changed,
+          orig_object_id: origId, orig_sealed_path: origPath, orig_sealed_sha256: sealed.sha256, orig_sealed_size: sealed.size,
+          error_code: null, error_message: null, error_hint: null,
+        });
+        // Originals go sealed to the targets the admin allowed them on, and nowhere else.
+        if (originalTargets.length > 0) journal.enqueue(batchId, `${batchId}/${origId}`, originalTargets, { size: sealed.size, sha256: sealed.sha256, localPath: origPath });
+      })();
+      emit({ type: 'file-state', batchId, path: f.path, state: 'acquired' });
+      processing.add(f.path, false);
+    } else {
+      const reason = f.class === 'sidecar' ? 'vendor sidecar (telemetry/proxy): withheld by policy' : 'not a recognised picture or video format: withheld (kluis cannot prove it clean)';
+      const code = f.class === 'sidecar' ? 'W_SIDECAR_WITHHELD' : 'W_UNKNOWN_WITHHELD';
+      journal.setFile(batchId, f.path, { state: 'withheld', card_sha256: r.sha256, card_xxh128: r.xxh128, ...changed, error_code: code, error_message: reason });
+      await audit.append('file-withheld', { batchId, file: f.path, size: r.size, sha256: r.sha256, reason });
+      emit({ type: 'file-state', batchId, path: f.path, state: 'withheld' });
+    }
+    emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone, bytesTotal, filesDone, filesTotal: todo.length });
+  };
   try {
     for (const f of todo) {
+      // At most one file's after-read work is still under way while the next is read.
+      await tail;
+      if (stop) throw stop;
       if (cardGone || processing.error) break;
       const src = cardFsPath(cardRoot, f.path);
       const keep = isStored(station, f);
       const workingCopy = keep ? path.join(sp.acquired, newId(8)) : null;
       const origId = newId(16);
       const origPath = path.join(sp.sealed, origId);
+      let r: CardReadResult;
       try {
         let lastShown = 0;
-        const r = await reader.run('read-card', { src, expectSize: f.size, workingCopy, sealTo: keep ? origPath : null, recipients }, (n) => {
+        r = await reader.run('read-card', { src, expectSize: f.size, workingCopy, sealTo: keep ? origPath : null, deferSeal: true, recipients }, (n) => {
           if (n - lastShown >= 4 * 1024 * 1024) {
             lastShown = n;
             emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone: bytesDone + n, bytesTotal, filesDone, filesTotal: todo.length });
           }
         });
-        crashPoint('after-acquire');
-        bytesDone += f.size;
-        filesDone += 1;
-        const changed = r.size !== f.size || Math.floor(r.mtimeMs) !== f.mtime_ms ? { size: r.size, mtime_ms: Math.floor(r.mtimeMs) } : {};
-        if (keep) {
-          // Audit before journal throughout: a kill in between repeats a true audit line on
-          // resume; the other order would lose the card hash from the audit log for good.
-          await audit.append('file-acquired', {
-            batchId, file: f.path, size: r.size, sha256: r.sha256, xxh128: r.xxh128,
-            ...(r.size !== f.size ? { listedSize: f.size } : {}), ...(r.attempts > 1 ? { reads: r.attempts } : {}),
-          });
-          const sealed = r.sealed!;
-          await audit.append('file-sealed', {
-            batchId, file: f.path, object: `${batchId}/${origId}`, kind: 'original', sha256: sealed.sha256, size: sealed.size,
-            ...(originalTargets.length > 0 ? { targets: originalTargets } : {}), recipients,
-          });
-          journal.db.transaction(() => {
-            journal.setFile(batchId, f.path, {
-              state: 'acquired', card_sha256: r.sha256, card_xxh128: r.xxh128, spool_path: workingCopy, ...changed,
-              orig_object_id: origId, orig_sealed_path: origPath, orig_sealed_sha256: sealed.sha256, orig_sealed_size: sealed.size,
-              error_code: null, error_message: null, error_hint: null,
-            });
-            // Originals go sealed to the targets the admin allowed them on, and nowhere else.
-            if (originalTargets.length > 0) journal.enqueue(batchId, `${batchId}/${origId}`, originalTargets, { size: sealed.size, sha256: sealed.sha256, localPath: origPath });
-          })();
-          emit({ type: 'file-state', batchId, path: f.path, state: 'acquired' });
-          processing.add(f.path, false);
-        } else {
-          const reason = f.class === 'sidecar' ? 'vendor sidecar (telemetry/proxy): withheld by policy' : 'not a recognised picture or video format: withheld (kluis cannot prove it clean)';
-          const code = f.class === 'sidecar' ? 'W_SIDECAR_WITHHELD' : 'W_UNKNOWN_WITHHELD';
-          journal.setFile(batchId, f.path, { state: 'withheld', card_sha256: r.sha256, card_xxh128: r.xxh128, ...changed, error_code: code, error_message: reason });
-          await audit.append('file-withheld', { batchId, file: f.path, size: r.size, sha256: r.sha256, reason });
-          emit({ type: 'file-state', batchId, path: f.path, state: 'withheld' });
-        }
-        emit({ type: 'acquire-progress', batchId, path: f.path, bytesDone, bytesTotal, filesDone, filesTotal: todo.length });
       } catch (e) {
-        const err = await diskFullOr(asKluisError(e, 'E_CARD_READ'), sp.dir);
-        if (err.code === 'E_DISK_FULL' || err.code === 'E_INTERNAL' || err.code === 'E_SPOOL') throw err;
-        if (!(await cardPresent(cardRoot))) {
-          cardGone = true;
-          break;
-        }
-        journal.setFile(batchId, f.path, { state: 'failed', error_code: err.code, error_message: err.message, error_hint: err.hint ?? null });
-        await audit.append('file-rejected', { batchId, file: f.path, code: err.code, reason: err.message });
-        emit({ type: 'file-state', batchId, path: f.path, state: 'failed', error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+        await tail;
+        if (stop) throw stop;
+        await fileError(f, e);
+        if (cardGone) break;
+        continue;
       }
+      const prev = tail;
+      tail = (async () => {
+        await prev;
+        try {
+          await afterRead(f, r, workingCopy, origId, origPath);
+        } catch (e) {
+          if (r.sealed?.pending) await fsp.rm(r.sealed.pending, { force: true }).catch(() => undefined);
+          await fileError(f, e);
+        }
+      })().catch((e: unknown) => {
+        stop ??= e;
+      });
     }
+    await tail;
+    if (stop) throw stop;
     await reader.close();
     processing.grow(afterCard);
     if (processing.error) throw processing.error;
     await decideCardSafe(station, batchId, cardRoot, cardGone, emit);
   } finally {
+    await tail; // never rejects; a file's after-read work does not outlive the batch
     await reader.close();
     await processing.finish();
   }

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KluisError } from '../errors.js';
-import type { SealWriter } from '../seal/index.js';
+import type { SealedFile, SealWriter } from '../seal/index.js';
 import { deserializeError, WORKER_LIMITS, type FromSealer, type ToSealer } from './thread-messages.js';
 
 const POOL = 4;
@@ -79,10 +79,10 @@ export class SealThread {
   }
 
   /** A writer for one sealed file; the previous one must have finished or aborted. */
-  open(dst: string, recipients: string[]): SealWriter {
+  open(dst: string, recipients: string[], opts: { defer?: boolean } = {}): SealWriter {
     this.error = null;
     const s = ++this.session;
-    this.worker.postMessage({ t: 'open', s, dst, recipients } satisfies ToSealer);
+    this.worker.postMessage({ t: 'open', s, dst, recipients, defer: opts.defer === true } satisfies ToSealer);
     return {
       write: async (chunk: Uint8Array): Promise<void> => {
         for (let off = 0; off < chunk.length; ) {
@@ -94,9 +94,9 @@ export class SealThread {
         }
         if (this.error) throw this.error;
       },
-      finish: async (): Promise<{ sha256: string; size: number }> => {
+      finish: async (): Promise<SealedFile> => {
         const m = await this.ask({ t: 'finish' });
-        if (m.t === 'done') return { sha256: m.sha256, size: m.size };
+        if (m.t === 'done') return { sha256: m.sha256, size: m.size, ...(m.pending ? { pending: m.pending } : {}) };
         throw this.error ?? new KluisError('E_INTERNAL', `the sealing thread answered ${m.t} to finish`);
       },
       abort: async (): Promise<void> => {

@@ -29,7 +29,7 @@ async function handle(m: ToSealer): Promise<void> {
       failed = false;
       writer = null;
       try {
-        writer = await createSealWriter(m.dst, m.recipients.map((r) => parsePublicKey(r, 'recipient')));
+        writer = await createSealWriter(m.dst, m.recipients.map((r) => parsePublicKey(r, 'recipient')), { defer: m.defer });
       } catch (err) {
         fail(err);
       }
@@ -48,7 +48,7 @@ async function handle(m: ToSealer): Promise<void> {
         try {
           const r = await writer.finish();
           writer = null;
-          reply({ t: 'done', s: m.s, sha256: r.sha256, size: r.size });
+          reply({ t: 'done', s: m.s, sha256: r.sha256, size: r.size, ...(r.pending ? { pending: r.pending } : {}) });
           return;
         } catch (e) {
           err = e;

@@ -31,6 +31,11 @@ export interface ReadCardArgs {
   workingCopy: string | null;
   /** Seal the original here (null: hash only). */
   sealTo: string | null;
+  /**
+   * Leave the sealed original at its temporary name, not yet fsynced (result `sealed.pending`): the
+   * caller publishes it (publishSealed) while the next file is read.
+   */
+  deferSeal?: boolean;
   recipients: string[];
 }
 
@@ -113,7 +118,9 @@ async function readCard(a: ReadCardArgs, progress: Progress): Promise<CardReadRe
     expectSize: a.expectSize,
     workingCopy: a.workingCopy,
     ...(delayMs ? { delayMs } : {}),
-    seal: dst ? { dst, recipients: recipientsOf(a.recipients), ...(thread ? { open: () => thread.open(dst, a.recipients) } : {}) } : null,
+    seal: dst
+      ? { dst, recipients: recipientsOf(a.recipients), defer: a.deferSeal === true, ...(thread ? { open: () => thread.open(dst, a.recipients, { defer: a.deferSeal === true }) } : {}) }
+      : null,
     onProgress: (n) => {
       if (n < told || n - told >= PROGRESS_STEP) {
         told = n;

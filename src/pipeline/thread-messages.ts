@@ -17,14 +17,14 @@ export type WorkerReply =
 
 /** Card reader → its sealing thread. `s` numbers the file (session): answers about an earlier file are ignored. */
 export type ToSealer =
-  | { t: 'open'; s: number; dst: string; recipients: string[] }
+  | { t: 'open'; s: number; dst: string; recipients: string[]; defer: boolean }
   | { t: 'data'; s: number; buf: ArrayBuffer; len: number }
   | { t: 'finish'; s: number }
   | { t: 'abort'; s: number };
 /** Sealing thread → card reader. Every finish gets exactly one 'done' or 'error', every abort one 'aborted'; a write failure one 'error'. */
 export type FromSealer =
   | { t: 'buf'; buf: ArrayBuffer }
-  | { t: 'done'; s: number; sha256: string; size: number }
+  | { t: 'done'; s: number; sha256: string; size: number; pending?: string }
   | { t: 'aborted'; s: number }
   | { t: 'error'; s: number; error: SerializedError };
 

@@ -6,7 +6,7 @@
  */
 import { defaultImplName, type ImplName } from './primitives.js';
 
-export { sealFile, sealBytes, createSealWriter, type SealWriter, type SealOptions } from './stream.js';
+export { sealFile, sealBytes, createSealWriter, publishSealed, type SealWriter, type SealOptions, type SealedFile } from './stream.js';
 export { openBytes, openStream, openToFile, type OpenOptions } from './open.js';
 export { CHUNK_SIZE, sealedSize } from './format.js';
 export type { PublicKey, SecretKey, KeyKind } from './keys.js';

@@ -18,6 +18,20 @@ import { getPrimitives, type ImplName } from './primitives.js';
 export interface SealOptions {
   random?: RandomFn;
   impl?: ImplName;
+  /**
+   * SealWriter only: `finish` writes and closes the sealed file but leaves it under its temporary
+   * name beside `dst`, not yet fsynced, and says where (`pending`); the caller makes it durable and
+   * puts it in place with `publishSealed(pending, dst)`, e.g. while the next file is read.
+   */
+  defer?: boolean;
+}
+
+/** What a SealWriter's finish gives: the sealed file's SHA-256 and size (and where it waits, when deferred). */
+export interface SealedFile {
+  sha256: string;
+  size: number;
+  /** With `defer`: the temporary file holding the sealed bytes, for publishSealed. */
+  pending?: string;
 }
 
 /** The sealed form of IO_BATCH: what a SealWriter writes per system call. */
@@ -154,14 +168,14 @@ export async function sealChunkedFile(
  * again to seal it. Memory stays bounded and fixed: one 64 KiB chunk held back (the last chunk is
  * known only at `finish`) and two ciphertext batches of 16 chunks, one filled while the other is
  * written.
- * The ciphertext SHA-256 is computed on the bytes as they are written. `finish` fsyncs the temp
+ * The ciphertext SHA-256 is computed on the bytes as they are written. `finish` (unless `defer`) fsyncs the temp
  * file beside `dst`, renames it to `dst` and fsyncs the folder; `abort` removes the temp file and
  * never touches `dst`. Calls must not overlap (await each write before the next).
  */
 export interface SealWriter {
   /** Seals `chunk` (any length). The caller may reuse `chunk` once the promise resolves. */
   write(chunk: Uint8Array): Promise<void>;
-  finish(): Promise<{ sha256: string; size: number }>;
+  finish(): Promise<SealedFile>;
   abort(): Promise<void>;
 }
 
@@ -259,13 +273,18 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
         throw asKluisError(err, 'E_SEAL_IO');
       }
     },
-    async finish(): Promise<{ sha256: string; size: number }> {
+    async finish(): Promise<SealedFile> {
       try {
         await sealChunk(stage.subarray(0, staged), true);
         await flush();
         await inflight;
         release();
         if (writeError) throw writeError;
+        if (opts.defer) {
+          closed = true;
+          await out.close();
+          return { sha256: hash.digest('hex'), size, pending: tmp };
+        }
         await out.sync();
         closed = true;
         await out.close();
@@ -281,4 +300,24 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
       await cleanup().catch(() => undefined);
     },
   };
+}
+
+/**
+ * Makes a deferred sealed file (SealOptions.defer) durable and puts it in place: fsyncs `pending`,
+ * renames it to `dst` and fsyncs the folder. On a failure `pending` is removed and `dst` untouched.
+ */
+export async function publishSealed(pending: string, dst: string): Promise<void> {
+  try {
+    const fh = await fsp.open(pending, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(pending, dst);
+    await fsyncDir(path.dirname(dst));
+  } catch (err) {
+    await fsp.rm(pending, { force: true }).catch(() => undefined);
+    throw asKluisError(err, 'E_SEAL_IO');
+  }
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { createSealWriter, openBytes, sealBytes, sealedSize, CHUNK_SIZE } from '../../src/seal/index.js';
+import { createSealWriter, openBytes, publishSealed, sealBytes, sealedSize, CHUNK_SIZE } from '../../src/seal/index.js';
 import { generateKey } from '../../src/seal/keys.js';
 import { deterministicBytes, deterministicRandom } from '../../src/seal/det-random.js';
 
@@ -62,5 +62,28 @@ describe('createSealWriter', () => {
     expect(readdirSync(dir).length).toBe(1); // the temp file
     await w.abort();
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('defer: finish leaves the sealed file under its temporary name; publishSealed puts it in place', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-sw-'));
+    const dst = path.join(dir, 'out');
+    const plain = deterministicBytes('defer', 3 * CHUNK_SIZE + 5);
+    const w = await createSealWriter(dst, [alice.publicKey], { random: deterministicRandom('seal'), defer: true });
+    await w.write(plain);
+    const r = await w.finish();
+    expect(existsSync(dst)).toBe(false);
+    expect(r.pending && path.dirname(r.pending)).toBe(dir);
+    const held = readFileSync(r.pending!);
+    expect(r).toEqual({ sha256: sha(held), size: held.length, pending: r.pending });
+    await publishSealed(r.pending!, dst);
+    expect(readdirSync(dir)).toEqual(['out']);
+    expect(Buffer.compare(readFileSync(dst), Buffer.from(sealBytes(plain, [alice.publicKey], { random: deterministicRandom('seal') })))).toBe(0);
+  });
+
+  test('publishSealed of a file that is gone fails with E_SEAL_IO and leaves the destination absent', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kluis-sw-'));
+    const dst = path.join(dir, 'out');
+    await expect(publishSealed(path.join(dir, 'missing.tmp'), dst)).rejects.toMatchObject({ code: 'E_SEAL_IO' });
+    expect(existsSync(dst)).toBe(false);
   });
 });
