@@ -17,19 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  S3Client,
-  HeadObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  DeleteObjectCommand,
-  HeadBucketCommand,
-  GetObjectLockConfigurationCommand,
-  GetBucketVersioningCommand,
-  type PutObjectCommandInput,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { KluisError } from '../errors.js';
 import { resolveCredentials, type TargetConfig } from '../config/index.js';
 import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
@@ -43,7 +31,17 @@ export const S3_QUEUE_SIZE = 2;
 
 type S3Deps = NetworkTargetDeps;
 
+/**
+ * The SDK is loaded with the target's set-up, not with kluis: a station without an S3 target
+ * never holds its ~25 MB of modules.
+ */
+async function loadSdk(): Promise<{ s3: typeof import('@aws-sdk/client-s3'); Upload: typeof import('@aws-sdk/lib-storage').Upload; NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler }> {
+  const [s3, storage, http] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage'), import('@smithy/node-http-handler')]);
+  return { s3, Upload: storage.Upload, NodeHttpHandler: http.NodeHttpHandler };
+}
+
 interface Ready {
+  sdk: Awaited<ReturnType<typeof loadSdk>>;
   client: S3Client;
   bucket: string;
   lock: boolean;
@@ -91,7 +89,9 @@ export class S3Target implements Target {
         details: { retryable: false },
       });
     }
-    const client = new S3Client({
+    const sdk = await loadSdk();
+    const { GetObjectLockConfigurationCommand, GetBucketVersioningCommand } = sdk.s3;
+    const client = new sdk.s3.S3Client({
       endpoint: cfg.url,
       region: cfg.region ?? 'us-east-1',
       forcePathStyle: true,
@@ -103,7 +103,7 @@ export class S3Target implements Target {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({
+      requestHandler: new sdk.NodeHttpHandler({
         httpAgent: this.agents.httpAgent,
         httpsAgent: this.agents.httpsAgent,
         connectionTimeout: 15_000,
@@ -146,7 +146,7 @@ export class S3Target implements Target {
       if (m.code !== 'E_TARGET_IO') throw m;
     }
     this.capabilities.objectLock = lock;
-    return { client, bucket, lock };
+    return { sdk, client, bucket, lock };
   }
 
   /** Maps an SDK/network error to a KluisError with a stable code and `retryable`. */
@@ -187,7 +187,7 @@ export class S3Target implements Target {
 
   async put(key: string, body: () => Readable, opts: PutOptions): Promise<void> {
     validateKey(key);
-    const { client, bucket, lock } = await this.ready();
+    const { sdk, client, bucket, lock } = await this.ready();
     if (await this.head(key)) {
       throw new KluisError('E_TARGET_EXISTS', `target ${this.name}: object ${key} already exists`, { details: { retryable: false } });
     }
@@ -204,7 +204,7 @@ export class S3Target implements Target {
         ? { ObjectLockMode: this.deps.cfg.lockMode === 'governance' ? 'GOVERNANCE' : 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil }
         : {}),
     };
-    const upload = new Upload({ client, params, partSize: S3_PART_SIZE, queueSize: S3_QUEUE_SIZE, leavePartsOnError: false });
+    const upload = new sdk.Upload({ client, params, partSize: S3_PART_SIZE, queueSize: S3_QUEUE_SIZE, leavePartsOnError: false });
     try {
       await upload.done();
     } catch (err) {
@@ -224,9 +224,9 @@ export class S3Target implements Target {
   }
 
   private async headRaw(key: string): Promise<(ObjectInfo & { sha256?: string }) | null> {
-    const { client, bucket } = await this.ready();
+    const { sdk, client, bucket } = await this.ready();
     try {
-      const r = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const r = await client.send(new sdk.s3.HeadObjectCommand({ Bucket: bucket, Key: key }));
       const etag = (r.ETag ?? '').replace(/"/g, '');
       return {
         key,
@@ -250,9 +250,9 @@ export class S3Target implements Target {
 
   async get(key: string): Promise<Readable> {
     validateKey(key);
-    const { client, bucket } = await this.ready();
+    const { sdk, client, bucket } = await this.ready();
     try {
-      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const r = await client.send(new sdk.s3.GetObjectCommand({ Bucket: bucket, Key: key }));
       return r.Body as Readable;
     } catch (err) {
       throw this.mapError(err, `reading ${key}`);
@@ -261,12 +261,12 @@ export class S3Target implements Target {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
-    const { client, bucket } = await this.ready();
+    const { sdk, client, bucket } = await this.ready();
     let token: string | undefined;
     do {
       let r;
       try {
-        r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+        r = await client.send(new sdk.s3.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
       } catch (err) {
         throw this.mapError(err, `listing ${prefix || '/'}`);
       }
@@ -282,10 +282,10 @@ export class S3Target implements Target {
   async listPage(prefix: string, cursor?: string, limit?: number): Promise<ListPage> {
     validatePrefix(prefix);
     const n = pageLimit(limit);
-    const { client, bucket } = await this.ready();
+    const { sdk, client, bucket } = await this.ready();
     let r;
     try {
-      r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: n, ...(cursor ? { ContinuationToken: cursor } : {}) }));
+      r = await client.send(new sdk.s3.ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: n, ...(cursor ? { ContinuationToken: cursor } : {}) }));
     } catch (err) {
       throw this.mapError(err, `listing ${prefix || '/'}`);
     }
@@ -300,9 +300,9 @@ export class S3Target implements Target {
 
   async delete(key: string): Promise<void> {
     validateKey(key);
-    const { client, bucket } = await this.ready();
+    const { sdk, client, bucket } = await this.ready();
     try {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      await client.send(new sdk.s3.DeleteObjectCommand({ Bucket: bucket, Key: key }));
     } catch (err) {
       const m = this.mapError(err, `deleting ${key}`);
       if (m.code !== 'E_TARGET_MISSING') throw m;
@@ -318,8 +318,8 @@ export class S3Target implements Target {
       for (const v of await this.deps.guard.explain(url.hostname)) {
         addresses.push({ address: v.address, ...(v.country ? { country: v.country } : {}), allowed: v.allowed, reason: v.reason });
       }
-      const { client, bucket } = await this.ready();
-      await client.send(new HeadBucketCommand({ Bucket: bucket })).catch((err: unknown) => {
+      const { sdk, client, bucket } = await this.ready();
+      await client.send(new sdk.s3.HeadBucketCommand({ Bucket: bucket })).catch((err: unknown) => {
         throw this.mapError(err, `checking bucket ${bucket}`);
       });
       return { ok: addresses.every((a) => a.allowed), addresses };
