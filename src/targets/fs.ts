@@ -30,13 +30,14 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import { fsyncDir } from '../util/fsx.js';
+import { give, take } from '../util/reuse.js';
 import { checkedBody, isDeadTemp, tempName, validateKey, validatePrefix } from './common.js';
 import { againstCursor, pageLimit, takePage, treeCursor } from './paging.js';
 import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 /** The mode a put asks for; the process umask applies (the service runs with UMask=0077). */
 const OBJECT_MODE = 0o644;
-/** The read-back's one buffer: an object is read through it, never into a new buffer per chunk. */
+/** The read-back's one buffer (reused across objects, util/reuse.ts): never a new buffer per chunk. */
 const READ_BACK_CHUNK = 1 << 20;
 
 let effectiveMode: number | undefined;
@@ -226,9 +227,9 @@ export class FsTarget implements Target {
     } catch (err) {
       throw this.ioError(err, `opening ${key}`);
     }
+    const buf = take(READ_BACK_CHUNK);
     try {
       const h = createHash('sha256');
-      const buf = Buffer.allocUnsafe(READ_BACK_CHUNK);
       let size = 0;
       for (;;) {
         const { bytesRead } = await fh.read(buf, 0, buf.length, size);
@@ -241,6 +242,7 @@ export class FsTarget implements Target {
       throw this.ioError(err, `reading ${key}`);
     } finally {
       await fh.close().catch(() => undefined);
+      give(buf); // no read into it is under way any more
     }
   }
 

@@ -16,9 +16,11 @@
  * - the SDK makes one attempt per call (maxAttempts 1): retries live in the outbox.
  */
 import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { KluisError } from '../errors.js';
+import { give, take } from '../util/reuse.js';
 import { resolveCredentials, type TargetConfig } from '../config/index.js';
 import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
@@ -27,6 +29,38 @@ import { pageLimit } from './paging.js';
 import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 export const S3_PART_SIZE = 8 * 1024 * 1024;
+/** Objects up to this size with a local file (PutOptions.localPath) go up from one buffer. */
+const LOCAL_BODY_MAX = 32 * 1024 * 1024;
+
+/**
+ * The local file's bytes in a reused buffer (util/reuse.ts), when it is small enough and holds
+ * exactly the promised size and SHA-256; otherwise null (the caller streams `body()`, whose check
+ * then says what is wrong). Saves a new buffer per part, which made the S3 delivery the largest
+ * memory user of an ingest.
+ */
+async function localBody(opts: PutOptions): Promise<Buffer | null> {
+  if (!opts.localPath || opts.size <= 0 || opts.size > LOCAL_BODY_MAX) return null;
+  const buf = take(opts.size);
+  try {
+    const fh = await fsp.open(opts.localPath, 'r');
+    try {
+      if ((await fh.stat()).size !== opts.size) throw new Error('size differs');
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
+        if (bytesRead === 0) throw new Error('short read');
+        got += bytesRead;
+      }
+    } finally {
+      await fh.close();
+    }
+    if (createHash('sha256').update(buf).digest('hex') !== opts.sha256.toLowerCase()) throw new Error('sha256 differs');
+    return buf;
+  } catch {
+    give(buf);
+    return null;
+  }
+}
 export const S3_QUEUE_SIZE = 2;
 
 type S3Deps = NetworkTargetDeps;
@@ -193,10 +227,13 @@ export class S3Target implements Target {
     }
     const retainUntil =
       opts.retainUntil ?? (this.deps.cfg.retentionDays > 0 ? new Date(Date.now() + this.deps.cfg.retentionDays * 86_400_000) : undefined);
+    // A sealed object in the spool goes up from one reused buffer (lib-storage cuts a buffer into
+    // parts as views); anything else streams through the size and SHA-256 check.
+    const whole = await localBody(opts);
     const params: PutObjectCommandInput = {
       Bucket: bucket,
       Key: key,
-      Body: checkedBody(body(), opts.size, opts.sha256, this.name),
+      Body: whole ?? checkedBody(body(), opts.size, opts.sha256, this.name),
       ContentType: 'application/octet-stream',
       Metadata: { sha256: opts.sha256.toLowerCase() },
       IfNoneMatch: '*',
@@ -208,8 +245,10 @@ export class S3Target implements Target {
     try {
       await upload.done();
     } catch (err) {
+      // `whole` is not given back: a part still on its way may read it.
       throw this.mapError(err, `uploading ${key}`);
     }
+    give(whole);
     const info = await this.headRaw(key);
     if (!info || info.size !== opts.size || info.sha256 !== opts.sha256.toLowerCase()) {
       throw new KluisError(

@@ -442,4 +442,43 @@ if (services) {
       }
     });
   });
+
+  describe('S3 only: a spool object goes up from its local file when that file holds the promised bytes', () => {
+    it('uses the local file that matches (the body is not read), and streams the body when the file does not', async () => {
+      const bucket = `kluis-local-${randomBytes(4).toString('hex')}`;
+      const raw = new S3Client({
+        endpoint: s.endpoint,
+        region: s.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-s3local-'));
+      await raw.send(new CreateBucketCommand({ Bucket: bucket }));
+      const t = openTarget(
+        TargetConfigSchema.parse({ name: 'plain', type: 's3', url: s.endpoint, bucket, region: s.region }),
+        ctxFor(dir, { AWS_ACCESS_KEY_ID: s.accessKeyId, AWS_SECRET_ACCESS_KEY: s.secretAccessKey }),
+      );
+      try {
+        const size = 9 * MiB + 7; // more than one part
+        const sha = await bodySha('promised', size);
+        const good = path.join(dir, 'good');
+        const bad = path.join(dir, 'bad');
+        await fsp.writeFile(good, await readAll(body('promised', size)));
+        await fsp.writeFile(bad, await readAll(body('other', size)));
+        // The body stream holds other bytes: only the local file can have given the promised ones.
+        await t.put('b/from-file', () => body('other', size), { size, sha256: sha, localPath: good });
+        expect(await sha256Of(await t.get('b/from-file'))).toBe(sha);
+        // The local file holds other bytes: the body stream is what gets stored.
+        await t.put('b/from-body', () => body('promised', size), { size, sha256: sha, localPath: bad });
+        expect(await sha256Of(await t.get('b/from-body'))).toBe(sha);
+      } finally {
+        for (const k of ['b/from-file', 'b/from-body']) await t.delete(k).catch(() => undefined);
+        await t.close();
+        raw.destroy();
+        await fsp.rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
 }
