@@ -62,4 +62,16 @@ describe('WorkerPool (inline from the sources)', () => {
     for (const s of settled.slice(1)) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'E_INTERNAL', message: 'worker pool closed' } });
     await expect(pool.run('check-copy', args)).rejects.toMatchObject({ code: 'E_INTERNAL', message: 'worker pool used after close' });
   });
+
+  test('grow lets more tasks run at once and never shrinks the pool', async () => {
+    const pool = new WorkerPool(1);
+    expect(pool.size).toBe(1);
+    pool.grow(3);
+    expect(pool.size).toBe(3);
+    pool.grow(2);
+    expect(pool.size).toBe(3);
+    await pool.close();
+    pool.grow(5); // a closed pool stays as it was
+    expect(pool.size).toBe(3);
+  });
 });
