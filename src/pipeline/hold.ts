@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KluisError, asKluisError } from '../errors.js';
-import { exists, fsyncDir } from '../util/fsx.js';
+import { exists, fsyncDir, fsyncFile } from '../util/fsx.js';
 
 export function heldDir(stateDir: string): string {
   return path.join(stateDir, 'held');
@@ -40,12 +40,7 @@ export async function holdSealed(src: string, dst: string, size: number): Promis
         const tmp = path.join(dir, `.held-${randomBytes(6).toString('hex')}.tmp`);
         try {
           await fsp.copyFile(src, tmp);
-          const fh = await fsp.open(tmp, 'r');
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
+          await fsyncFile(tmp);
           await fsp.rename(tmp, dst);
         } catch (e) {
           await fsp.rm(tmp, { force: true });

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { asKluisError } from '../errors.js';
-import { fsyncDir } from '../util/fsx.js';
+import { fsyncDir, fsyncFile } from '../util/fsx.js';
 import { give, take } from '../util/reuse.js';
 import type { PublicKey } from './keys.js';
 import { CHUNK_CT_SIZE, CHUNK_SIZE, Sealer, type RandomFn } from './format.js';
@@ -308,12 +308,7 @@ export async function createSealWriter(dst: string, recipients: PublicKey[], opt
  */
 export async function publishSealed(pending: string, dst: string): Promise<void> {
   try {
-    const fh = await fsp.open(pending, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await fsyncFile(pending);
     await fsp.rename(pending, dst);
     await fsyncDir(path.dirname(dst));
   } catch (err) {

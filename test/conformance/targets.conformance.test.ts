@@ -9,7 +9,7 @@ import { promises as fsp, readFileSync, renameSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { S3Client, CreateBucketCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
 import { openTarget, type TargetContext } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/types.js';
 import { listPages } from '../../src/targets/paging.js';
@@ -17,6 +17,7 @@ import { EgressSchema, TargetConfigSchema, type TargetConfig } from '../../src/c
 import { KluisError } from '../../src/errors.js';
 import { loadServices, type Services } from '../setup/services.js';
 import { body, bodySha, collect, relay, sha256Of } from './helpers.js';
+import { rawS3Client } from '../helpers/s3.js';
 
 const services: Services | null = loadServices();
 const MiB = 1024 * 1024;
@@ -83,14 +84,7 @@ function s3Harness(s: Services['s3']): Harness {
     name: 's3 (Ceph RGW)',
     async setup() {
       dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-s3-'));
-      const c = new S3Client({
-        endpoint: s.endpoint,
-        region: s.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const c = rawS3Client(s);
       await c.send(new CreateBucketCommand({ Bucket: bucket }));
       c.destroy();
     },
@@ -413,14 +407,7 @@ if (services) {
   describe('S3 only: object lock retention when the bucket has it (Ceph RGW)', () => {
     it('detects object lock and versioning and writes objects with the configured retention', async () => {
       const bucket = `kluis-lock-${randomBytes(4).toString('hex')}`;
-      const raw = new S3Client({
-        endpoint: s.endpoint,
-        region: s.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const raw = rawS3Client(s);
       const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-lock-'));
       await raw.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
       const t = openTarget(
@@ -446,14 +433,7 @@ if (services) {
   describe('S3 only: a spool object goes up from its local file when that file holds the promised bytes', () => {
     it('uses the local file that matches (the body is not read), and streams the body when the file does not', async () => {
       const bucket = `kluis-local-${randomBytes(4).toString('hex')}`;
-      const raw = new S3Client({
-        endpoint: s.endpoint,
-        region: s.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const raw = rawS3Client(s);
       const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'kluis-conf-s3local-'));
       await raw.send(new CreateBucketCommand({ Bucket: bucket }));
       const t = openTarget(

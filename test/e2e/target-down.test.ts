@@ -18,11 +18,12 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { editConfig, listFiles, makeStation, parseJson, runKluis, spawnKluis, waitForEvent, type TestStation } from '../helpers/kluis.js';
 import { makeCard } from '../helpers/card.js';
 import { startRelay, type Relay } from '../helpers/relay.js';
 import { loadServices } from '../setup/services.js';
+import { rawS3Client } from '../helpers/s3.js';
 
 const services = loadServices();
 const FAST = { KLUIS_RETRY_BASE_MS: '200', KLUIS_WATCH_OUTBOX_MS: '500', KLUIS_WATCH_SETTLE_MS: '300' };
@@ -67,14 +68,7 @@ function cephHarness(s: NonNullable<typeof services>['s3']): Harness {
   const bucket = `kluis-down-${randomBytes(4).toString('hex')}`;
   const ceph = new URL(s.endpoint);
   let port = 0;
-  const client = new S3Client({
-    endpoint: s.endpoint,
-    region: s.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = rawS3Client(s);
   return {
     async setup(st) {
       await client.send(new CreateBucketCommand({ Bucket: bucket }));
