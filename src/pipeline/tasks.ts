@@ -19,7 +19,6 @@ import { KluisError } from '../errors.js';
 import { readCardFile, type CardReadResult } from '../card/index.js';
 import { createSealWriter, parsePublicKey, type PublicKey } from '../seal/index.js';
 import type { SanitizePolicy, SanitizeResult } from '../sanitize/index.js';
-import { FileSource } from './file-source.js';
 import { SealThread } from './seal-thread.js';
 import { crashPoint } from './crash.js';
 import { seams } from './seams.js';
@@ -168,14 +167,14 @@ async function checkCopy(a: CheckCopyArgs): Promise<{ sealed?: { sha256: string;
 
 async function sanitizeSeal(a: SanitizeSealArgs): Promise<SanitizeSealResult> {
   // Loaded here, not at the top: the card reader thread never needs the sanitizers (sharp, exifr…).
-  const { sniffFile, sanitizeStream } = await import('../sanitize/index.js');
+  const { sniffFile, sanitizeStream, openFileSource } = await import('../sanitize/index.js');
   const format = await sniffFile(a.input);
   if (format === null) {
     throw new KluisError('E_SANITIZE_UNSUPPORTED', 'file format not recognised by its first bytes (JPEG, TIFF, DNG, MP4, MOV are handled)', {
       hint: 'the file is withheld; it is listed in the batch report',
     });
   }
-  const src = await FileSource.open(a.input);
+  const src = await openFileSource(a.input);
   const writer = await createSealWriter(a.output, recipientsOf(a.recipients));
   let first = true;
   try {

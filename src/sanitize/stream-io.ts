@@ -22,6 +22,12 @@ function shortRead(position: number, want: number, got: number): KluisError {
   });
 }
 
+function outside(position: number, length: number, size: number): KluisError {
+  return new KluisError('E_SANITIZE_TRUNCATED', `a read of ${length} bytes at ${position} goes past the end of the input (${size} bytes)`, {
+    hint: 'the file is cut short or its structure points outside it',
+  });
+}
+
 /**
  * All of `src` in one buffer; `tooLarge` is thrown when it is over `max` bytes. With `into`, the
  * bytes are read into the buffer it gives for the size (util/reuse.ts), where the source can.
@@ -83,7 +89,7 @@ export class Scratch {
   }
 }
 
-/** A file as a ByteSource (for sanitizeFile and tests), with `readInto`; close it when done. */
+/** A file as a ByteSource (sanitizeFile, the pipeline's working copy), with `readInto` and its `path`; close it when done. */
 export async function openFileSource(file: string): Promise<ByteSource & { readonly path: string; readInto(position: number, target: Buffer): Promise<void>; close(): Promise<void> }> {
   const fh = await fsp.open(file, 'r');
   let size: number;
@@ -94,6 +100,8 @@ export async function openFileSource(file: string): Promise<ByteSource & { reado
     throw err;
   }
   const readInto = async (position: number, target: Buffer): Promise<void> => {
+    // A structure pointing outside the file is refused before any memory is taken for it.
+    if (!Number.isSafeInteger(position) || position < 0 || position + target.length > size) throw outside(position, target.length, size);
     let got = 0;
     while (got < target.length) {
       const { bytesRead } = await fh.read(target, got, target.length - got, position + got);
@@ -105,6 +113,7 @@ export async function openFileSource(file: string): Promise<ByteSource & { reado
     size,
     path: file,
     async read(position: number, length: number): Promise<Buffer> {
+      if (!Number.isSafeInteger(length) || length < 0 || !Number.isSafeInteger(position) || position < 0 || position + length > size) throw outside(position, length, size);
       const b = Buffer.allocUnsafe(length);
       await readInto(position, b);
       return b;
