@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../util/canonical-json.js';
 import { KluisError } from '../errors.js';
-import { fsyncDir } from '../util/fsx.js';
+import { fsyncDir, writeNewFileSynced } from '../util/fsx.js';
 import { KernelLock } from '../util/kernel-lock.js';
 import { formatPublicKey, sign, type SecretKey } from '../seal/index.js';
 import { AUDIT_EVENT_TYPES, RESERVED, ZERO_HASH, checkpointMessage, entryHash, type AuditEntry, type AuditEventType } from './format.js';
@@ -236,13 +236,7 @@ export class AuditLog {
     const tornBytes = last.raw;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const tornFile = `${this.file}.torn-${stamp}`;
-    const tfh = await fsp.open(tornFile, 'wx', 0o640);
-    try {
-      await tfh.writeFile(tornBytes);
-      await tfh.sync();
-    } finally {
-      await tfh.close();
-    }
+    await writeNewFileSynced(tornFile, tornBytes, 0o640);
     await fsyncDir(path.dirname(this.file));
     const keep = st.size - tornBytes.length;
     const wfh = await fsp.open(this.file, 'r+');

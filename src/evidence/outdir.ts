@@ -19,7 +19,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { KluisError } from '../errors.js';
-import { fsyncDir } from '../util/fsx.js';
+import { fsyncDir, writeNewFileSynced } from '../util/fsx.js';
 import { makePartDir, partName, sweepOrphans } from '../util/plain-temp.js';
 
 export class OutDir {
@@ -109,13 +109,7 @@ export class OutDir {
   /** Writes `data` to `parts` below OUT (temp, then rename), mode 0600. */
   async writeFile(parts: string[], data: string | Uint8Array): Promise<string> {
     const tmp = this.tempFile();
-    const fh = await fsp.open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeNewFileSynced(tmp, data, 0o600);
     return this.place(tmp, parts);
   }
 

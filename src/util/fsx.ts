@@ -23,17 +23,22 @@ export async function fsyncFile(file: string): Promise<void> {
   }
 }
 
-/** Writes data to `file` atomically (temp file in the same folder, fsync, rename, fsync dir). */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await fsp.open(tmp, 'wx', mode);
+/** Writes `data` to a new file (never over an existing one: EEXIST) and fsyncs it; the folder is the caller's. */
+export async function writeNewFileSynced(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const fh = await fsp.open(file, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Writes data to `file` atomically (temp file in the same folder, fsync, rename, fsync dir). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  await writeNewFileSynced(tmp, data, mode);
   await fsp.rename(tmp, file);
   await fsyncDir(dir);
 }

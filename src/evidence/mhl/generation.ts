@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KluisError } from '../../errors.js';
-import { fsyncDir } from '../../util/fsx.js';
+import { fsyncDir, writeNewFileSynced } from '../../util/fsx.js';
 import { writeChain } from './chain.js';
 import { checkMhlFolder, checkRel, DEFAULT_IGNORE, MHL_FOLDER, walk } from './folder.js';
 import { c4OfBytes, hashBytes, hashFile, hashStringToBytes, MHL_HASH_ORDER, type MhlHashFormat } from './hash.js';
@@ -220,13 +220,7 @@ export async function writeMhlGeneration(root: string, opts: MhlGenerationOption
   const manifestPath = path.join(dir, manifestName);
   const bytes = Buffer.from(xml, 'utf8');
   // 'wx': a generation file is never overwritten.
-  const fh = await fsp.open(manifestPath, 'wx', 0o644);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeNewFileSynced(manifestPath, bytes, 0o644);
   await fsyncDir(dir);
   await writeChain(dir, [...(history?.chain ?? []), { sequencenr: generation, path: manifestName, c4: c4OfBytes(bytes) }]);
   return { generation, manifestPath, files: files.length, failed };
