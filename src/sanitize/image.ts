@@ -23,6 +23,7 @@ import { MAX_IMAGE_BYTES } from './jpeg/index.js';
 import { JPEG_DECODER_SEGMENTS_SHA256, hashDecoderRecords, jpegDecoderRecords, sameDecoderRecords } from './jpeg/decoder-segments.js';
 import { sanitizeJpegBytes } from './jpeg/sanitize.js';
 import { withoutScanInteriors } from './jpeg/elide.js';
+import { walkJpeg } from './jpeg/walker.js';
 import { readTiff, tiffByteOrder } from './tiff/ifd.js';
 import { keptIfds, sanitizeTiffBytes, tiffEssence } from './tiff/sanitize.js';
 import { Scratch, readWhole, writeAll } from './stream-io.js';
@@ -47,6 +48,8 @@ interface StillPlan {
   kept: string[];
   /** The own walker's re-read of the output. */
   walk: IndependentCheck;
+  /** What ExifTool reads for the output: a JPEG without its scan interiors (jpeg/elide.ts), else the output. */
+  exiftoolCopy: Uint8Array;
   /** Identifiers the sanitizer saw (blanked or in dropped segments): the output must not hold them. */
   searchFor: string[];
 }
@@ -61,7 +64,8 @@ function tooLarge(size: number): () => KluisError {
 function jpegPlan(input: Buffer, policy: SanitizePolicy): StillPlan {
   const r = sanitizeJpegBytes(input, policy, take);
   const before = jpegDecoderRecords(input);
-  const after = jpegDecoderRecords(r.bytes);
+  const outLayout = walkJpeg(r.bytes);
+  const after = jpegDecoderRecords(r.bytes, outLayout);
   // Byte-identical records give one hash for both sides; otherwise both are hashed and
   // assertEssence names the difference.
   const same = sameDecoderRecords(before, after);
@@ -74,6 +78,7 @@ function jpegPlan(input: Buffer, policy: SanitizePolicy): StillPlan {
     removed: r.removed,
     kept: r.kept,
     walk: walkCheckJpeg(r.bytes, policy),
+    exiftoolCopy: withoutScanInteriors(r.bytes, outLayout).bytes,
     searchFor: r.blankedStrings,
   };
 }
@@ -88,6 +93,7 @@ function tiffPlan(input: Buffer, format: 'tiff' | 'dng'): StillPlan {
     removed: r.removed,
     kept: r.kept,
     walk: walkCheckTiff(r.bytes),
+    exiftoolCopy: r.bytes,
     searchFor: [],
   };
 }
@@ -131,7 +137,7 @@ async function provenStill(plan: StillPlan, input: Buffer, src: ByteSource, sink
     // ffmpeg fallback, on the rare path where sharp cannot decode the picture.
     const [inFile, checkFile] = await Promise.all([
       src.path ?? scratch.write('in', input),
-      scratch.write('check', plan.format === 'jpeg' ? withoutScanInteriors(plan.bytes).bytes : plan.bytes),
+      scratch.write('check', plan.exiftoolCopy),
     ]);
     const readers = (async (): Promise<IndependentCheck[]> => {
       // The input is read only for its identifiers (to search the output for), so ExifTool may
@@ -145,7 +151,7 @@ async function provenStill(plan: StillPlan, input: Buffer, src: ByteSource, sink
       ];
     })();
     const decode = previewDecode(plan.bytes, input, plan.format, opts.thumbnail?.maxEdge ?? CHECK_EDGE, async (which) => {
-      await decodedPixelSha256(which === 'output' ? (plan.format === 'jpeg' ? await scratch.write('out', plan.bytes) : checkFile) : inFile);
+      await decodedPixelSha256(which === 'output' ? (plan.exiftoolCopy === plan.bytes ? checkFile : await scratch.write('out', plan.bytes)) : inFile);
     });
     // Both settle before the scratch files go (the ffmpeg fallback reads the output copy).
     const [c, d] = await Promise.allSettled([readers, decode]);

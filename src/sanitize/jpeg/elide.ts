@@ -12,7 +12,7 @@
  * 30 ms of CPU per 6 MB photo, for bytes that cannot hold metadata it would report. The raw search
  * for identifiers still reads the whole output.
  */
-import { M, walkJpeg } from './walker.js';
+import { M, walkJpeg, type JpegLayout } from './walker.js';
 
 /** Bytes kept at each end of every scan's entropy-coded data. */
 export const SCAN_EDGE = 4096;
@@ -24,11 +24,12 @@ export interface ScanInteriorsLeftOut {
   leftOut: number;
 }
 
-export function withoutScanInteriors(input: Uint8Array): ScanInteriorsLeftOut {
+/** `known`: the walker's layout of `input`, when the caller has it already. */
+export function withoutScanInteriors(input: Uint8Array, known?: JpegLayout): ScanInteriorsLeftOut {
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  let layout;
+  let layout = known;
   try {
-    layout = walkJpeg(buf);
+    layout ??= walkJpeg(buf);
   } catch {
     return { bytes: buf, leftOut: 0 };
   }
