@@ -14,7 +14,7 @@
  * Durability: the sealed original is fsynced and renamed into place (with its folder fsynced)
  * before the result is returned, so the journal may call the card "safe to remove" on it; with
  * `seal.defer` it is left closed under its temporary name (`sealed.pending`) and the caller does
- * that step (publishSealed) before it journals the file, which lets it overlap the next read. The
+ * that step (publishSealed) before it journals the file. The
  * working copy is NOT fsynced (unless asked): it usually lives only in the page cache until it is
  * sanitized and removed, and a process that picks it up later checks it against the card hash
  * first (the pipeline's `checkCopy`), so a copy lost in a power cut is found, not trusted.

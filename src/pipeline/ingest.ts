@@ -20,7 +20,6 @@
  * warning is an event (events.ts) that the command line renders (cli/progress.ts), the journal
  * keeps and the dashboard shows.
  */
-import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KluisError, asKluisError } from '../errors.js';
@@ -202,8 +201,9 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   for (const f of files) if (f.state === 'acquired' || f.state === 'sanitized') processing.add(f.path, true);
   /**
    * What follows a file's read (its sealed original made durable and put in place, then audit,
-   * journal and hand-over) runs while the next file is read, one file deep, in card order. A
-   * file's error is handled as before: a full disk stops the batch, a card gone ends the read.
+   * journal and hand-over) runs as `tail`, in card order, and the next read starts only once it
+   * has ended (the loop awaits it first). A file's error is handled as before: a full disk stops
+   * the batch, a card gone ends the read.
    */
   let tail: Promise<void> = Promise.resolve();
   let stop: unknown;
@@ -258,7 +258,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   };
   try {
     for (const f of todo) {
-      // At most one file's after-read work is still under way while the next is read.
+      // The last file's after-read work has ended before this one is read.
       await tail;
       if (stop) throw stop;
       if (cardGone || processing.error) break;
@@ -289,7 +289,6 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         try {
           await afterRead(f, r, workingCopy, origId, origPath);
         } catch (e) {
-          if (r.sealed?.pending) await fsp.rm(r.sealed.pending, { force: true }).catch(() => undefined);
           await fileError(f, e);
         }
       })().catch((e: unknown) => {

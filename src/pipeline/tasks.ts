@@ -32,7 +32,7 @@ export interface ReadCardArgs {
   sealTo: string | null;
   /**
    * Leave the sealed original at its temporary name, not yet fsynced (result `sealed.pending`): the
-   * caller publishes it (publishSealed) while the next file is read.
+   * caller publishes it (publishSealed) before it journals the file.
    */
   deferSeal?: boolean;
   recipients: string[];

@@ -21,7 +21,7 @@ export interface SealOptions {
   /**
    * SealWriter only: `finish` writes and closes the sealed file but leaves it under its temporary
    * name beside `dst`, not yet fsynced, and says where (`pending`); the caller makes it durable and
-   * puts it in place with `publishSealed(pending, dst)`, e.g. while the next file is read.
+   * puts it in place with `publishSealed(pending, dst)`.
    */
   defer?: boolean;
 }
