@@ -7,10 +7,9 @@ import type { Command } from 'commander';
 import * as os from 'node:os';
 import { action, printJson, printLines } from './output.js';
 import { EXIT } from '../errors.js';
-import { openStation } from '../pipeline/station.js';
+import { openLockedStation } from '../pipeline/station.js';
 import { ingestCard } from '../pipeline/ingest.js';
 import { cleanSpool } from '../pipeline/spool.js';
-import { lockStation } from '../pipeline/lock.js';
 import { wipeSecured } from '../pipeline/wipe.js';
 import { lineProgress } from './progress.js';
 import type { BatchOutcome } from '../pipeline/finalize.js';
@@ -47,10 +46,8 @@ export function register(program: Command): void {
     .option('--verbose', 'more progress on stderr')
     .action(
       action(async (card: string, opts: { config: string; operator: string; case?: string; wipeAfterSecured?: boolean; json?: boolean; quiet?: boolean; verbose?: boolean }) => {
-        const station = await openStation(opts.config, { operator: opts.operator, ...(opts.case ? { caseRef: opts.case } : {}) });
-        let unlock: (() => Promise<void>) | undefined;
+        const { station, unlock } = await openLockedStation(opts.config, { operator: opts.operator, ...(opts.case ? { caseRef: opts.case } : {}) });
         try {
-          unlock = await lockStation(station.layout.stateDir);
           await cleanSpool(station.layout.spoolDir, station.journal);
           const progress = lineProgress(opts);
           let outcome: BatchOutcome;
@@ -68,7 +65,7 @@ export function register(program: Command): void {
           else printOutcome(outcome);
           return exitFor(outcome);
         } finally {
-          await unlock?.();
+          await unlock();
           await station.close();
         }
       }),

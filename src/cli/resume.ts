@@ -5,10 +5,9 @@
  */
 import type { Command } from 'commander';
 import { action, printJson } from './output.js';
-import { openStation } from '../pipeline/station.js';
+import { openLockedStation } from '../pipeline/station.js';
 import { resumeAll } from '../pipeline/ingest.js';
 import { cleanSpool } from '../pipeline/spool.js';
-import { lockStation } from '../pipeline/lock.js';
 import { lineProgress } from './progress.js';
 import { EXIT } from '../errors.js';
 
@@ -23,11 +22,7 @@ export function register(program: Command): void {
     .option('--verbose', 'more progress on stderr')
     .action(
       action(async (opts: { config: string; wait: string; json?: boolean; quiet?: boolean; verbose?: boolean }) => {
-        const station = await openStation(opts.config);
-        const unlock = await lockStation(station.layout.stateDir).catch(async (e) => {
-          await station.close();
-          throw e;
-        });
+        const { station, unlock } = await openLockedStation(opts.config);
         try {
           await cleanSpool(station.layout.spoolDir, station.journal);
           const progress = lineProgress(opts);

@@ -17,10 +17,9 @@ import type { Command } from 'commander';
 import * as os from 'node:os';
 import { action, info, warn } from './output.js';
 import { EXIT } from '../errors.js';
-import { openStation, type Station } from '../pipeline/station.js';
+import { openLockedStation, type Station } from '../pipeline/station.js';
 import { StationService, type ServiceEvent } from '../pipeline/service.js';
 import { cleanSpool } from '../pipeline/spool.js';
-import { lockStation } from '../pipeline/lock.js';
 import { fanOut, type PipelineEvent } from '../pipeline/events.js';
 import { defaultSettleMs } from '../card/index.js';
 import { lineProgress } from './progress.js';
@@ -66,14 +65,12 @@ export function register(program: Command): void {
 
 /** The watch service with these options until it stops (SIGTERM/SIGINT, or --once); its exit code. */
 export async function runWatch(opts: WatchOptions): Promise<number> {
-  const station = await openStation(opts.config, { operator: opts.operator, ...(opts.case ? { caseRef: opts.case } : {}) });
-  let unlock: (() => Promise<void>) | undefined;
+  const { station, unlock } = await openLockedStation(opts.config, { operator: opts.operator, ...(opts.case ? { caseRef: opts.case } : {}) });
   try {
-    unlock = await lockStation(station.layout.stateDir);
     await cleanSpool(station.layout.spoolDir, station.journal);
     return await serve(station, opts);
   } finally {
-    await unlock?.();
+    await unlock();
     await station.close();
   }
 }

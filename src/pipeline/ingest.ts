@@ -201,11 +201,13 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   for (const f of files) if (f.state === 'acquired' || f.state === 'sanitized') processing.add(f.path, true);
   /**
    * What follows a file's read (its sealed original made durable and put in place, then audit,
-   * journal and hand-over) runs as `tail`, in card order, and the next read starts only once it
-   * has ended (the loop awaits it first). A file's error is handled as before: a full disk stops
-   * the batch, a card gone ends the read.
+   * journal and hand-over) runs as `tail`, in card order, while the next file is read: file N's
+   * after-read work overlaps file N+1's read, and file N+2's read starts only once file N's
+   * after-read work has ended, so at most one file's work is outstanding behind the reader. A
+   * file's error is handled as before: a full disk stops the batch, a card gone ends the read.
    */
   let tail: Promise<void> = Promise.resolve();
+  let older: Promise<void> = Promise.resolve();
   let stop: unknown;
   const fileError = async (f: (typeof todo)[number], e: unknown): Promise<void> => {
     const err = await diskFullOr(asKluisError(e, 'E_CARD_READ'), sp.dir);
@@ -258,8 +260,8 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
   };
   try {
     for (const f of todo) {
-      // The last file's after-read work has ended before this one is read.
-      await tail;
+      // The after-read work of the file before the last has ended before this one is read.
+      await older;
       if (stop) throw stop;
       if (cardGone || processing.error) break;
       const src = cardFsPath(cardRoot, f.path);
@@ -284,6 +286,7 @@ async function acquireAndProcess(station: Station, batch: BatchRow, cardRoot: st
         continue;
       }
       const prev = tail;
+      older = prev;
       tail = (async () => {
         await prev;
         try {

@@ -8,6 +8,7 @@ import { KluisError } from '../errors.js';
 import { layoutFor, loadConfig, readConfigFile, rememberRevision, type LoadedConfig, type TargetConfig } from '../config/index.js';
 import { formatPublicKey, parsePublicKey, readSecretKeyFile, type PublicKey, type SecretKey } from '../seal/index.js';
 import { Journal } from './journal.js';
+import { lockStation } from './lock.js';
 import { AuditLog } from '../audit/index.js';
 import { openTarget, type Refusal, type Target } from '../targets/index.js';
 import { notice } from '../util/notices.js';
@@ -28,14 +29,33 @@ export interface Station extends LoadedConfig {
 }
 
 export async function openStation(configFile: string, who: { operator?: string; caseRef?: string } = {}): Promise<Station> {
-  let loaded: LoadedConfig;
+  return openLoadedStation(await loadStationConfig(configFile), who);
+}
+
+/**
+ * For the commands that work on the station (ingest, resume, watch): the station lock is taken
+ * right after the signed config loads and before the station is opened, so nothing that waits on
+ * another process (the audit log's lock) comes before it. A second process gets E_STATION_BUSY at
+ * once, even while the holder is stopped in the middle of an audit append.
+ */
+export async function openLockedStation(configFile: string, who: { operator?: string; caseRef?: string } = {}): Promise<{ station: Station; unlock: () => Promise<void> }> {
+  const loaded = await loadStationConfig(configFile);
+  const unlock = await lockStation(loaded.layout.stateDir);
   try {
-    loaded = await loadConfig(configFile);
+    return { station: await openLoadedStation(loaded, who), unlock };
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function loadStationConfig(configFile: string): Promise<LoadedConfig> {
+  try {
+    return await loadConfig(configFile);
   } catch (err) {
     await recordReplayRefusal(configFile, err);
     throw err;
   }
-  return openLoadedStation(loaded, who);
 }
 
 /**
