@@ -12,9 +12,13 @@ import PQueue from 'p-queue';
 import { asKluisError, isRetryable, KluisError } from '../errors.js';
 import { backoffMs } from './retry.js';
 import { crashPoint } from './crash.js';
+import { youngGcEvery } from '../util/young-gc.js';
 import type { DeliveryRow } from './journal.js';
 import type { Station } from './station.js';
 import type { EventSink } from './events.js';
+
+/** A network read-back frees its socket buffers every this many bytes (util/young-gc.ts). */
+const READ_BACK_GC_BYTES = 4 << 20;
 
 export async function readBackSha256(station: Station, target: string, key: string): Promise<{ sha256: string; size: number }> {
   const t = station.targets.get(target);
@@ -23,9 +27,11 @@ export async function readBackSha256(station: Station, target: string, key: stri
   const stream = await t.get(key);
   const h = createHash('sha256');
   let size = 0;
+  const collect = youngGcEvery(READ_BACK_GC_BYTES);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     h.update(chunk);
     size += chunk.length;
+    collect(chunk.length);
   }
   return { sha256: h.digest('hex'), size };
 }

@@ -73,11 +73,16 @@ export class CheckedBody extends Transform {
   }
 
   private mismatch(what: string): KluisError {
-    return new KluisError('E_TARGET_BODY', `target ${this.target}: the body to upload had ${what}`, {
-      hint: 'the local sealed object changed or could not be read; the upload was abandoned and nothing was stored',
-      details: { retryable: false },
-    });
+    return bodyMismatch(this.target, what);
   }
+}
+
+/** The body to upload was not the promised bytes (`what` says how): nothing is stored. */
+export function bodyMismatch(target: string, what: string): KluisError {
+  return new KluisError('E_TARGET_BODY', `target ${target}: the body to upload had ${what}`, {
+    hint: 'the local sealed object changed or could not be read; the upload was abandoned and nothing was stored',
+    details: { retryable: false },
+  });
 }
 
 /** Wraps a body stream in a CheckedBody, forwarding the source's errors. */

@@ -1,5 +1,5 @@
 /**
- * S3-compatible object storage target (@aws-sdk/client-s3 + lib-storage), tuned for Ceph RGW 16
+ * S3-compatible object storage target (@aws-sdk/client-s3; uploads in s3-upload.ts), tuned for Ceph RGW 16
  * and AWS alike: path-style URLs, checksums only WHEN_REQUIRED (Ceph 16 ignores flexible
  * checksums and chokes on aws-chunked stream bodies), and a Content-MD5 header on every PutObject
  * and UploadPart (the one checksum Ceph verifies).
@@ -8,7 +8,7 @@
  * - every request goes through the guarded agents (egress guard at connect time);
  * - put refuses an existing key: HeadObject first, then `If-None-Match: *` on PutObject and
  *   CompleteMultipartUpload (servers that honour it close the race; see docs/targets.md for Ceph);
- * - large bodies go up in 8 MiB parts, 2 at a time (memory stays ~3 parts whatever the size);
+ * - large bodies go up in 8 MiB parts, 2 at a time, from two reused buffers (s3-upload.ts);
  *   a failed or aborted upload is aborted server-side, so nothing partial becomes visible;
  * - after the upload, HeadObject must report the promised size and SHA-256 metadata;
  * - object lock retention is set when the bucket has object lock and a retention is asked for;
@@ -16,12 +16,11 @@
  * - the SDK makes one attempt per call (maxAttempts 1): retries live in the outbox.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { KluisError } from '../errors.js';
-import { give, take } from '../util/reuse.js';
 import { resolveCredentials, type TargetConfig } from '../config/index.js';
+import { fileSource, streamSource, uploadObject } from './s3-upload.js';
 import { LazyReady, checkedBody, type NetworkTargetDeps, validateKey, validatePrefix } from './common.js';
 import type { EgressGuard } from './egress.js';
 import { createGuardedAgents, findKluisError, isNetworkError, isTlsError, tlsFailure, unreachable, type GuardedAgents } from './http.js';
@@ -29,39 +28,6 @@ import { pageLimit } from './paging.js';
 import type { ListPage, ObjectInfo, ProbeResult, PutOptions, Target, TargetCapabilities } from './types.js';
 
 export const S3_PART_SIZE = 8 * 1024 * 1024;
-/** Objects up to this size with a local file (PutOptions.localPath) go up from one buffer. */
-const LOCAL_BODY_MAX = 32 * 1024 * 1024;
-
-/**
- * The local file's bytes in a reused buffer (util/reuse.ts), when it is small enough and holds
- * exactly the promised size and SHA-256; otherwise null (the caller streams `body()`, whose check
- * then says what is wrong). Saves a new buffer per part, which made the S3 delivery the largest
- * memory user of an ingest.
- */
-async function localBody(opts: PutOptions): Promise<Buffer | null> {
-  if (!opts.localPath || opts.size <= 0 || opts.size > LOCAL_BODY_MAX) return null;
-  const buf = take(opts.size);
-  try {
-    const fh = await fsp.open(opts.localPath, 'r');
-    try {
-      if ((await fh.stat()).size !== opts.size) throw new Error('size differs');
-      let got = 0;
-      while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
-        if (bytesRead === 0) throw new Error('short read');
-        got += bytesRead;
-      }
-    } finally {
-      await fh.close();
-    }
-    if (createHash('sha256').update(buf).digest('hex') !== opts.sha256.toLowerCase()) throw new Error('sha256 differs');
-    return buf;
-  } catch {
-    give(buf);
-    return null;
-  }
-}
-export const S3_QUEUE_SIZE = 2;
 
 type S3Deps = NetworkTargetDeps;
 
@@ -69,9 +35,9 @@ type S3Deps = NetworkTargetDeps;
  * The SDK is loaded with the target's set-up, not with kluis: a station without an S3 target
  * never holds its ~25 MB of modules.
  */
-async function loadSdk(): Promise<{ s3: typeof import('@aws-sdk/client-s3'); Upload: typeof import('@aws-sdk/lib-storage').Upload; NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler }> {
-  const [s3, storage, http] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage'), import('@smithy/node-http-handler')]);
-  return { s3, Upload: storage.Upload, NodeHttpHandler: http.NodeHttpHandler };
+async function loadSdk(): Promise<{ s3: typeof import('@aws-sdk/client-s3'); NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler }> {
+  const [s3, http] = await Promise.all([import('@aws-sdk/client-s3'), import('@smithy/node-http-handler')]);
+  return { s3, NodeHttpHandler: http.NodeHttpHandler };
 }
 
 interface Ready {
@@ -227,13 +193,11 @@ export class S3Target implements Target {
     }
     const retainUntil =
       opts.retainUntil ?? (this.deps.cfg.retentionDays > 0 ? new Date(Date.now() + this.deps.cfg.retentionDays * 86_400_000) : undefined);
-    // A sealed object in the spool goes up from one reused buffer (lib-storage cuts a buffer into
-    // parts as views); anything else streams through the size and SHA-256 check.
-    const whole = await localBody(opts);
-    const params: PutObjectCommandInput = {
+    // A sealed object in the spool is read in place into the part buffers; anything else streams
+    // through the size and SHA-256 check.
+    const params: Omit<PutObjectCommandInput, 'Body'> = {
       Bucket: bucket,
       Key: key,
-      Body: whole ?? checkedBody(body(), opts.size, opts.sha256, this.name),
       ContentType: 'application/octet-stream',
       Metadata: { sha256: opts.sha256.toLowerCase() },
       IfNoneMatch: '*',
@@ -241,14 +205,24 @@ export class S3Target implements Target {
         ? { ObjectLockMode: this.deps.cfg.lockMode === 'governance' ? 'GOVERNANCE' : 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil }
         : {}),
     };
-    const upload = new sdk.Upload({ client, params, partSize: S3_PART_SIZE, queueSize: S3_QUEUE_SIZE, leavePartsOnError: false });
+    const deps = { sdk: sdk.s3, client, partSize: S3_PART_SIZE };
     try {
-      await upload.done();
+      const local = opts.localPath ? await fileSource(opts.localPath, opts.size, opts.sha256, this.name) : null;
+      let done = false;
+      if (local) {
+        try {
+          await uploadObject(deps, params, local);
+          done = true;
+        } catch (err) {
+          // The local file did not hold the promised bytes (that upload was abandoned): the body
+          // stream, checked on its own, is what goes up instead.
+          if (!(err instanceof KluisError && err.code === 'E_TARGET_BODY')) throw err;
+        }
+      }
+      if (!done) await uploadObject(deps, params, streamSource(checkedBody(body(), opts.size, opts.sha256, this.name)));
     } catch (err) {
-      // `whole` is not given back: a part still on its way may read it.
       throw this.mapError(err, `uploading ${key}`);
     }
-    give(whole);
     const info = await this.headRaw(key);
     if (!info || info.size !== opts.size || info.sha256 !== opts.sha256.toLowerCase()) {
       throw new KluisError(
