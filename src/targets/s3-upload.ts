@@ -1,18 +1,19 @@
 /**
  * Putting one object into S3: a body that fits one part goes up as one PutObject; a larger one as
- * a multipart upload of PART_SIZE parts, two on their way at a time.
+ * a multipart upload of `partSize` parts, one after the other.
  *
  * Promises:
- * - memory is two reused part buffers per upload (util/reuse.ts), whatever the object's size: a
- *   local file is read straight into them, a stream is copied into them. Nothing is allocated per
- *   part or per read, which kept the main thread's heap ~90 MB larger with a streamed upload;
+ * - memory is one reused part buffer per upload (util/reuse.ts), whatever the object's size: a
+ *   local file is read straight into it, a stream is copied into it. Nothing is allocated per
+ *   part or per read (lib-storage's part-by-concatenation kept the main thread's heap ~90 MB
+ *   larger);
  * - the body is checked before the object can become visible: a local file must have the promised
  *   size and SHA-256 when its last byte is read (a stream is checked by CheckedBody), else the
  *   upload is abandoned with E_TARGET_BODY;
  * - CompleteMultipartUpload and the one-part PutObject carry `params` (If-None-Match, metadata,
  *   object lock); a failure after CreateMultipartUpload aborts the upload server-side (best
  *   effort), so nothing partial becomes visible;
- * - the parts are numbered from 1 in order, and every part but the last is PART_SIZE bytes.
+ * - the parts are numbered from 1 in order, and every part but the last is `partSize` bytes.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -111,18 +112,20 @@ export interface UploadDeps {
   partSize: number;
 }
 
-/** Uploads everything `src` gives as the object `params` names (its Body is ignored). */
+/**
+ * Uploads everything `src` gives as the object `params` names (its Body is ignored). One part is
+ * on its way at a time, from one buffer: reading the next part from the spool takes a few
+ * milliseconds against tens for sending it, and the outbox already sends two objects at once.
+ */
 export async function uploadObject(deps: UploadDeps, params: Omit<PutObjectCommandInput, 'Body'>, src: PartSource): Promise<void> {
   const { sdk, client, partSize } = deps;
-  const bufs = [take(partSize), take(partSize)];
-  const inflight: Array<Promise<void>> = [];
+  const buf = take(partSize);
   let uploadId: string | undefined;
-  let failure: unknown;
   try {
-    let n = await src.fill(bufs[0]!);
+    let n = await src.fill(buf);
     if (n < partSize) {
       src.check();
-      await client.send(new sdk.PutObjectCommand({ ...params, Body: bufs[0]!.subarray(0, n) }));
+      await client.send(new sdk.PutObjectCommand({ ...params, Body: buf.subarray(0, n) }));
       return;
     }
     const { IfNoneMatch, ...createParams } = params;
@@ -130,28 +133,11 @@ export async function uploadObject(deps: UploadDeps, params: Omit<PutObjectComma
     uploadId = created.UploadId;
     if (!uploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
     const parts: CompletedPart[] = [];
-    let partNumber = 1;
-    while (n > 0) {
-      const body = bufs[(partNumber - 1) % 2]!.subarray(0, n);
-      const pn = partNumber;
-      inflight.push(
-        client.send(new sdk.UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, PartNumber: pn, Body: body })).then(
-          (r) => {
-            parts[pn - 1] = { PartNumber: pn, ETag: r.ETag };
-          },
-          (err: unknown) => {
-            failure ??= err;
-          },
-        ),
-      );
-      partNumber += 1;
-      // The buffer the next part is read into was last used by the part before this one.
-      if (inflight.length === 2) await inflight.shift();
-      if (failure) throw failure;
-      n = await src.fill(bufs[(partNumber - 1) % 2]!);
+    for (let partNumber = 1; n > 0; partNumber++) {
+      const r = await client.send(new sdk.UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, PartNumber: partNumber, Body: buf.subarray(0, n) }));
+      parts.push({ PartNumber: partNumber, ETag: r.ETag });
+      n = await src.fill(buf);
     }
-    await Promise.all(inflight.splice(0));
-    if (failure) throw failure;
     src.check();
     await client.send(
       new sdk.CompleteMultipartUploadCommand({
@@ -167,9 +153,8 @@ export async function uploadObject(deps: UploadDeps, params: Omit<PutObjectComma
     if (uploadId) await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId })).catch(() => undefined);
     throw err;
   } finally {
-    // No part still reads a buffer once every part has settled (they never reject).
-    await Promise.all(inflight);
-    for (const b of bufs) give(b);
+    // Every request that read the buffer has settled.
+    give(buf);
     await src.close().catch(() => undefined);
   }
 }

@@ -8,7 +8,7 @@
  * - every request goes through the guarded agents (egress guard at connect time);
  * - put refuses an existing key: HeadObject first, then `If-None-Match: *` on PutObject and
  *   CompleteMultipartUpload (servers that honour it close the race; see docs/targets.md for Ceph);
- * - large bodies go up in 8 MiB parts, 2 at a time, from two reused buffers (s3-upload.ts);
+ * - large bodies go up in 8 MiB parts, one after the other, from one reused buffer (s3-upload.ts);
  *   a failed or aborted upload is aborted server-side, so nothing partial becomes visible;
  * - after the upload, HeadObject must report the promised size and SHA-256 metadata;
  * - object lock retention is set when the bucket has object lock and a retention is asked for;

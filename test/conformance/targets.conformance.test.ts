@@ -9,7 +9,7 @@ import { promises as fsp, readFileSync, renameSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, GetObjectRetentionCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectRetentionCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { openTarget, type TargetContext } from '../../src/targets/index.js';
 import type { Target } from '../../src/targets/types.js';
 import { listPages } from '../../src/targets/paging.js';
@@ -453,6 +453,9 @@ if (services) {
         // The local file holds other bytes: the body stream is what gets stored.
         await t.put('b/from-body', () => body('promised', size), { size, sha256: sha, localPath: bad });
         expect(await sha256Of(await t.get('b/from-body'))).toBe(sha);
+        // The upload from the wrong local file was abandoned server-side, not left half-done.
+        const open = await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+        expect(open.Uploads ?? []).toEqual([]);
       } finally {
         for (const k of ['b/from-file', 'b/from-body']) await t.delete(k).catch(() => undefined);
         await t.close();
