@@ -33,52 +33,69 @@ export function validatePrefix(prefix: string): void {
   validateKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
 }
 
-export class CheckedBody extends Transform {
+/**
+ * The check of a body against the size and SHA-256 it was promised, fed chunk by chunk: `update`
+ * throws as soon as there are more bytes than promised, `finish` when the size or the hash differs.
+ * CheckedBody (a stream) and the S3 upload from a local file (s3-upload.ts) both use it.
+ */
+export class BodyCheck {
   private readonly hash: Hash = createHash('sha256');
-  private readonly md5: Hash = createHash('md5');
   bytes = 0;
-  md5Hex: string | undefined;
 
   constructor(
     private readonly expectSize: number,
     private readonly expectSha256: string,
     private readonly target: string,
-  ) {
+  ) {}
+
+  update(chunk: Uint8Array): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expectSize) throw bodyMismatch(this.target, `more than the promised ${this.expectSize} bytes`);
+    this.hash.update(chunk);
+  }
+
+  finish(): void {
+    if (this.bytes !== this.expectSize) throw bodyMismatch(this.target, `${this.bytes} bytes, not the promised ${this.expectSize}`);
+    const got = this.hash.digest('hex');
+    if (got !== this.expectSha256.toLowerCase()) throw bodyMismatch(this.target, `SHA-256 ${got}, not the promised ${this.expectSha256}`);
+  }
+}
+
+export class CheckedBody extends Transform {
+  private readonly check: BodyCheck;
+
+  constructor(expectSize: number, expectSha256: string, target: string) {
     super();
+    this.check = new BodyCheck(expectSize, expectSha256, target);
+  }
+
+  get bytes(): number {
+    return this.check.bytes;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.expectSize) {
-      cb(this.mismatch(`more than the promised ${this.expectSize} bytes`));
+    try {
+      this.check.update(chunk);
+    } catch (err) {
+      cb(err as KluisError);
       return;
     }
-    this.hash.update(chunk);
-    this.md5.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.bytes !== this.expectSize) {
-      cb(this.mismatch(`${this.bytes} bytes, not the promised ${this.expectSize}`));
+    try {
+      this.check.finish();
+    } catch (err) {
+      cb(err as KluisError);
       return;
     }
-    const got = this.hash.digest('hex');
-    if (got !== this.expectSha256.toLowerCase()) {
-      cb(this.mismatch(`SHA-256 ${got}, not the promised ${this.expectSha256}`));
-      return;
-    }
-    this.md5Hex = this.md5.digest('hex');
     cb();
-  }
-
-  private mismatch(what: string): KluisError {
-    return bodyMismatch(this.target, what);
   }
 }
 
 /** The body to upload was not the promised bytes (`what` says how): nothing is stored. */
-export function bodyMismatch(target: string, what: string): KluisError {
+function bodyMismatch(target: string, what: string): KluisError {
   return new KluisError('E_TARGET_BODY', `target ${target}: the body to upload had ${what}`, {
     hint: 'the local sealed object changed or could not be read; the upload was abandoned and nothing was stored',
     details: { retryable: false },

@@ -15,12 +15,11 @@
  *   effort), so nothing partial becomes visible;
  * - the parts are numbered from 1 in order, and every part but the last is `partSize` bytes.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { CompletedPart, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { give, take } from '../util/reuse.js';
-import { bodyMismatch } from './common.js';
+import { BodyCheck } from './common.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -47,26 +46,19 @@ export async function fileSource(file: string, size: number, sha256: string, tar
   } catch {
     return null;
   }
-  const hash: Hash = createHash('sha256');
-  let pos = 0;
+  const body = new BodyCheck(size, sha256, target);
   return {
     async fill(buf) {
       let got = 0;
       while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, pos);
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, body.bytes + got);
         if (bytesRead === 0) break;
         got += bytesRead;
-        pos += bytesRead;
-        if (pos > size) throw bodyMismatch(target, `more than the promised ${size} bytes`);
       }
-      hash.update(buf.subarray(0, got));
+      body.update(buf.subarray(0, got));
       return got;
     },
-    check() {
-      if (pos !== size) throw bodyMismatch(target, `${pos} bytes, not the promised ${size}`);
-      const got = hash.digest('hex');
-      if (got !== sha256.toLowerCase()) throw bodyMismatch(target, `SHA-256 ${got}, not the promised ${sha256}`);
-    },
+    check: () => body.finish(),
     close: () => fh.close(),
   };
 }
