@@ -16,11 +16,15 @@ import * as path from 'node:path';
 import { acquireFile } from '../card/index.js';
 import { sanitizeFile } from '../sanitize/index.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
-import { benchSeal, generateKey, sealFile, type BenchImpl } from '../seal/index.js';
+import { benchSeal, formatPublicKey, generateKey, publishSealed, sealFile, type BenchImpl } from '../seal/index.js';
+import { WorkerPool } from '../pipeline/workers.js';
 import { FsTarget } from '../targets/index.js';
 import { measureInProcess, type Measured } from './measure.js';
 import type { RunResult } from './result.js';
 import { failedRun, runAgeFile, warmFile, type RunContext } from './runs.js';
+
+const CARD_READ_NOTE =
+  "one read per file: SHA-256, xxh128, sealed original on the reader's sealing thread, working copy; each original fsynced; no sanitizing, journal or audit";
 
 function stageRun(card: string, id: string, label: string, bytes: number, files: number, m: Measured, note?: string): RunResult {
   return {
@@ -84,6 +88,33 @@ export async function runStages(ctx: RunContext, opts: { stages: boolean; sealCo
   const san = new Map<string, string>();
   const sea = new Map<string, { path: string; sha256: string; size: number }>();
   try {
+    // The card read as ingest does it, and nothing else: the floor under ingest's "card free".
+    if (full) {
+      ctx.log('stage: card read as ingest does it');
+      const read = path.join(dir, 'card-read');
+      await fsp.mkdir(read, { recursive: true });
+      const recipient = formatPublicKey(generateKey('recipient').publicKey);
+      const reader = new WorkerPool(1);
+      try {
+        const { m } = await measureInProcess(async () => {
+          let durable: Promise<void> = Promise.resolve();
+          for (const [i, f] of footage.entries()) {
+            const sealTo = path.join(read, `${i}.sealed`);
+            const r = await reader.run('read-card', { src: f.abs, expectSize: f.size, workingCopy: path.join(read, String(i)), sealTo, deferSeal: true, recipients: [recipient] });
+            // Made durable behind the next read, as ingest does before it calls the card free.
+            const prev = durable;
+            durable = prev.then(() => (r.sealed?.pending ? publishSealed(r.sealed.pending, sealTo) : undefined));
+          }
+          await durable;
+        });
+        results.push(stageRun(card, 'stage-card-read', 'stage: card read as ingest does it', sum(footage), footage.length, m, CARD_READ_NOTE));
+      } catch (err) {
+        results.push(failedRun('stage-card-read', 'stage: card read as ingest does it', 'stage', err, card));
+      } finally {
+        await reader.close();
+        await fsp.rm(read, { recursive: true, force: true });
+      }
+    }
     // acquire + hash: every footage file, copied into the scratch spool while hashed.
     if (full) {
       ctx.log('stage: acquire + hash');

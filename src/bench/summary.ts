@@ -11,6 +11,7 @@ import { cpuPerGb, cpuSeconds, findRun, type CardInfo, type Check, type MachineI
 export const CP_RUN = 'cp+sha256sum';
 export const DIY_RUN = 'diy';
 export const KLUIS_RUN = 'kluis-ingest-fs';
+export const CARD_READ_RUN = 'stage-card-read';
 
 export interface Timing {
   wallS: number;
@@ -35,6 +36,9 @@ export interface CardSummary {
   freeVsDiy: number | null;
   /** CPU seconds the 0.5x cp+sha256sum goal leaves for this card on this machine's cores. */
   budgetCpuS: number | null;
+  /** The card read alone, as ingest does it (stage-card-read): the floor under card free. */
+  cardReadS: number | null;
+  cardReadVsCp: number | null;
 }
 
 function timing(r: RunResult | undefined): Timing | null | 'failed' {
@@ -56,6 +60,7 @@ export function cardSummary(runs: RunResult[], card: CardInfo, cores: number): C
   const cp = findRun(runs, CP_RUN, card.id);
   const diy = findRun(runs, DIY_RUN, card.id);
   const kluis = findRun(runs, KLUIS_RUN, card.id);
+  const cardRead = findRun(runs, CARD_READ_RUN, card.id);
   const goal = RATIOS.find((s) => s.id === 'e2e-vs-cp')?.min ?? 0.5;
   return {
     card: card.id,
@@ -72,11 +77,14 @@ export function cardSummary(runs: RunResult[], card: CardInfo, cores: number): C
     freeVsCp: ratio(runs, 'free-vs-cp', card.id),
     freeVsDiy: ratio(runs, 'free-vs-diy', card.id),
     budgetCpuS: goalCpuBudgetS(card.bytes, goal, cp, cores),
+    cardReadS: seconds(cardRead?.wallMs, cardRead?.ok),
+    cardReadVsCp: cp?.ok && cardRead?.ok && cardRead.wallMs > 0 ? cp.wallMs / cardRead.wallMs : null,
   };
 }
 
 /** The rows of the CPU-per-GB table: each kluis stage, then the whole runs it compares with. */
 export const CPU_ROWS: Array<{ id: string; label: string }> = [
+  { id: CARD_READ_RUN, label: 'card read as ingest does it (hashes, sealed original, working copy)' },
   { id: 'stage-acquire', label: 'acquire (read, SHA-256 + xxh128, spool)' },
   { id: 'stage-sanitize-image', label: 'sanitize image (with proofs)' },
   { id: 'stage-sanitize-video', label: 'sanitize video (with proofs)' },
@@ -206,6 +214,13 @@ export function formatSummary(s: Summary, ctx: SummaryContext): string {
     if (budgets.length > 0) {
       out.push(
         `The ${goalOf('e2e-vs-cp') ?? 0.5}x cp+sha256sum goal leaves kluis ${budgets.map((c) => `${fx(c.budgetCpuS!, 1)} CPU s for ${c.card}`).join(', ')} on ${ctx.machine.cores} cores.`,
+      );
+    }
+    const floors = s.cards.filter((c) => c.cardReadS !== null);
+    if (floors.length > 0) {
+      out.push(
+        `The card read alone, as ingest does it (no sanitizing, journal or audit), the floor under card free: ` +
+          `${floors.map((c) => `${c.card} ${secs(c.cardReadS)} (${x(c.cardReadVsCp)} cp+sha256sum)`).join(', ')}.`,
       );
     }
     out.push('');

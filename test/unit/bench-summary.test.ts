@@ -17,6 +17,7 @@ const runs: RunResult[] = [
   run('cp+sha256sum', 'photo-heavy', 2000e6, 10_000, 8000, { cardFreeMs: 10_000 }),
   run('diy', 'photo-heavy', 2000e6, 16_000, 14_000, { cardFreeMs: 4000 }),
   run('kluis-ingest-fs', 'photo-heavy', 2000e6, 40_000, 70_000, { group: 'kluis', cardFreeMs: 8000 }),
+  run('stage-card-read', 'photo-heavy', 2000e6, 8000, 9000, { group: 'stage' }),
   run('stage-acquire', 'photo-heavy', 2000e6, 7000, 6000, { group: 'stage' }),
   run('stage-sanitize-image', 'photo-heavy', 1000e6, 50_000, 45_000, { group: 'stage' }),
   run('stage-sanitize-video', 'photo-heavy', 1000e6, 9000, 10_000, { group: 'stage' }),
@@ -45,6 +46,8 @@ describe('bench summary per card', () => {
       freeVsCp: 1.25,
       freeVsDiy: 0.5,
       budgetCpuS: 40, // 2000 MB at 0.5 x 200 MB/s = 20 s, on 2 cores
+      cardReadS: 8,
+      cardReadVsCp: 1.25, // cp+sha256sum 10 s over the card read alone 8 s
     });
   });
 
@@ -56,15 +59,17 @@ describe('bench summary per card', () => {
     expect(s.diyCardFreeS).toBeNull();
     expect(s.e2eVsCp).toBeCloseTo(0.6, 10);
     const empty = cardSummary([], video, 2);
-    expect([empty.cp, empty.diy, empty.kluis, empty.e2eVsCp, empty.kluisCardFreeS, empty.budgetCpuS]).toEqual([null, null, null, null, null, null]);
+    expect([empty.cp, empty.diy, empty.kluis, empty.e2eVsCp, empty.kluisCardFreeS, empty.budgetCpuS, empty.cardReadS, empty.cardReadVsCp]).toEqual([null, null, null, null, null, null, null, null]);
+    expect(s.cardReadS).toBeNull(); // not run on this card
   });
 });
 
 describe('bench CPU seconds per GB', () => {
   it('gives every stage and whole run per card, per GB of its own input; failed or absent is null', () => {
     const rows = Object.fromEntries(cpuTable(runs, ['photo-heavy', 'video-heavy']).map((r) => [r.id, r]));
-    expect(Object.keys(rows)).toEqual(['stage-acquire', 'stage-sanitize-image', 'stage-sanitize-video', 'stage-seal', 'kluis-ingest-fs', 'cp+sha256sum', 'diy']);
+    expect(Object.keys(rows)).toEqual(['stage-card-read', 'stage-acquire', 'stage-sanitize-image', 'stage-sanitize-video', 'stage-seal', 'kluis-ingest-fs', 'cp+sha256sum', 'diy']);
     expect(rows['stage-acquire']!.perGb).toEqual({ 'photo-heavy': 3, 'video-heavy': null });
+    expect(rows['stage-card-read']!.perGb).toEqual({ 'photo-heavy': 4.5, 'video-heavy': null });
     expect(rows['stage-sanitize-image']!.perGb['photo-heavy']).toBe(45);
     expect(rows['stage-seal']!.perGb['photo-heavy']).toBeCloseTo(3, 10); // 5.7 CPU s over 1.9 GB of sanitized bytes
     expect(rows['stage-seal']!.gb['photo-heavy']).toBeCloseTo(1.9, 10);
@@ -103,6 +108,8 @@ describe('bench summary text', () => {
     expect(text).toContain('| video-heavy: 58 clips + 60 JPEGs (1.50 GB, 118 files) | 6.0 s | failed | 10.0 s | 0.60x | - | 5.0 s | 1.20x | - | 6.0 / failed / 20.0 |');
     expect(text).toContain('its card is free after the copy (photo-heavy 4.0 s, video-heavy -)');
     expect(text).toContain('The 0.5x cp+sha256sum goal leaves kluis 40.0 CPU s for photo-heavy, 24.0 CPU s for video-heavy on 2 cores.');
+    // only the card that has the row is named
+    expect(text).toContain('the floor under card free: photo-heavy 8.0 s (1.25x cp+sha256sum).');
   });
 
   it('has the CPU-per-GB table and every goal with its verdict', () => {
