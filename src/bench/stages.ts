@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { acquireFile } from '../card/index.js';
 import { sanitizeFile } from '../sanitize/index.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
+import { closeSpawner } from '../wrappers/spawner.js';
 import { benchSeal, formatPublicKey, generateKey, publishSealed, sealFile, type BenchImpl } from '../seal/index.js';
 import { WorkerPool } from '../pipeline/workers.js';
 import { FsTarget } from '../targets/index.js';
@@ -140,9 +141,11 @@ export async function runStages(ctx: RunContext, opts: { stages: boolean; sealCo
             await sanitizeFile(acq.get(f.rel)!, out, { thermal: 'keep' });
             san.set(f.rel, out);
           }
-          // The persistent ExifTool is a child that has not ended yet: end it inside the
-          // measurement so its CPU time is counted with the stage that used it.
+          // The persistent ExifTool and the spawner (and the tools it ran) are children that
+          // have not ended yet: end them inside the measurement so their CPU time is counted
+          // with the stage that used them.
           await closeExiftool();
+          await closeSpawner();
         });
         results.push(stageRun(card, id, label, sum(set), set.length, m, 'CPU includes ffmpeg/exiftool children'));
       } catch (err) {

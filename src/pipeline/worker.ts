@@ -3,7 +3,7 @@
  * one at a time as the main thread sends them, and answers each with its result or its error
  * (code, message, hint and the errno codes of its causes, so the main thread can still tell a
  * full disk from a bad file). A background worker runs at a lower CPU priority than the card
- * reader. On 'close' it stops its persistent ExifTool and lets the thread end.
+ * reader. On 'close' it stops its persistent ExifTool and its spawner, and lets the thread end.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { useCrashCounters } from './crash.js';
@@ -11,6 +11,7 @@ import { armSeams, type Seams } from './seams.js';
 import { closeTasks, runTask, type TaskName } from './tasks.js';
 import { serializeError, type WorkerRequest, type WorkerReply } from './thread-messages.js';
 import { closeExiftool } from '../wrappers/exiftool.js';
+import { closeSpawner } from '../wrappers/spawner.js';
 import { asBackgroundThread } from '../wrappers/priority.js';
 
 const port = parentPort;
@@ -23,7 +24,7 @@ if (data.background) asBackgroundThread();
 
 port.on('message', (msg: WorkerRequest) => {
   if (msg.type === 'close') {
-    void Promise.all([closeExiftool().catch(() => undefined), closeTasks().catch(() => undefined)]).then(() => port.close());
+    void Promise.all([closeExiftool().catch(() => undefined), closeSpawner().catch(() => undefined), closeTasks().catch(() => undefined)]).then(() => port.close());
     return;
   }
   const reply = (r: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(r, transfer);

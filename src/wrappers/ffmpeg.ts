@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KluisError } from '../errors.js';
 import { asBackgroundWork } from './priority.js';
+import { runInSpawner } from './spawner.js';
 
 export interface RunOptions {
   /** Which binary; default ffmpeg. */
@@ -46,11 +47,65 @@ export interface RunResult {
 
 const DEFAULT_TIMEOUT = 10 * 60_000;
 
-/** Runs ffmpeg (or ffprobe) with `args` and streams its output as asked. */
-export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+const timeoutError = (bin: string, timeoutMs: number, args: readonly string[]): KluisError =>
+  new KluisError('E_SANITIZE_TOOL_TIMEOUT', `${bin} did not finish within ${Math.round(timeoutMs / 1000)} s`, {
+    hint: 'the file may be damaged or the disk very slow; check the file with ffprobe and try again',
+    details: { args: [...args] },
+  });
+
+const abortedError = (bin: string): KluisError => new KluisError('E_SANITIZE_TOOL_ABORTED', `${bin} was stopped`, { hint: 'the run was cancelled' });
+
+const tooMuchOutput = (bin: string, cap: number): KluisError =>
+  new KluisError('E_SANITIZE_TOOL_OUTPUT', `${bin} printed more than ${cap} bytes`, {
+    hint: 'the file carries far more structure than expected; it is refused to keep memory bounded',
+  });
+
+const startError = (bin: string, err: { code?: string | null; message: string; cause?: unknown }): KluisError =>
+  err.code === 'ENOENT'
+    ? new KluisError('E_SANITIZE_TOOL_MISSING', `${bin} is not installed (not found on PATH)`, { hint: 'install it: sudo apt-get install ffmpeg', cause: err.cause })
+    : new KluisError('E_SANITIZE_TOOL_FAILED', `could not start ${bin}: ${err.message}`, { cause: err.cause });
+
+function exitError(bin: string, code: number | null, sig: NodeJS.Signals | null, stderr: string, args: readonly string[]): KluisError {
+  const tail = lastLines(stderr, 6);
+  return new KluisError('E_SANITIZE_TOOL_FAILED', `${bin} failed (${sig ? `signal ${sig}` : `exit ${code}`})${tail ? `: ${tail}` : ''}`, {
+    hint: 'the file is probably damaged or not a format kluis can read',
+    details: { args: [...args], stderr: tail },
+  });
+}
+
+/**
+ * Runs ffmpeg (or ffprobe) with `args` and streams its output as asked. A run that only collects
+ * its stdout (the proofs of every video file) goes through the thread's spawner process
+ * (spawner.ts) where there is one.
+ */
+export async function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const bin = opts.bin ?? 'ffmpeg';
+  const argv = bin === 'ffmpeg' ? ['-nostdin', '-hide_banner', ...args] : ['-hide_banner', ...args];
   const tailMax = opts.stderrTail ?? 8192;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT;
+  if (opts.collectStdout !== undefined && !opts.onStdout && !opts.onLine && !opts.extraOutputs && !opts.signal?.aborted) {
+    const r = await runInSpawner(bin, argv, { collectStdout: opts.collectStdout, stderrTail: tailMax, timeoutMs, signal: opts.signal });
+    if (r) {
+      switch (r.outcome) {
+        case 'exit':
+          if (r.code === 0) return { stdout: r.stdout, stderr: r.stderr };
+          throw exitError(bin, r.code, r.signal, r.stderr, args);
+        case 'timeout':
+          throw timeoutError(bin, timeoutMs, args);
+        case 'output':
+          throw tooMuchOutput(bin, opts.collectStdout);
+        case 'killed':
+          throw abortedError(bin);
+        case 'spawn':
+          throw startError(bin, { code: r.errno ?? null, message: r.message ?? 'unknown error' });
+      }
+    }
+  }
+  return runHere(bin, argv, args, opts, tailMax, timeoutMs);
+}
+
+/** runFfmpeg, with the tool started by this process. */
+function runHere(bin: string, argv: string[], args: readonly string[], opts: RunOptions, tailMax: number, timeoutMs: number): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     let settled = false;
     let stderrTail = Buffer.alloc(0);
@@ -59,7 +114,6 @@ export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promi
     let pendingLine = '';
     let failure: KluisError | null = null;
 
-    const argv = bin === 'ffmpeg' ? ['-nostdin', '-hide_banner', ...args] : ['-hide_banner', ...args];
     const extra = opts.extraOutputs ?? 0;
     const child = spawn(bin, argv, {
       stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: extra }, () => 'pipe' as const)],
@@ -78,18 +132,10 @@ export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promi
       for (const p of extraPipes()) p.resume();
     };
 
-    const timer = setTimeout(() => {
-      kill(
-        new KluisError('E_SANITIZE_TOOL_TIMEOUT', `${bin} did not finish within ${Math.round(timeoutMs / 1000)} s`, {
-          hint: 'the file may be damaged or the disk very slow; check the file with ffprobe and try again',
-          details: { args: [...args] },
-        }),
-      );
-    }, timeoutMs);
+    const timer = setTimeout(() => kill(timeoutError(bin, timeoutMs, args)), timeoutMs);
     timer.unref();
 
-    const onAbort = (): void =>
-      kill(new KluisError('E_SANITIZE_TOOL_ABORTED', `${bin} was stopped`, { hint: 'the run was cancelled' }));
+    const onAbort = (): void => kill(abortedError(bin));
     if (opts.signal) {
       if (opts.signal.aborted) onAbort();
       else opts.signal.addEventListener('abort', onAbort, { once: true });
@@ -108,11 +154,7 @@ export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promi
         }
         if (opts.collectStdout !== undefined) {
           collectedBytes += chunk.length;
-          if (collectedBytes > opts.collectStdout) {
-            throw new KluisError('E_SANITIZE_TOOL_OUTPUT', `${bin} printed more than ${opts.collectStdout} bytes`, {
-              hint: 'the file carries far more structure than expected; it is refused to keep memory bounded',
-            });
-          }
+          if (collectedBytes > opts.collectStdout) throw tooMuchOutput(bin, opts.collectStdout);
           collected.push(chunk);
         }
       } catch (err) {
@@ -165,16 +207,7 @@ export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promi
       else resolve({ stdout: Buffer.concat(collected), stderr: stderrTail.toString('utf8') });
     };
 
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      finish(
-        err.code === 'ENOENT'
-          ? new KluisError('E_SANITIZE_TOOL_MISSING', `${bin} is not installed (not found on PATH)`, {
-              hint: 'install it: sudo apt-get install ffmpeg',
-              cause: err,
-            })
-          : new KluisError('E_SANITIZE_TOOL_FAILED', `could not start ${bin}: ${err.message}`, { cause: err }),
-      );
-    });
+    child.on('error', (err: NodeJS.ErrnoException) => finish(startError(bin, { code: err.code ?? null, message: err.message, cause: err })));
 
     child.on('close', (code, sig) => {
       if (failure) return finish(failure);
@@ -188,14 +221,7 @@ export function runFfmpeg(args: readonly string[], opts: RunOptions = {}): Promi
         }
       }
       if (code === 0) return finish(null);
-      const tail = lastLines(stderrTail.toString('utf8'), 6);
-      finish(
-        new KluisError(
-          'E_SANITIZE_TOOL_FAILED',
-          `${bin} failed (${sig ? `signal ${sig}` : `exit ${code}`})${tail ? `: ${tail}` : ''}`,
-          { hint: 'the file is probably damaged or not a format kluis can read', details: { args: [...args], stderr: tail } },
-        ),
-      );
+      finish(exitError(bin, code, sig, stderrTail.toString('utf8'), args));
     });
   });
 }
