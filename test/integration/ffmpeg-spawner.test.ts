@@ -6,6 +6,7 @@
  * - the tool runs as a child of the spawner, not of this process;
  * - runFfmpeg answers the same through the spawner as when it starts the tool itself: the output,
  *   and each failure's code and message (exit status, timeout, output cap, abort);
+ * - a spawner that dies (a run under way, and every later run) leaves kluis to start the tool;
  * - the spawner does not keep node alive, and it goes, with the tool it runs, when its kluis
  *   process is killed with SIGKILL.
  */
@@ -89,6 +90,23 @@ describe('through the spawner', () => {
     const exit = await failure(viaSpawner.runFfmpeg(missing, { collectStdout: 1024 }));
     expect(exit.code).toBe('E_SANITIZE_TOOL_FAILED');
     expect(exit.message).toContain('No such file');
+  });
+});
+
+describe('when the spawner dies', () => {
+  it('a run under way is started here instead, and so is every later run in this thread', async () => {
+    await viaSpawner.runFfmpeg(['-version'], { collectStdout: 1 << 16 });
+    const pid = spawner.spawnerPid();
+    expect(pid).not.toBeNull();
+    const run = viaSpawner.runFfmpeg(['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=s=64x48:d=0.2', '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', 'pipe:1'], {
+      collectStdout: 1 << 20,
+    });
+    process.kill(pid!, 'SIGKILL');
+    const r = await run;
+    expect(r.stdout.subarray(1, 4).toString()).toBe('PNG');
+    expect(spawner.spawnerPid()).toBeNull();
+    expect((await viaSpawner.ffprobeJson(clip)).streams).toHaveLength(1);
+    expect(spawner.spawnerPid()).toBeNull();
   });
 });
 
