@@ -39,7 +39,8 @@ const script = new URL('./spawner-child.js', import.meta.url);
 
 /** This thread's spawner: undefined until first asked for, null when it cannot be used. */
 let spawner: ChildProcess | null | undefined;
-const waiting = new Map<number, (r: SpawnReply | null) => void>();
+/** Requests under way, by id, with the spawner each went to. */
+const waiting = new Map<number, { child: ChildProcess; done: (r: SpawnReply | null) => void }>();
 const inFlight = new Set<Promise<SpawnReply | null>>();
 let nextId = 1;
 
@@ -54,16 +55,19 @@ function start(): ChildProcess | null {
     return null;
   }
   child.on('message', (m: SpawnReply) => {
-    const done = waiting.get(m.id);
-    if (!done) return;
+    const w = waiting.get(m.id);
+    if (!w) return;
     waiting.delete(m.id);
     idle();
-    done(m);
+    w.done(m);
   });
   const gone = (): void => {
     if (spawner === child) spawner = null; // not started again in this thread: callers spawn themselves
-    for (const done of waiting.values()) done(null);
-    waiting.clear();
+    for (const [id, w] of waiting) {
+      if (w.child !== child) continue;
+      waiting.delete(id);
+      w.done(null);
+    }
   };
   child.on('error', gone);
   child.on('exit', gone);
@@ -75,7 +79,7 @@ function start(): ChildProcess | null {
 /** Holds node open only while a request is under way. */
 function idle(): void {
   if (!spawner) return;
-  if (waiting.size === 0) {
+  if (![...waiting.values()].some((w) => w.child === spawner)) {
     spawner.unref();
     spawner.channel?.unref();
   } else {
@@ -96,19 +100,22 @@ export function runInSpawner(
     const onAbort = (): void => {
       if (waiting.has(id)) child.send({ t: 'kill', id } satisfies SpawnRequest, () => undefined);
     };
-    waiting.set(id, (r) => {
-      opts.signal?.removeEventListener('abort', onAbort);
-      resolve(r);
+    waiting.set(id, {
+      child,
+      done: (r) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
     });
     idle();
     const request: SpawnRequest = { t: 'run', id, bin, argv, collectStdout: opts.collectStdout, stderrTail: opts.stderrTail, timeoutMs: opts.timeoutMs };
     child.send(request, (err) => {
       if (!err) return;
       // The spawner is going away: the caller starts the tool itself.
-      const done = waiting.get(id);
+      const w = waiting.get(id);
       waiting.delete(id);
       idle();
-      done?.(null);
+      w?.done(null);
     });
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
