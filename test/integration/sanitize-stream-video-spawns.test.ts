@@ -1,8 +1,9 @@
 /**
  * Issue 14 for video: no child process reads the whole file. Once the persistent ExifTool runs,
- * sanitizeStream on an MP4 starts exactly two processes, ffprobe and one ffmpeg decode, and both
- * read the output's prefix file in the scratch folder, which is a small part of the output; the
- * input is never handed to a child. Every spawn of node:child_process is counted.
+ * sanitizeStream on an MP4 starts exactly one process, the ffmpeg decode of the first picture, and
+ * it reads the output's prefix file in the scratch folder, which is a small part of the output; the
+ * input is never handed to a child. The movie header is read in process (mp4box.js), not by a
+ * child. Every spawn of node:child_process is counted.
  */
 import * as cp from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +23,7 @@ const { exiftool, exiftoolStayOpenPid } = await import('../../src/wrappers/exift
 const dir = mkdtempSync(path.join(tmpdir(), 'kluis-video-spawns-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-test('sanitizing an MP4 starts ffprobe and one ffmpeg decode, both on the first bytes of the output only', async () => {
+test('sanitizing an MP4 starts one ffmpeg decode, on the first bytes of the output only, and reads the header in process', async () => {
   const input = path.join(dir, 'in.mp4');
   // Random noise does not compress: about 8 MB, so the prefix (first keyframe, at least 1 MiB) is a small part.
   execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'nullsrc=s=320x240:r=25:d=4,geq=random(1)*255:128:128', '-f', 'lavfi', '-i', 'sine=d=4',
@@ -56,14 +57,15 @@ test('sanitizing an MP4 starts ffprobe and one ffmpeg decode, both on the first 
   expect(r.thumbnail?.length).toBeGreaterThan(0);
 
   const calls = spawn.mock.calls as Array<[string, string[]]>;
-  expect(calls.map((c) => c[0]).sort()).toEqual(['ffmpeg', 'ffprobe']);
+  expect(calls.map((c) => c[0]).sort()).toEqual(['ffmpeg']);
+  expect(r.checks.map((k) => [k.tool, k.found])).toEqual([['box-walker', []], ['exiftool', []], ['mp4box', []]]);
   for (const [, argv] of calls) {
     const inputs = argv.filter((a) => a.startsWith('file:'));
     expect(inputs).toHaveLength(1);
     expect(inputs[0]).toMatch(/\.prefix\.mp4$/);
     expect(inputs[0]).not.toContain('in.mp4');
   }
-  expect(prefixSizes).toHaveLength(2);
+  expect(prefixSizes).toHaveLength(1);
   for (const n of prefixSizes) expect(n).toBeLessThan(out / 3);
   for (const f of others) expect(f.mock.calls.length).toBe(0);
   expect(exiftoolStayOpenPid()).toBe(pid);

@@ -99,7 +99,7 @@ describe.each(CASES)('sanitizeVideo: $name', (c) => {
     const classes = new Set(result.removed.map((r) => r.what));
     for (const cls of c.removedClasses) expect([...classes], cls).toContain(cls);
     for (const r of result.removed) expect(r.bytes).toBeGreaterThan(0);
-    expect(result.checks.map((k) => k.tool).sort()).toEqual(['box-walker', 'exiftool', 'ffprobe']);
+    expect(result.checks.map((k) => k.tool).sort()).toEqual(['box-walker', 'exiftool', 'mp4box']);
     for (const k of result.checks) expect(k.found, k.tool).toEqual([]);
     const st = await fsp.stat(out);
     expect(result.size).toBe(st.size);

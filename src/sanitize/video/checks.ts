@@ -1,18 +1,20 @@
 /**
- * The outside readers of a sanitized MP4/MOV that kluis does not write itself: ExifTool, ffprobe
- * and one ffmpeg decode. None of them reads the whole output. While the output streams out, the
- * first bytes (ftyp, moov, and the mdat up to just past the first video keyframe) are written to
- * a "prefix" file in the scratch folder. Then:
+ * The outside readers of a sanitized MP4/MOV that kluis's rewriter wrote. None of them reads the
+ * whole output. While the output streams out, the first bytes (ftyp, moov, and the mdat up to just
+ * past the first video keyframe) are written to a "prefix" file in the scratch folder. Then:
  * - ExifTool (the persistent process) reads the prefix: the same boxes, header and first samples
  *   as the real output, so it sees every tag the real file carries. Its one warning that the
  *   mdat runs on past the end by exactly the bytes not in the prefix is expected, and only that
  *   one (./exiftool.ts). (A full-size copy with a zero-filled hole gave the same tags, but with
  *   -ee ExifTool then walked every sample of the hole: about a CPU second per 20 MB clip.)
- * - ffprobe reads the prefix: streams, codecs, tags, chapters, against what was kept;
+ * - mp4box.js (GPAC's parser, in this thread) reads the movie header the output starts with:
+ *   tracks, codecs, handler names and every box, against what was kept (./movie-check.ts). It
+ *   took ffprobe's place here: the same questions without a child process per file.
  * - ffmpeg decodes the first picture of the prefix (the first sound for a file without picture):
  *   the one reduced-scale decode that shows the output decodes at all, and the thumbnail.
  * A finding is returned; a tool that fails is a KluisError, never a pass. The scratch files are
- * deleted by `dispose`, whatever happened.
+ * deleted by `dispose`, whatever happened. `probeFindings` is the ffprobe check that the ffmpeg
+ * fallback (./ffmpeg-copy.ts) still runs on its output.
  */
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +22,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { KluisError } from '../../errors.js';
 import { ffprobeJson, inputArgs, runFfmpeg, type ProbeResult } from '../../wrappers/ffmpeg.js';
+import { readMovieHeader } from '../../wrappers/mp4box.js';
 import { exiftoolFindings } from './exiftool.js';
+import { movieFindings } from './movie-check.js';
 import { NEUTRAL_HANDLER_NAMES, type TrackKind } from './rules.js';
 
 // Every preview is of a different file: libvips's operation cache would only hold memory.
@@ -58,7 +62,7 @@ export function probeFindings(probe: ProbeResult, kept: ReadonlyArray<{ kind: Tr
 
 export interface ToolFindings {
   exiftool: string[];
-  ffprobe: string[];
+  mp4box: string[];
   /** The decoded first picture as a JPEG (longest side `maxEdge`), null for a file without picture. */
   thumbnail: Buffer | null;
 }
@@ -70,6 +74,8 @@ export interface OutputReadersOptions {
   size: number;
   /** Where the output's mdat payload starts. */
   mdatPayloadStart: number;
+  /** The output's bytes before the mdat payload (ftyp, moov, the mdat header). */
+  head: Uint8Array;
   /** How many leading output bytes the prefix holds (ends on a chunk boundary). */
   prefixEnd: number;
   kept: ReadonlyArray<{ kind: TrackKind; codec: string }>;
@@ -109,12 +115,13 @@ export class OutputReaders {
     const run = async (): Promise<ToolFindings> => {
       await this.fh?.close();
       this.fh = undefined;
-      const [exif, probe, thumbnail] = await Promise.all([
+      // In this thread and quick: before the two tools start, so a failure here starts neither.
+      const movie = movieFindings(readMovieHeader(this.o.head), this.o.kept, this.o.needles);
+      const [exiftool, thumbnail] = await Promise.all([
         exiftoolFindings(this.prefixPath, this.o.needles, { missingBytes: this.o.size - this.o.prefixEnd, mdatPayloadStart: this.o.mdatPayloadStart }),
-        ffprobeJson(this.prefixPath, { timeoutMs: 120_000 }),
         this.decodeFirst(),
       ]);
-      return { exiftool: exif, ffprobe: probeFindings(probe, this.o.kept, this.o.needles), thumbnail };
+      return { exiftool, mp4box: movie, thumbnail };
     };
     this.running = run();
     this.running.catch(() => undefined); // awaited in `result`; never an unhandled rejection

@@ -101,6 +101,26 @@ export async function entryCodec(src: ByteSource, entry: Box, format: VideoForma
   return BY_FOURCC[entry.type.trim()] ?? BY_FOURCC[entry.type] ?? `unknown ${showType(entry.type)}`;
 }
 
+const PCM_ENTRIES = new Set(['lpcm', 'in24', 'in32', 'fl32', 'fl64', 'sowt', 'twos', 'raw ']);
+
+/**
+ * The codec family of a sample entry as another reader names it (its fourcc, and for mp4a/mp4v
+ * the object type): ffmpeg's codec name, or "pcm" for any uncompressed sound. `keptFamily` gives
+ * the same family of a name `entryCodec` returned, so the two can be compared.
+ */
+export function codecFamily(fourcc: string, objectType: number | null): string {
+  if (fourcc === 'mp4a' || fourcc === 'mp4v') {
+    const name = objectType === null ? undefined : (fourcc === 'mp4a' ? AUDIO_OTI : VIDEO_OTI)[objectType];
+    return name ?? `unknown ${fourcc} object type ${objectType === null ? '?' : `0x${objectType.toString(16)}`}`;
+  }
+  if (PCM_ENTRIES.has(fourcc)) return 'pcm';
+  return BY_FOURCC[fourcc.trim()] ?? BY_FOURCC[fourcc] ?? `unknown ${showType(fourcc)}`;
+}
+
+export function keptFamily(codec: string): string {
+  return codec.startsWith('pcm_') ? 'pcm' : codec;
+}
+
 /** A big-endian u32 of an entry's fixed part (payload offset `at`), or 0 when it is too short. */
 function fixedU32(f: Uint8Array, at: number): number {
   return f.length >= at + 4 ? ((f[at]! << 24) >>> 0) + (f[at + 1]! << 16) + (f[at + 2]! << 8) + f[at + 3]! : 0;

@@ -135,6 +135,7 @@ export async function copyRewritten(src: StreamSource, sink: ByteSink, opts: Str
     format,
     size: head.size,
     mdatPayloadStart: head.mdatPayloadStart,
+    head: head.bytes,
     prefixEnd: prefixEnd(outTables, kinds, head.mdatPayloadStart, head.size),
     kept: kept.map((k) => ({ kind: k.kind, codec: k.codec })),
     needles: p.needles,
@@ -216,7 +217,7 @@ export async function copyRewritten(src: StreamSource, sink: ByteSink, opts: Str
     const checks = [
       { tool: 'box-walker', found: [] as string[] },
       { tool: 'exiftool', found: tools.exiftool },
-      { tool: 'ffprobe', found: tools.ffprobe },
+      { tool: 'mp4box', found: tools.mp4box },
     ];
     const found = checks.flatMap((c) => c.found.map((f) => `${c.tool}: ${f}`));
     if (found.length > 0) throw residue(found);
