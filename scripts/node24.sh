@@ -3,7 +3,7 @@
 # installed once from the npm registry (the `node` package, which brings the platform's build as
 # node-<os>-<arch>, headers included) into .tools/node24 of this checkout, and put first on PATH;
 # npm_config_nodedir points at its headers so that native addons build for Node 24, not for the
-# OS's Node. Safe to source again.
+# OS's Node, and npm_config_globalconfig at the OS npm's global npmrc. Safe to source again.
 _kluis_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _kluis_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$_kluis_major" -lt 24 ]; then
@@ -20,9 +20,15 @@ if [ "$_kluis_major" -lt 24 ]; then
     _kluis_pkg=$(_kluis_find)
     [ -n "$_kluis_pkg" ] || { echo "kluis: error: node@24 installed, but no bin/node in .tools/node24" >&2; return 1 2>/dev/null || exit 1; }
   fi
+  # The machine's npm settings (registry, proxy, the CA file of an intercepting proxy) live in the
+  # global npmrc of its own npm; Node 24's npm would look in its own prefix, so it gets that file.
+  if [ -z "${npm_config_globalconfig:-}" ]; then
+    _kluis_gc=$(npm config get globalconfig 2>/dev/null || true)
+    if [ -n "$_kluis_gc" ] && [ -f "$_kluis_gc" ]; then export npm_config_globalconfig="$_kluis_gc"; fi
+  fi
   export PATH="$_kluis_pkg/bin:$PATH"
   export npm_config_nodedir="$_kluis_pkg"
   echo "kluis: using Node.js $(node --version) from $_kluis_pkg" >&2
 fi
-unset _kluis_root _kluis_major _kluis_dir _kluis_pkg _kluis_p
+unset _kluis_root _kluis_major _kluis_dir _kluis_pkg _kluis_p _kluis_gc
 unset -f _kluis_find 2>/dev/null || true
