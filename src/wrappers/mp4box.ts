@@ -44,8 +44,9 @@ interface ParsedBox {
 // mp4box reports parse errors through its Log, which prints them; while a header is read they are
 // collected instead (parsing is synchronous, so one collector per thread is enough).
 let collecting: string[] | undefined;
+const complaint = (module: string, msg: string): string => `${module}: ${String(msg).slice(0, 200)}`;
 Log.error = (module: string, msg: string): void => {
-  collecting?.push(`${module}: ${String(msg).slice(0, 200)}`);
+  collecting?.push(complaint(module, msg));
 };
 Log.warn = (): void => undefined;
 
@@ -65,7 +66,7 @@ export function readMovieHeader(bytes: Uint8Array): MovieView {
   const complaints: string[] = [];
   const file = createFile();
   file.onError = (module: string, msg: string) => {
-    complaints.push(`${module}: ${String(msg).slice(0, 200)}`);
+    complaints.push(complaint(module, msg));
   };
   const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   collecting = complaints;
@@ -89,7 +90,7 @@ export function readMovieHeader(bytes: Uint8Array): MovieView {
   const boxes: string[] = [];
   for (const b of file.boxes as unknown as ParsedBox[]) if (isBox(b)) paths(b, '', boxes);
   const ftyp = (file.boxes as unknown as ParsedBox[]).find((b) => b.type === 'ftyp');
-  const traks = ((file.moov as unknown as ParsedBox | undefined)?.boxes ?? []).filter((b) => b.type === 'trak');
+  const traks = ((file.moov as unknown as ParsedBox).boxes ?? []).filter((b) => b.type === 'trak');
   const tracks = traks.map((trak): MovieTrackView => {
     const stsd = findPath(trak, ['mdia', 'minf', 'stbl', 'stsd']);
     const hdlr = findPath(trak, ['mdia', 'hdlr']);

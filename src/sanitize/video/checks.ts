@@ -13,52 +13,21 @@
  * - ffmpeg decodes the first picture of the prefix (the first sound for a file without picture):
  *   the one reduced-scale decode that shows the output decodes at all, and the thumbnail.
  * A finding is returned; a tool that fails is a KluisError, never a pass. The scratch files are
- * deleted by `dispose`, whatever happened. `probeFindings` is the ffprobe check that the ffmpeg
- * fallback (./ffmpeg-copy.ts) still runs on its output.
+ * deleted by `dispose`, whatever happened.
  */
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { KluisError } from '../../errors.js';
-import { ffprobeJson, inputArgs, runFfmpeg, type ProbeResult } from '../../wrappers/ffmpeg.js';
+import { inputArgs, runFfmpeg } from '../../wrappers/ffmpeg.js';
 import { readMovieHeader } from '../../wrappers/mp4box.js';
 import { exiftoolFindings } from './exiftool.js';
 import { movieFindings } from './movie-check.js';
-import { NEUTRAL_HANDLER_NAMES, type TrackKind } from './rules.js';
+import type { TrackKind } from './rules.js';
 
 // Every preview is of a different file: libvips's operation cache would only hold memory.
 sharp.cache(false);
-
-const NEUTRAL_STREAM_TAGS: Record<string, (v: string) => boolean> = {
-  language: (v) => /^[a-z]{3}$/.test(v),
-  handler_name: (v) => NEUTRAL_HANDLER_NAMES.has(v),
-  vendor_id: (v) => v === '[0][0][0][0]' || v === 'FFMP',
-};
-const NEUTRAL_FORMAT_TAGS = new Set(['major_brand', 'minor_version', 'compatible_brands']);
-
-/** What ffprobe shows of a sanitized file that it must not: other streams, other codecs, tags, chapters. */
-export function probeFindings(probe: ProbeResult, kept: ReadonlyArray<{ kind: TrackKind; codec: string }>, needles: readonly string[]): string[] {
-  const found: string[] = [];
-  if (probe.streams.length !== kept.length) found.push(`${probe.streams.length} streams where ${kept.length} were kept`);
-  for (const s of probe.streams) {
-    const k = kept[s.index];
-    if (!k || s.codec_type !== k.kind || s.codec_name !== k.codec) {
-      found.push(`stream ${s.index} is ${s.codec_type ?? '?'} ${s.codec_name ?? '?'}, not the kept ${k ? `${k.kind} ${k.codec}` : 'nothing'}`);
-    }
-    if (s.disposition?.attached_pic === 1) found.push(`stream ${s.index} is an attached picture`);
-    for (const [tag, value] of Object.entries(s.tags ?? {})) {
-      const ok = NEUTRAL_STREAM_TAGS[tag];
-      if (!ok || !ok(value)) found.push(`stream ${s.index} tag ${tag}=${value.slice(0, 60)}`);
-    }
-  }
-  for (const [tag, value] of Object.entries(probe.format?.tags ?? {})) {
-    if (!NEUTRAL_FORMAT_TAGS.has(tag)) found.push(`format tag ${tag}=${value.slice(0, 60)}`);
-    else for (const n of needles) if (n.length >= 3 && value.includes(n)) found.push(`format tag ${tag} contains "${n}"`);
-  }
-  if ((probe.chapters ?? []).length > 0) found.push(`${probe.chapters?.length} chapter(s)`);
-  return found;
-}
 
 export interface ToolFindings {
   exiftool: string[];

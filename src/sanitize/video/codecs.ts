@@ -80,9 +80,7 @@ function findEsds(entry: Box): Box | undefined {
 export async function entryCodec(src: ByteSource, entry: Box, format: VideoFormat): Promise<string> {
   if (entry.type === 'mp4a' || entry.type === 'mp4v') {
     const esds = findEsds(entry);
-    const oti = esds ? esdsObjectType(await readPayload(src, esds, 1 << 16)) : null;
-    const name = oti === null ? undefined : (entry.type === 'mp4a' ? AUDIO_OTI : VIDEO_OTI)[oti];
-    return name ?? `unknown ${entry.type} object type ${oti === null ? '?' : `0x${oti.toString(16)}`}`;
+    return objectTypeCodec(entry.type, esds ? esdsObjectType(await readPayload(src, esds, 1 << 16)) : null);
   }
   if (['lpcm', 'in24', 'in32', 'fl32'].includes(entry.type)) {
     // Byte order is in the entry (v2 flags) or a child (enda); the family is what the list judges.
@@ -98,7 +96,18 @@ export async function entryCodec(src: ByteSource, entry: Box, format: VideoForma
     return `pcm_s${bits}${entry.type === 'sowt' ? 'le' : 'be'}`;
   }
   void format;
-  return BY_FOURCC[entry.type.trim()] ?? BY_FOURCC[entry.type] ?? `unknown ${showType(entry.type)}`;
+  return fourccCodec(entry.type);
+}
+
+/** ffmpeg's name for an `mp4a`/`mp4v` entry with this object type (from its esds). */
+function objectTypeCodec(fourcc: 'mp4a' | 'mp4v', oti: number | null): string {
+  const name = oti === null ? undefined : (fourcc === 'mp4a' ? AUDIO_OTI : VIDEO_OTI)[oti];
+  return name ?? `unknown ${fourcc} object type ${oti === null ? '?' : `0x${oti.toString(16)}`}`;
+}
+
+/** ffmpeg's name for a sample entry told by its fourcc alone. */
+function fourccCodec(fourcc: string): string {
+  return BY_FOURCC[fourcc.trim()] ?? BY_FOURCC[fourcc] ?? `unknown ${showType(fourcc)}`;
 }
 
 const PCM_ENTRIES = new Set(['lpcm', 'in24', 'in32', 'fl32', 'fl64', 'sowt', 'twos', 'raw ']);
@@ -109,12 +118,9 @@ const PCM_ENTRIES = new Set(['lpcm', 'in24', 'in32', 'fl32', 'fl64', 'sowt', 'tw
  * the same family of a name `entryCodec` returned, so the two can be compared.
  */
 export function codecFamily(fourcc: string, objectType: number | null): string {
-  if (fourcc === 'mp4a' || fourcc === 'mp4v') {
-    const name = objectType === null ? undefined : (fourcc === 'mp4a' ? AUDIO_OTI : VIDEO_OTI)[objectType];
-    return name ?? `unknown ${fourcc} object type ${objectType === null ? '?' : `0x${objectType.toString(16)}`}`;
-  }
+  if (fourcc === 'mp4a' || fourcc === 'mp4v') return objectTypeCodec(fourcc, objectType);
   if (PCM_ENTRIES.has(fourcc)) return 'pcm';
-  return BY_FOURCC[fourcc.trim()] ?? BY_FOURCC[fourcc] ?? `unknown ${showType(fourcc)}`;
+  return fourccCodec(fourcc);
 }
 
 export function keptFamily(codec: string): string {

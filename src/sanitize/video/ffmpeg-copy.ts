@@ -28,7 +28,7 @@ import { inventoryInput } from './rules-input.js';
 import { checkOutputBoxes } from './rules-output.js';
 import { exiftoolFindings } from './exiftool.js';
 import { sniffVideo, type VideoFormat } from './sniff.js';
-import { probeFindings } from './checks.js';
+import { probeFindings } from './probe-check.js';
 // The one list of kept codecs, shared with the box rewriter: a stream in another codec fails closed.
 import { KEEP_CODECS } from './codecs.js';
 import { videoInputSize } from './input.js';
